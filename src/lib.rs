@@ -1,14 +1,71 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! # coop: a hand-built event loop, to read and to run
+//!
+//! `coop` is a single-threaded async runtime in the style of Python's
+//! asyncio or Node's event loop, built by hand on [`mio`] so that every part
+//! can be read: a reactor, a task queue, wakers, a timer wheel, async TCP
+//! and UDP. Tasks are Rust futures (stackless coroutines) that give control
+//! back to the loop at every `.await` that is not ready yet.
+//!
+//! ```no_run
+//! use futures::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! fn main() -> std::io::Result<()> {
+//!     coop::block_on(async {
+//!         let listener = coop::net::TcpListener::bind("127.0.0.1:7000")?;
+//!         loop {
+//!             let (mut stream, _) = listener.accept().await?;
+//!             coop::spawn(async move {
+//!                 let mut buf = vec![0; 4096];
+//!                 while let Ok(n @ 1..) = stream.read(&mut buf).await {
+//!                     if stream.write_all(&buf[..n]).await.is_err() {
+//!                         break;
+//!                     }
+//!                 }
+//!             });
+//!         }
+//!     })
+//! }
+//! ```
+//!
+//! # A tour of the loop, in reading order
+//!
+//! 1. **[`block_on`] starts the loop** ([`runtime`]). The future you pass is
+//!    polled on this thread; [`spawn`] adds more tasks beside it. Each turn
+//!    of the loop polls *only the tasks that were ready when the turn began*.
+//! 2. **A task is a slot in a slab** ([`task`]). Spawning boxes the future,
+//!    gives it a slab key plus a generation, and queues that id. Its
+//!    [`JoinHandle`] shares the slot's cell and receives the output.
+//! 3. **A poll runs a task to its next `.await`.** When the task awaits a
+//!    socket that would block, the socket stores the task's *waker* with the
+//!    reactor and the poll returns `Pending`; the loop moves on.
+//! 4. **Wakers put tasks back in the queue** (`task::waker`). A waker is an
+//!    `Arc` implementing [`std::task::Wake`]: on the loop's thread it pushes
+//!    the task id onto the run queue; from another thread it goes through a
+//!    locked queue and a `mio::Waker` that interrupts the loop's sleep.
+//! 5. **With nothing left to run, the loop waits in `mio::Poll`**
+//!    ([`reactor`]): until a socket becomes ready, the next timer is due, or
+//!    another thread wakes it. An idle loop sleeps in the kernel and burns
+//!    no CPU.
+//! 6. **Readiness wakes the waiting tasks**, and the next turn begins.
+//! 7. **Sockets** ([`net`]) are where tasks meet the reactor: every
+//!    `WouldBlock` becomes "store my waker, return `Pending`".
+//!
+//! The `docs/` folder of the repository has a chapter for each of these, in
+//! reading order, with diagrams.
+//!
+//! # What `coop` does not do
+//!
+//! One loop runs on one thread: a task that computes for a second holds up
+//! every other task for that second. That is the point it teaches, and the
+//! reason async helps I/O-bound work and not CPU-bound work.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod net;
+pub mod reactor;
+pub mod runtime;
+pub mod task;
+
+pub use runtime::{Builder, Metrics, Runtime, block_on};
+pub use task::{JoinError, JoinHandle, spawn, yield_now};

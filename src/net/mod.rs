@@ -1,0 +1,45 @@
+//! Async sockets: TCP and UDP on the reactor.
+//!
+//! Each type wraps a non-blocking mio socket in an
+//! `IoSource` (see [`crate::reactor`]) and turns every `WouldBlock` into
+//! "store my waker and return `Pending`". [`TcpStream`] implements
+//! `futures::io::AsyncRead` and `AsyncWrite`, so the `futures::io` helpers
+//! (`read_exact`, `write_all`, `copy`, `BufReader`, ...) work on it.
+//!
+//! Creating a socket needs a running runtime (the socket registers with its
+//! reactor); outside one, the constructors return an `io::Error` saying so.
+//! Every error is the OS's own `std::io::Error`, never a panic.
+
+mod split;
+mod tcp_listener;
+mod tcp_stream;
+mod udp;
+
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
+pub use tcp_listener::TcpListener;
+pub use tcp_stream::TcpStream;
+pub use udp::UdpSocket;
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// Tries `f` on each address `addr` resolves to, returning the first
+/// success or the last error (as `std::net` does).
+pub(crate) fn each_addr<T>(
+    addr: impl ToSocketAddrs,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last_err = None;
+    for addr in addr.to_socket_addrs()? {
+        match f(addr) {
+            Ok(value) => return Ok(value),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any address",
+        )
+    }))
+}

@@ -1,0 +1,82 @@
+//! [`TcpListener`]: accepting connections.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::task::{Context, Poll};
+
+use mio::Interest;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::{TcpStream, each_addr};
+use crate::reactor::registration::{Direction, IoSource};
+
+/// How many finished handshakes the kernel queues for `accept` (tokio's
+/// value; the kernel caps it at `net.core.somaxconn`). std and mio use 128,
+/// which drops connections when a thousand clients connect at once.
+const BACKLOG: i32 = 1024;
+
+/// A TCP socket server, listening for connections.
+///
+/// ```no_run
+/// # coop::block_on(async {
+/// let listener = coop::net::TcpListener::bind("127.0.0.1:7000")?;
+/// loop {
+///     let (stream, peer) = listener.accept().await?;
+///     coop::spawn(async move { /* serve `stream` */ drop((stream, peer)); });
+/// }
+/// # #[allow(unreachable_code)] Ok::<(), std::io::Error>(())
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct TcpListener {
+    io: IoSource<mio::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (with `SO_REUSEADDR`) and starts listening with a
+    /// backlog of 1024. Port 0 picks a free port: see
+    /// [`local_addr`](Self::local_addr).
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let std_listener = each_addr(addr, |addr| {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            socket.set_reuse_address(true)?;
+            socket.bind(&addr.into())?;
+            socket.listen(BACKLOG)?;
+            Ok(std::net::TcpListener::from(socket))
+        })?;
+        TcpListener::from_std(std_listener)
+    }
+
+    /// Wraps a listener made elsewhere (switching it to non-blocking mode).
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        let io = IoSource::with_interest(
+            mio::net::TcpListener::from_std(listener),
+            Interest::READABLE,
+        )?;
+        Ok(TcpListener { io })
+    }
+
+    /// Waits for the next connection and returns it with the peer's address.
+    ///
+    /// Errors are the OS's: for example `EMFILE` ("Too many open files")
+    /// when the process is out of file descriptors. The listener stays
+    /// usable after an error.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// The poll form of [`accept`](Self::accept), for hand-written futures.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        // accept(2) until WouldBlock: readiness stays set while connections
+        // remain queued, so the next call accepts without waiting.
+        let (stream, peer) = std::task::ready!(self.io.poll_io(cx, Direction::Read, |l| l.accept()))?;
+        Poll::Ready(TcpStream::from_mio(stream).map(|s| (s, peer)))
+    }
+
+    /// The address this listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+}

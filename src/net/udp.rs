@@ -1,0 +1,91 @@
+//! [`UdpSocket`]: datagrams.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::task::{Context, Poll};
+
+use super::each_addr;
+use crate::reactor::registration::{Direction, IoSource};
+
+/// A UDP socket. Every operation takes `&self`, so one socket can be shared
+/// (e.g. through an `Rc`) by a receiving task and a sending task.
+///
+/// ```no_run
+/// # coop::block_on(async {
+/// let socket = coop::net::UdpSocket::bind("127.0.0.1:0")?;
+/// socket.send_to(b"ping", "127.0.0.1:9000").await?;
+/// let mut buf = [0; 1500];
+/// let (n, from) = socket.recv_from(&mut buf).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct UdpSocket {
+    io: IoSource<mio::net::UdpSocket>,
+}
+
+impl UdpSocket {
+    /// Binds a socket to `addr` (port 0 picks a free port).
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        let socket = each_addr(addr, std::net::UdpSocket::bind)?;
+        UdpSocket::from_std(socket)
+    }
+
+    /// Wraps a socket made elsewhere (switching it to non-blocking mode).
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        socket.set_nonblocking(true)?;
+        Ok(UdpSocket {
+            io: IoSource::new(mio::net::UdpSocket::from_std(socket))?,
+        })
+    }
+
+    /// Sends one datagram to `target`; returns the bytes sent.
+    pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
+        let target = each_addr(target, Ok)?;
+        poll_fn(|cx| self.poll_send_to(cx, buf, target)).await
+    }
+
+    /// The poll form of [`send_to`](Self::send_to).
+    pub fn poll_send_to(&self, cx: &mut Context<'_>, buf: &[u8], target: SocketAddr) -> Poll<io::Result<usize>> {
+        self.io.poll_io(cx, Direction::Write, |s| s.send_to(buf, target))
+    }
+
+    /// Receives one datagram; returns its length and sender. A datagram
+    /// longer than `buf` is truncated (the rest is discarded, as in the OS).
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        poll_fn(|cx| self.poll_recv_from(cx, buf)).await
+    }
+
+    /// The poll form of [`recv_from`](Self::recv_from).
+    pub fn poll_recv_from(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<(usize, SocketAddr)>> {
+        self.io.poll_io(cx, Direction::Read, |s| s.recv_from(buf))
+    }
+
+    /// Sets the default peer: [`send`](Self::send) goes there and
+    /// [`recv`](Self::recv) only accepts datagrams from there. Async for
+    /// symmetry with `TcpStream::connect`; for UDP it completes at once.
+    pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        each_addr(addr, |addr| self.io.get_ref().connect(addr))
+    }
+
+    /// Sends one datagram to the connected peer.
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.io.poll_io(cx, Direction::Write, |s| s.send(buf))).await
+    }
+
+    /// Receives one datagram from the connected peer.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.io.poll_io(cx, Direction::Read, |s| s.recv(buf))).await
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The connected peer's address (`NotConnected` before `connect`).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+}

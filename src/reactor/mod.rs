@@ -1,0 +1,156 @@
+//! The reactor: where the loop waits for I/O.
+//!
+//! A socket in non-blocking mode answers `WouldBlock` instead of waiting.
+//! The reactor is what turns "would block" into "wake me when it won't":
+//!
+//! 1. Every socket is registered once with [`mio::Poll`] (epoll on Linux,
+//!    kqueue on macOS) under a [`mio::Token`] that is its key in
+//!    [`Reactor::sources`]. See [`registration`] for the socket's side.
+//! 2. A task tries its read; on `WouldBlock` it stores its waker in the
+//!    source's slot and returns `Pending`.
+//! 3. When the loop has nothing left to run, it calls [`Reactor::poll`],
+//!    which sleeps in `mio::Poll::poll` until some socket changes state (or
+//!    the timeout passes), marks each such source ready, and wakes the task
+//!    waiting on it.
+//!
+//! # Edge-triggered readiness
+//!
+//! mio registers sources *edge-triggered*: the OS reports a socket when it
+//! *becomes* readable, not again while it *stays* readable. So we remember
+//! readiness ourselves (`read_ready`, `write_ready`) and clear it only when
+//! an operation actually returns `WouldBlock`. A task that reads less than
+//! everything will find the flag still set and read again without waiting.
+//! The reverse, a flag set but no data (a *spurious* wake-up), costs one
+//! `WouldBlock` and is harmless; mio's docs warn that it happens.
+//!
+//! *Closed* is different: a peer's FIN (or an error) is reported once and is
+//! final, so `read_closed` and `write_closed` are never cleared. Without
+//! that, a task that read the last bytes and then cleared readiness would
+//! wait forever for an EOF event the OS already delivered.
+//!
+//! Because this reactor runs on the loop's single thread, readiness can only
+//! change between task polls, never during one; a multi-threaded reactor
+//! (tokio's) needs a tick counter to guard a race that cannot happen here.
+
+pub(crate) mod registration;
+
+use std::cell::RefCell;
+use std::io;
+use std::task::Waker;
+use std::time::Duration;
+
+use mio::{Events, Poll, Token};
+use slab::Slab;
+
+use registration::Direction;
+
+/// The token under which the cross-thread `mio::Waker` is registered. Slab
+/// keys never reach it.
+pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// The I/O half of the loop.
+pub(crate) struct Reactor {
+    /// This is where I/O is polled: the OS's readiness queue. In a `RefCell`
+    /// because `Poll::poll` takes `&mut self`; only the loop calls it.
+    poll: RefCell<Poll>,
+    /// Buffer the OS fills with ready events; its capacity bounds how many
+    /// events one `poll` returns (the builder's `event_capacity`).
+    events: RefCell<Events>,
+    /// One slot per registered source, keyed by its token.
+    sources: RefCell<Slab<ScheduledIo>>,
+    /// Wakers collected while reading events, woken after the `sources`
+    /// borrow ends (a waker may run arbitrary code). Reused every turn.
+    to_wake: RefCell<Vec<Waker>>,
+    /// Readiness events delivered so far (for metrics).
+    pub(crate) io_events: std::cell::Cell<u64>,
+}
+
+/// What the reactor knows about one registered source.
+#[derive(Default)]
+pub(crate) struct ScheduledIo {
+    /// The OS said readable and no read has since returned `WouldBlock`.
+    pub(crate) read_ready: bool,
+    /// The same for writes.
+    pub(crate) write_ready: bool,
+    /// The peer closed its side (or the socket failed): final, never cleared.
+    pub(crate) read_closed: bool,
+    /// Writing can no longer succeed (reset, error): final, never cleared.
+    pub(crate) write_closed: bool,
+    /// The task waiting to read, if any.
+    pub(crate) reader: Option<Waker>,
+    /// The task waiting to write, if any. Separate from `reader` so that one
+    /// task may read a socket while another writes it.
+    pub(crate) writer: Option<Waker>,
+}
+
+impl ScheduledIo {
+    /// Whether an operation in `dir` should be tried now: the OS said ready,
+    /// or the direction is closed (the operation will return EOF or the
+    /// error at once).
+    pub(crate) fn ready(&self, dir: Direction) -> bool {
+        match dir {
+            Direction::Read => self.read_ready || self.read_closed,
+            Direction::Write => self.write_ready || self.write_closed,
+        }
+    }
+}
+
+impl Reactor {
+    /// Creates the poll instance and the cross-thread waker.
+    pub(crate) fn new(event_capacity: usize) -> io::Result<(Reactor, mio::Waker)> {
+        let poll = Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        let reactor = Reactor {
+            poll: RefCell::new(poll),
+            events: RefCell::new(Events::with_capacity(event_capacity.max(1))),
+            sources: RefCell::new(Slab::new()),
+            to_wake: RefCell::new(Vec::new()),
+            io_events: std::cell::Cell::new(0),
+        };
+        Ok((reactor, waker))
+    }
+
+    /// Waits for I/O events for at most `timeout` (`None`: until one
+    /// arrives), then marks their sources ready and wakes their tasks.
+    /// Returns the number of events.
+    pub(crate) fn poll(&self, timeout: Option<Duration>) -> io::Result<usize> {
+        let mut events = self.events.borrow_mut();
+        match self.poll.borrow_mut().poll(&mut events, timeout) {
+            Ok(()) => {}
+            // A signal interrupted the wait: just a shorter sleep.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
+            Err(e) => return Err(e),
+        }
+        let mut to_wake = self.to_wake.borrow_mut();
+        let mut count = 0;
+        {
+            let mut sources = self.sources.borrow_mut();
+            for event in events.iter() {
+                count += 1;
+                let Some(io) = sources.get_mut(event.token().0) else {
+                    continue; // the waker token, or a source dropped this turn
+                };
+                io.read_ready |= event.is_readable();
+                io.write_ready |= event.is_writable();
+                io.read_closed |= event.is_read_closed() || event.is_error();
+                io.write_closed |= event.is_write_closed() || event.is_error();
+                if io.ready(Direction::Read) {
+                    to_wake.extend(io.reader.take());
+                }
+                if io.ready(Direction::Write) {
+                    to_wake.extend(io.writer.take());
+                }
+            }
+        }
+        self.io_events.set(self.io_events.get() + count as u64);
+        for waker in to_wake.drain(..) {
+            waker.wake();
+        }
+        Ok(count)
+    }
+
+    /// The number of registered sources.
+    pub(crate) fn sources(&self) -> usize {
+        self.sources.borrow().len()
+    }
+}

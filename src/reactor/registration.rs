@@ -1,0 +1,155 @@
+//! [`IoSource`]: a mio source registered with the reactor.
+//!
+//! Every `coop` socket type is a thin wrapper around `IoSource<mio socket>`.
+//! The pattern for every operation is [`IoSource::poll_io`]:
+//!
+//! ```text
+//! loop {
+//!     wait until the reactor says "ready" (else store waker, return Pending)
+//!     try the non-blocking operation
+//!         WouldBlock  → clear "ready", go round again (which stores the waker)
+//!         anything else (data, EOF, a real error) → return it
+//! }
+//! ```
+//!
+//! A new source starts out *ready* in both directions: the first read is
+//! simply tried, which saves a trip through `mio::Poll` when data is already
+//! waiting (an accepted connection whose client wrote at once).
+
+use std::io;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use mio::event::Source;
+use mio::{Interest, Token};
+
+use super::{Reactor, ScheduledIo};
+use crate::runtime::context;
+
+/// Which half of a source an operation uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+/// A registered source. Deregistered, and its slot freed, on drop.
+pub(crate) struct IoSource<S: Source> {
+    /// The mio socket.
+    io: S,
+    /// Its slot in the reactor's slab, which is also its mio `Token`.
+    key: usize,
+    /// The reactor it is registered with; an `Rc` so the socket can be
+    /// dropped cleanly even after its runtime is gone.
+    reactor: Rc<Reactor>,
+}
+
+impl<S: Source> IoSource<S> {
+    /// Registers `io` with the current runtime's reactor for reads and
+    /// writes.
+    pub(crate) fn new(io: S) -> io::Result<IoSource<S>> {
+        Self::with_interest(io, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    /// Registers `io` for the given interest (a listener only reads).
+    pub(crate) fn with_interest(mut io: S, interest: Interest) -> io::Result<IoSource<S>> {
+        let reactor = context::with_current(|core| core.reactor.clone()).ok_or_else(|| {
+            io::Error::other(
+                "coop sockets must be created inside a coop runtime \
+                 (from a future run by coop::block_on)",
+            )
+        })?;
+        let key = reactor.sources.borrow_mut().insert(ScheduledIo {
+            read_ready: true,
+            write_ready: true,
+            ..ScheduledIo::default()
+        });
+        let registered = reactor
+            .poll
+            .borrow()
+            .registry()
+            .register(&mut io, Token(key), interest);
+        if let Err(e) = registered {
+            reactor.sources.borrow_mut().remove(key);
+            return Err(e);
+        }
+        Ok(IoSource { io, key, reactor })
+    }
+
+    /// The mio socket, for operations that never block (addresses, options).
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// `Ready` if the reactor says `dir` is ready; otherwise stores the
+    /// task's waker and returns `Pending`.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<()> {
+        let mut sources = self.reactor.sources.borrow_mut();
+        let io = &mut sources[self.key];
+        if io.ready(dir) {
+            return Poll::Ready(());
+        }
+        let slot = match dir {
+            Direction::Read => &mut io.reader,
+            Direction::Write => &mut io.writer,
+        };
+        store_waker(slot, cx.waker());
+        Poll::Pending
+    }
+
+    /// Forgets readiness in `dir`: the next operation waits for the OS.
+    /// Closed states stay (see the reactor's docs).
+    pub(crate) fn clear_ready(&self, dir: Direction) {
+        let mut sources = self.reactor.sources.borrow_mut();
+        let io = &mut sources[self.key];
+        match dir {
+            Direction::Read => io.read_ready = false,
+            Direction::Write => io.write_ready = false,
+        }
+    }
+
+    /// Runs the non-blocking `op` once the source is ready in `dir`,
+    /// waiting (returning `Pending`) for as long as it would block.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            std::task::ready!(self.poll_ready(cx, dir));
+            match op(&self.io) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_ready(dir),
+                // EINTR: the call was cut short by a signal; just retry.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+}
+
+/// Stores `waker` in `slot` unless the same waker is already there (saves a
+/// clone, an atomic increment, on every `Pending`).
+fn store_waker(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(old) if old.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
+impl<S: Source> Drop for IoSource<S> {
+    fn drop(&mut self) {
+        // Deregister before the socket closes. An error means the poll
+        // instance is already gone; there is nothing left to tell.
+        let _ = self.reactor.poll.borrow().registry().deregister(&mut self.io);
+        // Free the slot; wakers left in it are dropped here.
+        let slot = self.reactor.sources.borrow_mut().try_remove(self.key);
+        drop(slot);
+    }
+}
+
+impl<S: Source + std::fmt::Debug> std::fmt::Debug for IoSource<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.io.fmt(f)
+    }
+}

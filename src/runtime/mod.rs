@@ -1,0 +1,255 @@
+//! The runtime: one thread, one loop.
+//!
+//! [`Runtime::block_on`] is the event loop. Each turn of it does four things,
+//! in this order:
+//!
+//! ```text
+//!            ┌───────────────────────────────────────────────────────────┐
+//!            │ 1. run the tasks that were ready when the turn began      │
+//!            │    (each poll runs a task to its next .await)             │
+//!            │ 2. fire the timers that are due                           │
+//!            │ 3. wait in mio::Poll: not at all if tasks are queued,     │
+//!            │    else until the next timer deadline or an I/O event     │
+//!            │ 4. wake the tasks whose sockets became ready, and take in │
+//!            │    wakes sent from other threads                          │
+//!            └────────────────────────────── repeat until main is done ──┘
+//! ```
+//!
+//! Step 1 polls only the tasks queued *when the turn began*. A task that
+//! wakes itself (a `yield_now` loop) lands at the back of the queue and runs
+//! next turn, after the loop has looked at the network, so it cannot starve
+//! I/O. asyncio's `_run_once` makes the same choice.
+
+pub(crate) mod context;
+pub(crate) mod executor;
+
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use crate::reactor::Reactor;
+use crate::task::id::TaskId;
+use crate::task::waker::{Remote, TaskWaker};
+use executor::Executor;
+
+/// Hands out runtime ids; a waker compares ids to know its own runtime.
+static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Everything one runtime owns, shared (via `Rc`) with the thread-local
+/// context while the loop runs.
+pub(crate) struct Core {
+    /// Unique among all runtimes of the process.
+    pub(crate) id: u64,
+    /// The tasks and the run queue.
+    pub(crate) executor: Executor,
+    /// The I/O driver. Its own `Rc` because every socket holds one.
+    pub(crate) reactor: Rc<Reactor>,
+}
+
+/// A single-threaded event loop with its tasks and I/O sources.
+///
+/// Most programs call [`coop::block_on`](crate::block_on), which builds a
+/// runtime with default settings. Build one yourself to choose settings or
+/// to run several `block_on` calls on the same tasks and sockets:
+///
+/// ```
+/// let rt = coop::Runtime::builder().event_capacity(256).build().unwrap();
+/// let n = rt.block_on(async { coop::spawn(async { 1 + 1 }).await.unwrap() });
+/// assert_eq!(n, 2);
+/// ```
+///
+/// Spawned tasks run only while some `block_on` call is running. Dropping
+/// the runtime drops every remaining task (running its destructors), every
+/// registration and every buffer.
+pub struct Runtime {
+    core: Rc<Core>,
+}
+
+/// Settings for a [`Runtime`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    /// How many readiness events one `mio::Poll::poll` call may return.
+    event_capacity: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            event_capacity: 1024,
+        }
+    }
+}
+
+impl Builder {
+    /// Builder with default settings.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// How many I/O events one wait in `mio::Poll` can return (default
+    /// 1024). More events than this are not lost: they are reported by the
+    /// next wait.
+    pub fn event_capacity(mut self, capacity: usize) -> Builder {
+        self.event_capacity = capacity;
+        self
+    }
+
+    /// Creates the runtime: a `mio::Poll`, its cross-thread waker, and empty
+    /// task and source slabs.
+    pub fn build(self) -> io::Result<Runtime> {
+        let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
+        let (reactor, waker) = Reactor::new(self.event_capacity)?;
+        let remote = Arc::new(Remote::new(id, waker));
+        let core = Core {
+            id,
+            executor: Executor::new(remote),
+            reactor: Rc::new(reactor),
+        };
+        Ok(Runtime {
+            core: Rc::new(core),
+        })
+    }
+}
+
+impl Runtime {
+    /// A runtime with default settings.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::default().build()
+    }
+
+    /// A [`Builder`] to choose settings.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Runs the event loop on this thread until `future` completes, and
+    /// returns its output.
+    ///
+    /// # Panics
+    /// If called while a `coop` loop is already running on this thread
+    /// (from inside a task): use `.await` there instead. A panic of `future`
+    /// itself propagates; panics of spawned tasks do not (they go to their
+    /// join handles).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _enter = context::enter(self.core.clone());
+        let core = &*self.core;
+        let executor = &core.executor;
+
+        // The main future is not in the slab, but it is woken and queued
+        // like a task, under the reserved id MAIN.
+        let main_waker = Arc::new(TaskWaker::new_scheduled(
+            TaskId::MAIN,
+            executor.remote.clone(),
+        ));
+        let waker = Waker::from(main_waker.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        executor.schedule(TaskId::MAIN);
+
+        loop {
+            // 1. Run the tasks that were ready when the turn began.
+            for _ in 0..executor.queued() {
+                let Some(id) = executor.pop() else { break };
+                if id == TaskId::MAIN {
+                    main_waker.clear_scheduled();
+                    if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                        return output;
+                    }
+                } else {
+                    executor.run(id);
+                }
+            }
+
+            // 2. Fire due timers (see the time module).
+
+            // 3. Wait for I/O: not at all if work is queued.
+            let timeout = if executor.queued() > 0 {
+                Some(Duration::ZERO)
+            } else {
+                None
+            };
+            if let Err(e) = core.reactor.poll(timeout) {
+                // epoll_wait fails only on programming errors (a bad fd);
+                // nothing sensible can continue.
+                panic!("coop: waiting in mio::Poll failed: {e}");
+            }
+
+            // 4. The reactor woke I/O tasks; now take in remote wakes.
+            executor.drain_remote();
+        }
+    }
+
+    /// A snapshot of the runtime's counters.
+    pub fn metrics(&self) -> Metrics {
+        Metrics::read(&self.core)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Make this runtime current (if no other is) so that destructors
+        // that reach for it find it, then drop every task.
+        let _enter = context::try_enter(self.core.clone());
+        self.core.executor.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("id", &self.core.id)
+            .field("tasks", &self.core.executor.live_tasks())
+            .field("sources", &self.core.reactor.sources())
+            .finish()
+    }
+}
+
+/// Counters of one runtime, read with [`Runtime::metrics`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Tasks spawned since the runtime was built.
+    pub tasks_spawned: u64,
+    /// Tasks alive now (spawned and not yet finished).
+    pub tasks_alive: usize,
+    /// Polls of spawned tasks (the `block_on` future not counted).
+    pub polls: u64,
+    /// I/O readiness events the reactor received.
+    pub io_events: u64,
+    /// Sockets registered now.
+    pub io_sources: usize,
+}
+
+impl Metrics {
+    fn read(core: &Core) -> Metrics {
+        let stats = &core.executor.stats;
+        Metrics {
+            tasks_spawned: stats.spawned.get(),
+            tasks_alive: core.executor.live_tasks(),
+            polls: stats.polls.get(),
+            io_events: core.reactor.io_events.get(),
+            io_sources: core.reactor.sources(),
+        }
+    }
+}
+
+/// Runs `future` to completion on a new single-threaded runtime, like
+/// Python's `asyncio.run`. The runtime, with any tasks still alive, is
+/// dropped before this returns.
+///
+/// # Panics
+/// If the runtime cannot be created (the OS refused an epoll instance), or
+/// if called from inside a running `coop` loop.
+///
+/// ```
+/// let n = coop::block_on(async { 40 + 2 });
+/// assert_eq!(n, 42);
+/// ```
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let runtime = Runtime::new().expect("coop: failed to create the runtime");
+    runtime.block_on(future)
+}

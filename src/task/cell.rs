@@ -1,0 +1,168 @@
+//! The task: a future, its eventual output, and who waits for it.
+//!
+//! ```text
+//!             spawn                    poll → Pending
+//!   (new) ───────────▶ SCHEDULED ────────────────────▶ IDLE
+//!                         ▲   │ poll                    │
+//!                         │   ▼                         │ wake()
+//!                         │ RUNNING ◀───────────────────┘  (back to SCHEDULED)
+//!                         │   │
+//!            abort() ─────┘   ├─ poll → Ready(v) ──▶ COMPLETE   Finished(Ok(v))
+//!   (schedules it; the next   ├─ poll panics ─────▶ COMPLETE   Finished(Err(panic))
+//!    turn drops the future)   └─ aborted ─────────▶ CANCELLED  Finished(Err(cancelled))
+//!
+//!   JoinHandle::poll takes the Finished value: the stage becomes Consumed.
+//! ```
+//!
+//! SCHEDULED and IDLE are not stored here: they are the waker's `scheduled`
+//! flag (see [`super::waker`]). This file holds what is stored: the
+//! [`Stage`], the abort request, and the join handle's waker.
+//!
+//! One [`TaskCell`] is shared, through `Rc`, by the executor's slab slot and
+//! by the task's [`JoinHandle`](super::JoinHandle). Its output type is erased
+//! for the executor by the [`Task`] trait and kept for the handle by
+//! [`JoinTarget`].
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use super::JoinError;
+use super::waker::TaskWaker;
+
+/// Where a task is in its life.
+enum Stage<F: Future> {
+    /// Still running. Boxed because a future may not move once polled, and
+    /// `Pin<Box<_>>` is how safe code pins a value that lives in a `RefCell`.
+    Running(Pin<Box<F>>),
+    /// Done; the output (or why there is none) waits for the join handle.
+    Finished(Result<F::Output, JoinError>),
+    /// The join handle took the output.
+    Consumed,
+}
+
+/// A spawned future with everything the executor and join handle share.
+pub(crate) struct TaskCell<F: Future> {
+    /// The future, then its output.
+    stage: RefCell<Stage<F>>,
+    /// This task's waker. Kept here so polling needs no refcount traffic:
+    /// `Context::from_waker(&self.waker)` borrows it.
+    waker: Waker,
+    /// The same waker, typed, to reach its `scheduled` flag.
+    task_waker: Arc<TaskWaker>,
+    /// Set by `JoinHandle::abort`; the executor cancels instead of polling.
+    abort_requested: Cell<bool>,
+    /// The waker of whoever awaits the join handle.
+    join_waker: RefCell<Option<Waker>>,
+}
+
+/// What the executor needs from any task, whatever its output type.
+pub(crate) trait Task {
+    /// Polls the task once (or cancels it if an abort was requested).
+    /// `Ready(())` means it is finished and may leave the slab.
+    fn run(&self) -> Poll<()>;
+    /// Ends the task with `error` (a panic, or cancellation when the runtime
+    /// shuts down), dropping its future. Does nothing if already finished.
+    fn fail(&self, error: JoinError);
+}
+
+/// What a [`JoinHandle`](super::JoinHandle) needs from its task.
+pub(crate) trait JoinTarget<T> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
+    fn abort(&self);
+    fn is_finished(&self) -> bool;
+}
+
+impl<F: Future> TaskCell<F> {
+    pub(crate) fn new(future: F, task_waker: Arc<TaskWaker>) -> TaskCell<F> {
+        TaskCell {
+            stage: RefCell::new(Stage::Running(Box::pin(future))),
+            waker: Waker::from(task_waker.clone()),
+            task_waker,
+            abort_requested: Cell::new(false),
+            join_waker: RefCell::new(None),
+        }
+    }
+
+    /// Stores the result and tells the join handle. The old stage (the
+    /// future) is dropped only after the new one is in place, so a destructor
+    /// that panics leaves a consistent cell behind.
+    fn finish(&self, result: Result<F::Output, JoinError>) {
+        let old = std::mem::replace(&mut *self.stage.borrow_mut(), Stage::Finished(result));
+        if let Some(waker) = self.join_waker.borrow_mut().take() {
+            waker.wake();
+        }
+        drop(old);
+    }
+}
+
+impl<F: Future> Task for TaskCell<F> {
+    fn run(&self) -> Poll<()> {
+        if self.abort_requested.get() {
+            self.fail(JoinError::cancelled());
+            return Poll::Ready(());
+        }
+        // Wakes that arrive from here on (even during this poll) queue the
+        // task again.
+        self.task_waker.clear_scheduled();
+        let mut cx = Context::from_waker(&self.waker);
+        let output = {
+            let mut stage = self.stage.borrow_mut();
+            let Stage::Running(future) = &mut *stage else {
+                return Poll::Ready(()); // finished already; nothing to poll
+            };
+            match future.as_mut().poll(&mut cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(output) => output,
+            }
+        };
+        self.finish(Ok(output));
+        Poll::Ready(())
+    }
+
+    fn fail(&self, error: JoinError) {
+        let running = matches!(self.stage.try_borrow().as_deref(), Ok(Stage::Running(_)));
+        if running {
+            self.finish(Err(error));
+        }
+    }
+}
+
+impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
+        // `try_borrow` fails only when a task awaits its own handle from
+        // inside its own poll: it can never finish then, so Pending is right.
+        let Ok(mut stage) = self.stage.try_borrow_mut() else {
+            return Poll::Pending;
+        };
+        match std::mem::replace(&mut *stage, Stage::Consumed) {
+            Stage::Finished(result) => Poll::Ready(result),
+            Stage::Consumed => panic!("JoinHandle polled after it returned its result"),
+            running @ Stage::Running(_) => {
+                *stage = running;
+                let mut join_waker = self.join_waker.borrow_mut();
+                match &*join_waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *join_waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn abort(&self) {
+        if !self.is_finished() {
+            self.abort_requested.set(true);
+            self.waker.wake_by_ref();
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        match self.stage.try_borrow() {
+            Ok(stage) => !matches!(*stage, Stage::Running(_)),
+            Err(_) => false, // being polled right now
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! [`JoinHandle`] and [`JoinError`]: awaiting a spawned task's result.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use super::cell::JoinTarget;
+
+/// An owned permission to await a spawned task's output.
+///
+/// `JoinHandle<T>` is a future of `Result<T, JoinError>`: `Ok` with the
+/// task's output, or `Err` if the task panicked or was cancelled.
+///
+/// Dropping the handle *detaches* the task: it keeps running, and its output
+/// is dropped when it finishes. To stop a task, call [`abort`](Self::abort).
+///
+/// ```
+/// let answer = coop::block_on(async {
+///     let handle = coop::spawn(async { 6 * 7 });
+///     handle.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// ```
+pub struct JoinHandle<T> {
+    /// The task's shared cell, seen through its output type.
+    task: Rc<dyn JoinTarget<T>>,
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(task: Rc<dyn JoinTarget<T>>) -> JoinHandle<T> {
+        JoinHandle { task }
+    }
+
+    /// Asks the runtime to cancel the task. The task is not polled again: on
+    /// the loop's next turn its future is dropped (running its destructors)
+    /// and the handle resolves to a [`JoinError`] for which
+    /// [`is_cancelled`](JoinError::is_cancelled) is true. Aborting a task
+    /// that already finished does nothing.
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+
+    /// True once the task has finished: completed, panicked or cancelled.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.task.poll_join(cx)
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Why a task gave no output: it panicked, or it was cancelled.
+pub struct JoinError {
+    repr: Repr,
+}
+
+enum Repr {
+    Cancelled,
+    Panic(Box<dyn Any + Send + 'static>),
+}
+
+impl JoinError {
+    pub(crate) fn cancelled() -> JoinError {
+        JoinError {
+            repr: Repr::Cancelled,
+        }
+    }
+
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError {
+            repr: Repr::Panic(payload),
+        }
+    }
+
+    /// True if the task was aborted, or the runtime shut down before it
+    /// finished.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// True if the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panic(_))
+    }
+
+    /// The panic's payload, to inspect or to resume with
+    /// `std::panic::resume_unwind`.
+    ///
+    /// # Panics
+    /// If the task did not panic (check [`is_panic`](Self::is_panic)).
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        match self.repr {
+            Repr::Panic(payload) => payload,
+            Repr::Cancelled => panic!("JoinError::into_panic called on a cancelled task"),
+        }
+    }
+
+    /// The panic message, when the payload is a string (as `panic!` makes).
+    fn panic_message(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Panic(p) => p
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
+            Repr::Cancelled => None,
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.repr, self.panic_message()) {
+            (Repr::Cancelled, _) => f.write_str("task was cancelled"),
+            (Repr::Panic(_), Some(msg)) => write!(f, "task panicked: {msg}"),
+            (Repr::Panic(_), None) => f.write_str("task panicked"),
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.repr, self.panic_message()) {
+            (Repr::Cancelled, _) => f.write_str("JoinError::Cancelled"),
+            (Repr::Panic(_), Some(msg)) => write!(f, "JoinError::Panic({msg:?})"),
+            (Repr::Panic(_), None) => f.write_str("JoinError::Panic(..)"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}

@@ -1,0 +1,54 @@
+//! Tasks: spawned futures, their identity, wakers and join handles.
+//!
+//! A *task* is a future handed to [`spawn`]. The executor owns it, polls it
+//! whenever its waker fires, and keeps its output for the [`JoinHandle`].
+//! Tasks are Rust's stackless coroutines: all the state a task keeps across
+//! an `.await` lives inside the future value, and "switching tasks" is
+//! returning from one `poll` and calling the next.
+//!
+//! - [`id`]: how a slot in the slab is named safely (key + generation).
+//! - [`waker`]: `std::task::Wake`, and the two roads to the run queue.
+//! - [`cell`]: the task's life cycle and the state it shares with its handle.
+//! - [`join`]: `JoinHandle` and `JoinError`.
+
+pub(crate) mod cell;
+pub(crate) mod id;
+mod join;
+pub(crate) mod waker;
+mod yield_now;
+
+pub use join::{JoinError, JoinHandle};
+pub use yield_now::yield_now;
+
+use std::future::Future;
+
+use crate::runtime::context;
+
+/// Spawns a task on the current runtime and returns its [`JoinHandle`].
+///
+/// The future needs no `Send` bound: tasks never leave the loop's thread, as
+/// in Python's asyncio, so they may hold `Rc` and `RefCell` freely. The task
+/// starts on one of the loop's next turns, not inside `spawn`.
+///
+/// # Panics
+/// If called outside a `coop` runtime (outside `block_on`).
+///
+/// ```
+/// coop::block_on(async {
+///     let a = coop::spawn(async { 1 });
+///     let b = coop::spawn(async { 2 });
+///     assert_eq!(a.await.unwrap() + b.await.unwrap(), 3);
+/// });
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+{
+    context::with_current(|core| core.executor.spawn(future)).unwrap_or_else(|| {
+        panic!(
+            "coop::spawn called outside of a coop runtime: \
+             spawn tasks from inside coop::block_on (or Runtime::block_on)"
+        )
+    })
+}

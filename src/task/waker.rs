@@ -1,0 +1,131 @@
+//! Wakers: how a task asks to be polled again.
+//!
+//! A [`std::task::Waker`] is a handle that a future stores when it returns
+//! `Poll::Pending`; whoever later makes progress possible (the reactor when a
+//! socket becomes readable, a channel when a message arrives, a timer) calls
+//! `wake()` on it, and the task goes back on the run queue.
+//!
+//! # `RawWaker`, and why we do not need it
+//!
+//! Underneath, a `Waker` is a `RawWaker`: a data pointer plus a table of four
+//! functions (`clone`, `wake`, `wake_by_ref`, `drop`). Runtimes such as tokio
+//! build that table by hand so that a waker is a pointer to the task itself,
+//! which takes `unsafe` code and careful reference counting. The standard
+//! library also offers the [`std::task::Wake`] trait: implement it for a type,
+//! put the value in an `Arc`, and `Waker::from(arc)` builds the vtable for you,
+//! with the `Arc`'s count as the reference count. `coop` forbids `unsafe`, so
+//! every waker here is an `Arc<TaskWaker>`.
+//!
+//! # Two roads to the run queue
+//!
+//! A `Waker` must be `Send + Sync`: any thread may call it. But our run queue
+//! lives on the loop's thread and is not thread-safe (it needs no lock there).
+//! So `wake` takes one of two roads:
+//!
+//! 1. **Same thread** (the common case: a socket event, a channel between two
+//!    tasks). The thread-local runtime context is ours, so the id is pushed
+//!    straight onto the local run queue: no lock, no syscall.
+//! 2. **Another thread** (a blocking-pool job finishing, a user thread). The
+//!    id goes into [`Remote::queue`], a `Mutex<Vec<_>>`, and if that queue
+//!    was empty the loop is woken out of `mio::Poll` through a `mio::Waker`
+//!    (one `eventfd` write). The loop drains the queue every turn.
+//!
+//! # Queued at most once
+//!
+//! [`TaskWaker::scheduled`] is set by the first wake and cleared just before
+//! the task is polled. Later wakes see it set and do nothing, so a task woken a
+//! thousand times between two polls is queued once, and polled once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Wake;
+
+use super::id::TaskId;
+use crate::runtime::context;
+
+/// The part of a runtime that other threads may touch.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    /// Distinguishes this runtime from any other on any thread, so a waker
+    /// knows whether the runtime current on this thread is its own.
+    pub(crate) runtime_id: u64,
+    /// Ids woken from other threads, waiting for the loop to pick them up.
+    queue: Mutex<Vec<TaskId>>,
+    /// Interrupts `mio::Poll::poll` when the first remote wake arrives.
+    waker: mio::Waker,
+}
+
+impl Remote {
+    pub(crate) fn new(runtime_id: u64, waker: mio::Waker) -> Remote {
+        Remote {
+            runtime_id,
+            queue: Mutex::new(Vec::new()),
+            waker,
+        }
+    }
+
+    /// Queues `id` from any thread and makes sure the loop will see it.
+    pub(crate) fn push(&self, id: TaskId) {
+        let first = {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue.push(id);
+            queue.len() == 1
+        };
+        // Only the push that makes the queue non-empty pays for a syscall;
+        // the loop empties the queue before it next sleeps.
+        if first {
+            // An error here means the poll instance is gone (the runtime was
+            // dropped): nobody is left to wake, which is fine.
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Moves every remotely woken id into `into` (called by the loop).
+    pub(crate) fn drain_into(&self, into: &mut Vec<TaskId>) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        into.append(&mut queue);
+    }
+}
+
+/// The waker of one task (or of the `block_on` future).
+#[derive(Debug)]
+pub(crate) struct TaskWaker {
+    /// Which task to queue.
+    pub(crate) id: TaskId,
+    /// Set while the task sits in a run queue; see the module docs.
+    pub(crate) scheduled: AtomicBool,
+    /// Where wakes from other threads go.
+    pub(crate) remote: Arc<Remote>,
+}
+
+impl TaskWaker {
+    /// A waker for a task that starts out queued (as a new task does).
+    pub(crate) fn new_scheduled(id: TaskId, remote: Arc<Remote>) -> TaskWaker {
+        TaskWaker {
+            id,
+            scheduled: AtomicBool::new(true),
+            remote,
+        }
+    }
+
+    /// Called by the executor just before polling: wakes from now on queue
+    /// the task again.
+    pub(crate) fn clear_scheduled(&self) {
+        self.scheduled.store(false, Ordering::Release);
+    }
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.scheduled.swap(true, Ordering::AcqRel) {
+            return; // already queued
+        }
+        if !context::schedule_local(self.remote.runtime_id, self.id) {
+            self.remote.push(self.id);
+        }
+    }
+}
