@@ -49,16 +49,16 @@ pub(crate) fn into_split(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
     (OwnedReadHalf(stream.clone()), OwnedWriteHalf(stream))
 }
 
-impl OwnedReadHalf {
-    /// The stream both halves share.
-    pub fn as_ref(&self) -> &TcpStream {
+impl AsRef<TcpStream> for OwnedReadHalf {
+    /// The stream both halves share (for addresses and options).
+    fn as_ref(&self) -> &TcpStream {
         &self.0
     }
 }
 
-impl OwnedWriteHalf {
-    /// The stream both halves share.
-    pub fn as_ref(&self) -> &TcpStream {
+impl AsRef<TcpStream> for OwnedWriteHalf {
+    /// The stream both halves share (for addresses and options).
+    fn as_ref(&self) -> &TcpStream {
         &self.0
     }
 }

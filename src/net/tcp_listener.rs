@@ -71,7 +71,8 @@ impl TcpListener {
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         // accept(2) until WouldBlock: readiness stays set while connections
         // remain queued, so the next call accepts without waiting.
-        let (stream, peer) = std::task::ready!(self.io.poll_io(cx, Direction::Read, |l| l.accept()))?;
+        let (stream, peer) =
+            std::task::ready!(self.io.poll_io(cx, Direction::Read, |l| l.accept()))?;
         Poll::Ready(TcpStream::from_mio(stream).map(|s| (s, peer)))
     }
 

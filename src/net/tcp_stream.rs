@@ -44,7 +44,10 @@ impl TcpStream {
             }
         }
         Err(last_err.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any address")
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "could not resolve to any address",
+            )
         }))
     }
 
@@ -124,7 +127,11 @@ impl TcpStream {
         super::split::into_split(self)
     }
 
-    pub(crate) fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_read_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         let n = ready!(self.io.poll_io(cx, Direction::Read, |s| (&*s).read(buf)))?;
         // A short read emptied the kernel's buffer; with edge-triggered
         // readiness, new data will bring a new event. Forgetting readiness
@@ -135,7 +142,11 @@ impl TcpStream {
         Poll::Ready(Ok(n))
     }
 
-    pub(crate) fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_write_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let n = ready!(self.io.poll_io(cx, Direction::Write, |s| (&*s).write(buf)))?;
         // Likewise a short write means the send buffer is full.
         if n > 0 && n < buf.len() {
@@ -149,7 +160,8 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Write, |s| (&*s).write_vectored(bufs))
+        self.io
+            .poll_io(cx, Direction::Write, |s| (&*s).write_vectored(bufs))
     }
 
     pub(crate) fn poll_close_priv(&self) -> Poll<io::Result<()>> {

@@ -47,8 +47,14 @@ impl UdpSocket {
     }
 
     /// The poll form of [`send_to`](Self::send_to).
-    pub fn poll_send_to(&self, cx: &mut Context<'_>, buf: &[u8], target: SocketAddr) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Write, |s| s.send_to(buf, target))
+    pub fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        self.io
+            .poll_io(cx, Direction::Write, |s| s.send_to(buf, target))
     }
 
     /// Receives one datagram; returns its length and sender. A datagram
@@ -58,7 +64,11 @@ impl UdpSocket {
     }
 
     /// The poll form of [`recv_from`](Self::recv_from).
-    pub fn poll_recv_from(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<(usize, SocketAddr)>> {
+    pub fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
         self.io.poll_io(cx, Direction::Read, |s| s.recv_from(buf))
     }
 

@@ -141,7 +141,12 @@ impl<S: Source> Drop for IoSource<S> {
     fn drop(&mut self) {
         // Deregister before the socket closes. An error means the poll
         // instance is already gone; there is nothing left to tell.
-        let _ = self.reactor.poll.borrow().registry().deregister(&mut self.io);
+        let _ = self
+            .reactor
+            .poll
+            .borrow()
+            .registry()
+            .deregister(&mut self.io);
         // Free the slot; wakers left in it are dropped here.
         let slot = self.reactor.sources.borrow_mut().try_remove(self.key);
         drop(slot);

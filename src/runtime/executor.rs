@@ -23,8 +23,8 @@ use std::task::Poll;
 
 use slab::Slab;
 
-use crate::task::JoinHandle;
 use crate::task::JoinError;
+use crate::task::JoinHandle;
 use crate::task::cell::{Task, TaskCell};
 use crate::task::id::TaskId;
 use crate::task::waker::{Remote, TaskWaker};

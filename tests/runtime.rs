@@ -1,0 +1,216 @@
+//! The loop itself: sleeping, waking, fairness, shutdown.
+#![allow(clippy::async_yields_async)] // tests return join handles from block_on on purpose
+
+mod util;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+
+use coop::net::TcpStream;
+use util::{listener, serve_echo, thread_cpu_ticks, with_deadline};
+
+#[test]
+fn an_idle_loop_sleeps_in_poll_and_burns_no_cpu() {
+    with_deadline(20, || {
+        let rt = coop::Runtime::new().unwrap();
+        let (before, after, waited) = rt.block_on(async {
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            // Nobody connects for 1 s: the loop has nothing to do.
+            let client = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(1));
+                std::net::TcpStream::connect(addr).unwrap()
+            });
+            let before = thread_cpu_ticks();
+            let start = Instant::now();
+            let _conn = listener.accept().await.unwrap();
+            let waited = start.elapsed();
+            let after = thread_cpu_ticks();
+            drop(client.join().unwrap());
+            (before, after, waited)
+        });
+        assert!(
+            waited >= Duration::from_millis(900),
+            "accept returned early: {waited:?}"
+        );
+        // A busy-polling loop would use ~100 ticks (1 s) here.
+        assert!(
+            after - before <= 10,
+            "idle loop used {} ticks of CPU",
+            after - before
+        );
+    });
+}
+
+#[test]
+fn a_wake_from_another_thread_reaches_a_sleeping_loop() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let (tx, rx) = futures::channel::oneshot::channel();
+            let before = thread_cpu_ticks();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                tx.send(42).unwrap();
+            });
+            // The loop sleeps in mio::Poll with no timeout until the other
+            // thread's wake writes to the mio::Waker.
+            assert_eq!(rx.await.unwrap(), 42);
+            assert!(
+                thread_cpu_ticks() - before <= 10,
+                "the loop spun while waiting"
+            );
+        });
+    });
+}
+
+#[test]
+fn wakes_from_many_threads_each_arrive() {
+    with_deadline(30, || {
+        coop::block_on(async {
+            let (tx, mut rx) = futures::channel::mpsc::unbounded();
+            let threads: Vec<_> = (0..4)
+                .map(|t| {
+                    let tx = tx.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..1000 {
+                            tx.unbounded_send(t * 1000 + i).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            drop(tx);
+            let mut seen = Vec::new();
+            use futures::StreamExt;
+            while let Some(v) = rx.next().await {
+                seen.push(v);
+            }
+            for t in threads {
+                t.join().unwrap();
+            }
+            seen.sort();
+            assert_eq!(seen, (0..4000).collect::<Vec<_>>());
+        });
+    });
+}
+
+#[test]
+fn a_task_that_always_wakes_itself_does_not_starve_a_socket() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let spins = Rc::new(Cell::new(0u64));
+            let s = spins.clone();
+            let spinner = coop::spawn(async move {
+                loop {
+                    s.set(s.get() + 1);
+                    coop::yield_now().await;
+                }
+            });
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            coop::spawn(serve_echo(listener));
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            for round in 0..100u32 {
+                let msg = round.to_le_bytes();
+                stream.write_all(&msg).await.unwrap();
+                let mut back = [0; 4];
+                stream.read_exact(&mut back).await.unwrap();
+                assert_eq!(back, msg);
+            }
+            assert!(
+                spins.get() > 100,
+                "the spinner ran too ({} turns)",
+                spins.get()
+            );
+            spinner.abort();
+        });
+    });
+}
+
+/// Counts drops of values owned by tasks.
+struct DropCount(Rc<Cell<u32>>);
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn dropping_the_runtime_drops_pending_tasks_and_sockets() {
+    with_deadline(20, || {
+        let drops = Rc::new(Cell::new(0));
+        let rt = coop::Runtime::new().unwrap();
+        let addr = rt.block_on(async {
+            for _ in 0..10 {
+                let guard = DropCount(drops.clone());
+                coop::spawn(async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await;
+                });
+            }
+            // One task owns a listener: its socket must close with it.
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            coop::spawn(serve_echo(listener));
+            coop::yield_now().await; // let every task start
+            addr
+        });
+        assert_eq!(rt.metrics().tasks_alive, 11);
+        assert_eq!(rt.metrics().io_sources, 1);
+        assert_eq!(drops.get(), 0);
+        drop(rt);
+        assert_eq!(drops.get(), 10, "every pending task's destructor ran");
+        let err = std::net::TcpStream::connect(addr).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    });
+}
+
+#[test]
+fn join_handles_outliving_their_runtime_report_cancelled() {
+    let rt = coop::Runtime::new().unwrap();
+    let handle = rt.block_on(async { coop::spawn(std::future::pending::<()>()) });
+    drop(rt);
+    assert!(handle.is_finished());
+    let err = futures::executor::block_on(handle).unwrap_err();
+    assert!(err.is_cancelled());
+}
+
+#[test]
+fn a_waker_kept_after_the_runtime_is_gone_is_a_no_op() {
+    let rt = coop::Runtime::new().unwrap();
+    let waker = rt.block_on(async {
+        coop::spawn(std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(cx.waker().clone())
+        }))
+        .await
+        .unwrap()
+    });
+    drop(rt);
+    std::thread::spawn(move || {
+        waker.wake_by_ref();
+        waker.wake();
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn metrics_count_spawns_and_polls() {
+    let rt = coop::Runtime::builder().event_capacity(16).build().unwrap();
+    rt.block_on(async {
+        for _ in 0..5 {
+            coop::spawn(async { coop::yield_now().await })
+                .await
+                .unwrap();
+        }
+    });
+    let m = rt.metrics();
+    assert_eq!(m.tasks_spawned, 5);
+    assert_eq!(
+        m.polls, 10,
+        "each task polled twice: before and after its yield"
+    );
+    assert_eq!(m.tasks_alive, 0);
+}

@@ -1,0 +1,281 @@
+//! Tasks: spawn, join, abort, detach, panic, and how often tasks are polled.
+#![allow(clippy::async_yields_async)] // tests return join handles from block_on on purpose
+
+mod util;
+
+use std::cell::{Cell, RefCell};
+use std::future::{Future, poll_fn};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use coop::{JoinError, JoinHandle};
+use util::with_deadline;
+
+/// Counts polls and drops of a future that is never ready on its own.
+struct Probe {
+    polls: Rc<Cell<u32>>,
+    drops: Rc<Cell<u32>>,
+}
+
+impl Future for Probe {
+    type Output = ();
+    fn poll(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> Poll<()> {
+        self.polls.set(self.polls.get() + 1);
+        Poll::Pending
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
+
+fn probe() -> (Probe, Rc<Cell<u32>>, Rc<Cell<u32>>) {
+    let polls = Rc::new(Cell::new(0));
+    let drops = Rc::new(Cell::new(0));
+    let p = Probe {
+        polls: polls.clone(),
+        drops: drops.clone(),
+    };
+    (p, polls, drops)
+}
+
+/// Lets the loop run a few turns.
+async fn turns(n: usize) {
+    for _ in 0..n {
+        coop::yield_now().await;
+    }
+}
+
+#[test]
+fn spawn_and_join_returns_output() {
+    with_deadline(10, || {
+        let out = coop::block_on(async {
+            let handles: Vec<_> = (0..100u64)
+                .map(|i| coop::spawn(async move { i * i }))
+                .collect();
+            let mut sum = 0;
+            for h in handles {
+                sum += h.await.unwrap();
+            }
+            sum
+        });
+        assert_eq!(out, (0..100u64).map(|i| i * i).sum());
+    });
+}
+
+#[test]
+fn tasks_need_not_be_send() {
+    coop::block_on(async {
+        let shared = Rc::new(RefCell::new(Vec::new()));
+        let s = shared.clone();
+        coop::spawn(async move { s.borrow_mut().push(1) })
+            .await
+            .unwrap();
+        assert_eq!(*shared.borrow(), vec![1]);
+    });
+}
+
+#[test]
+fn abort_drops_the_future_and_reports_cancelled() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (p, polls, drops) = probe();
+            let handle = coop::spawn(p);
+            turns(2).await;
+            assert_eq!(polls.get(), 1);
+            assert!(!handle.is_finished());
+            handle.abort();
+            turns(2).await;
+            assert_eq!(drops.get(), 1, "abort drops the future");
+            assert_eq!(polls.get(), 1, "an aborted task is not polled again");
+            assert!(handle.is_finished());
+            let err = handle.await.unwrap_err();
+            assert!(err.is_cancelled() && !err.is_panic());
+            assert_eq!(err.to_string(), "task was cancelled");
+        });
+    });
+}
+
+#[test]
+fn abort_before_first_poll_never_polls() {
+    coop::block_on(async {
+        let (p, polls, drops) = probe();
+        let handle = coop::spawn(p);
+        handle.abort();
+        assert!(handle.await.unwrap_err().is_cancelled());
+        assert_eq!((polls.get(), drops.get()), (0, 1));
+    });
+}
+
+#[test]
+fn abort_after_completion_keeps_the_output() {
+    coop::block_on(async {
+        let handle = coop::spawn(async { 7 });
+        turns(2).await;
+        assert!(handle.is_finished());
+        handle.abort();
+        assert_eq!(handle.await.unwrap(), 7);
+    });
+}
+
+#[test]
+fn dropping_the_handle_detaches_the_task() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let done = Rc::new(Cell::new(false));
+            let d = done.clone();
+            drop(coop::spawn(async move {
+                turns(3).await;
+                d.set(true);
+            }));
+            turns(6).await;
+            assert!(done.get(), "a detached task runs to completion");
+        });
+    });
+}
+
+#[test]
+fn a_panicking_task_reaches_its_handle_and_not_the_loop() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let bystander = coop::spawn(async {
+                turns(3).await;
+                "still here"
+            });
+            let handle = coop::spawn(async {
+                turns(1).await;
+                panic!("boom");
+            });
+            let err: JoinError = handle.await.unwrap_err();
+            assert!(err.is_panic() && !err.is_cancelled());
+            assert_eq!(err.to_string(), "task panicked: boom");
+            assert_eq!(format!("{err:?}"), "JoinError::Panic(\"boom\")");
+            let payload = err.into_panic();
+            assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+            assert_eq!(bystander.await.unwrap(), "still here");
+        });
+    });
+}
+
+#[test]
+fn a_task_whose_destructor_panics_does_not_stop_the_loop() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("destructor panic");
+        }
+    }
+    with_deadline(10, || {
+        coop::block_on(async {
+            let h = coop::spawn(async {
+                let _guard = PanicOnDrop;
+                turns(1).await;
+                5
+            });
+            // The output was produced; dropping the future then panicked.
+            let result = h.await;
+            assert!(result.is_err_and(|e| e.is_panic()));
+            assert_eq!(coop::spawn(async { 1 }).await.unwrap(), 1);
+        });
+    });
+}
+
+#[test]
+fn many_wakes_between_polls_queue_the_task_once() {
+    coop::block_on(async {
+        let polls = Rc::new(Cell::new(0));
+        let p = polls.clone();
+        let handle = coop::spawn(poll_fn(move |cx| {
+            p.set(p.get() + 1);
+            if p.get() == 1 {
+                for _ in 0..1000 {
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        }));
+        handle.await.unwrap();
+        assert_eq!(polls.get(), 2, "1000 wakes, one extra poll");
+    });
+}
+
+#[test]
+fn a_stale_waker_does_not_poll_the_task_that_reused_its_slot() {
+    with_deadline(10, || {
+        let rt = coop::Runtime::new().unwrap();
+        rt.block_on(async {
+            // Task A stores its waker and finishes: its slab slot is freed.
+            let stash: Rc<RefCell<Option<Waker>>> = Rc::default();
+            let s = stash.clone();
+            coop::spawn(poll_fn(move |cx| {
+                *s.borrow_mut() = Some(cx.waker().clone());
+                Poll::Ready(())
+            }))
+            .await
+            .unwrap();
+            // Task B takes the freed slot (the slab reuses it) and waits.
+            let (p, polls, _drops) = probe();
+            let b = coop::spawn(p);
+            turns(2).await;
+            assert_eq!(polls.get(), 1);
+            // Waking A's stale waker must not poll B.
+            stash.borrow_mut().take().unwrap().wake();
+            turns(3).await;
+            assert_eq!(polls.get(), 1, "stale waker polled another task");
+            b.abort();
+            assert!(b.await.unwrap_err().is_cancelled());
+        });
+        assert_eq!(rt.metrics().tasks_alive, 0);
+    });
+}
+
+#[test]
+fn spawn_outside_a_runtime_panics_with_a_clear_message() {
+    let err = std::panic::catch_unwind(|| {
+        coop::spawn(async {});
+    })
+    .unwrap_err();
+    let msg = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(msg.contains("outside of a coop runtime"), "{msg}");
+}
+
+#[test]
+fn block_on_inside_a_running_loop_panics() {
+    coop::block_on(async {
+        let handle = coop::spawn(async { coop::block_on(async {}) });
+        let err = handle.await.unwrap_err();
+        assert!(
+            err.to_string().contains("inside a running coop runtime"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn handles_and_streams_are_unpin_and_errors_are_std_errors() {
+    fn unpin<T: Unpin>() {}
+    fn error<T: std::error::Error + std::fmt::Display + std::fmt::Debug>() {}
+    unpin::<JoinHandle<String>>();
+    unpin::<coop::net::TcpStream>();
+    error::<JoinError>();
+}
+
+#[test]
+fn a_runtime_keeps_its_tasks_between_block_on_calls() {
+    let rt = coop::Runtime::new().unwrap();
+    let handle = rt.block_on(async {
+        coop::spawn(async {
+            turns(3).await;
+            9
+        })
+    });
+    assert_eq!(rt.block_on(handle).unwrap(), 9);
+}

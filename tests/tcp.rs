@@ -1,0 +1,217 @@
+//! TCP over real loopback sockets.
+
+mod util;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+
+use coop::net::{TcpListener, TcpStream};
+use util::{Rng, listener, serve_echo, with_deadline};
+
+#[test]
+fn a_thousand_concurrent_clients_echo_random_payloads_up_to_1_mib() {
+    with_deadline(120, || {
+        coop::block_on(async {
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            coop::spawn(serve_echo(listener));
+            let clients: Vec<_> = (0..1000u64)
+                .map(|i| {
+                    coop::spawn(async move {
+                        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (i + 1));
+                        // Log-uniform sizes from 1 B to 1 MiB; client 0 sends a full MiB.
+                        let len = if i == 0 {
+                            1 << 20
+                        } else {
+                            let bits = rng.below(21);
+                            1 + rng.below(1 << bits) as usize
+                        };
+                        let mut payload = vec![0u8; len];
+                        rng.fill(&mut payload);
+                        let stream = TcpStream::connect(addr).await.unwrap();
+                        let (mut rd, mut wr) = stream.split();
+                        let mut echoed = vec![0u8; payload.len()];
+                        let write = async {
+                            wr.write_all(&payload).await.unwrap();
+                            wr.close().await.unwrap();
+                        };
+                        let read = async {
+                            rd.read_exact(&mut echoed).await.unwrap();
+                            let mut rest = Vec::new();
+                            rd.read_to_end(&mut rest).await.unwrap();
+                            assert!(rest.is_empty(), "extra bytes after the echo");
+                        };
+                        futures::join!(write, read);
+                        assert!(echoed == payload, "client {i}: echo differs");
+                        payload.len()
+                    })
+                })
+                .collect();
+            let mut total = 0;
+            for c in clients {
+                total += c.await.unwrap();
+            }
+            assert!(total > 1 << 20);
+        });
+    });
+}
+
+#[test]
+fn std_clients_on_other_threads_are_served() {
+    with_deadline(30, || {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let server = std::thread::spawn(move || {
+            coop::block_on(async move {
+                let listener = listener();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                // Serve exactly 8 connections, then stop.
+                let mut handles = Vec::new();
+                for _ in 0..8 {
+                    let (s, _) = listener.accept().await.unwrap();
+                    handles.push(coop::spawn(util::echo(s)));
+                }
+                for h in handles {
+                    h.await.unwrap().unwrap();
+                }
+            })
+        });
+        let addr = rx.recv().unwrap();
+        let clients: Vec<_> = (0..8)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    let mut s = std::net::TcpStream::connect(addr).unwrap();
+                    let msg = format!("hello from {i}").repeat(1000);
+                    s.write_all(msg.as_bytes()).unwrap();
+                    s.shutdown(Shutdown::Write).unwrap();
+                    let mut back = String::new();
+                    s.read_to_string(&mut back).unwrap();
+                    assert_eq!(back, msg);
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        server.join().unwrap();
+    });
+}
+
+#[test]
+fn futures_io_copy_and_bufreader_work() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            coop::spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (rd, mut wr) = stream.split();
+                futures::io::copy(futures::io::BufReader::new(rd), &mut wr)
+                    .await
+                    .unwrap();
+                wr.close().await.unwrap();
+            });
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            assert!(stream.nodelay().unwrap());
+            assert_eq!(stream.peer_addr().unwrap(), addr);
+            assert_eq!(stream.local_addr().unwrap().ip(), addr.ip());
+            stream.write_all(b"line one\nline two\n").await.unwrap();
+            stream.shutdown(Shutdown::Write).unwrap();
+            use futures::io::AsyncBufReadExt;
+            let mut lines = futures::io::BufReader::new(stream).lines();
+            use futures::StreamExt;
+            assert_eq!(lines.next().await.unwrap().unwrap(), "line one");
+            assert_eq!(lines.next().await.unwrap().unwrap(), "line two");
+            assert!(lines.next().await.is_none());
+        });
+    });
+}
+
+#[test]
+fn owned_halves_work_in_separate_tasks() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            coop::spawn(serve_echo(listener));
+            let (mut rd, mut wr) = TcpStream::connect(addr).await.unwrap().into_split();
+            let writer = coop::spawn(async move {
+                for i in 0..100u8 {
+                    wr.write_all(&[i; 100]).await.unwrap();
+                }
+                // Dropping the write half sends FIN.
+            });
+            let reader = coop::spawn(async move {
+                let mut all = Vec::new();
+                rd.read_to_end(&mut all).await.unwrap();
+                all
+            });
+            writer.await.unwrap();
+            let all = reader.await.unwrap();
+            assert_eq!(all.len(), 10_000);
+            assert!(
+                all.chunks(100)
+                    .enumerate()
+                    .all(|(i, c)| c.iter().all(|&b| b == i as u8))
+            );
+        });
+    });
+}
+
+#[test]
+fn connect_to_a_closed_port_is_an_os_error() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap();
+            // The std listener is dropped: nothing listens there now.
+            let err = TcpStream::connect(port).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+        });
+    });
+}
+
+#[test]
+fn binding_a_used_address_is_an_os_error() {
+    coop::block_on(async {
+        let a = listener();
+        let taken = a.local_addr().unwrap();
+        let err = TcpListener::bind(taken).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    });
+}
+
+#[test]
+fn sockets_outside_a_runtime_are_an_error_not_a_panic() {
+    let err = TcpListener::bind("127.0.0.1:0").unwrap_err();
+    assert!(err.to_string().contains("inside a coop runtime"), "{err}");
+}
+
+#[test]
+fn a_burst_of_connects_beyond_128_is_not_reset() {
+    with_deadline(30, || {
+        coop::block_on(async {
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            // Connect 1000 std clients before accepting any: they wait in
+            // the kernel's backlog, which must hold them all.
+            let clients = std::thread::spawn(move || {
+                (0..1000)
+                    .map(|_| std::net::TcpStream::connect(addr).unwrap())
+                    .collect::<Vec<_>>()
+            });
+            while !clients.is_finished() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let clients = clients.join().unwrap();
+            for _ in 0..1000 {
+                listener.accept().await.unwrap();
+            }
+            drop(clients);
+        });
+    });
+}

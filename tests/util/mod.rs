@@ -1,0 +1,94 @@
+//! Shared set-up for the integration tests.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+
+use coop::net::{TcpListener, TcpStream};
+
+/// Runs `f` on its own thread and fails the test if it takes longer than
+/// `secs`: a hang becomes a failure instead of a stalled CI.
+pub fn with_deadline<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(value) => {
+            worker.join().unwrap();
+            value
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // The closure panicked: re-raise its panic here.
+            match worker.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => unreachable!("sender dropped without sending"),
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {secs} s"),
+    }
+}
+
+/// Binds a listener on a free loopback port.
+pub fn listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")
+}
+
+/// The echo protocol every test server speaks: copy bytes back until EOF.
+pub async fn echo(mut stream: TcpStream) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 4096];
+    let mut total = 0;
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(total);
+        }
+        stream.write_all(&buf[..n]).await?;
+        total += n as u64;
+    }
+}
+
+/// Accepts forever, serving each connection with [`echo`] in its own task.
+pub async fn serve_echo(listener: TcpListener) {
+    loop {
+        let (stream, _) = listener.accept().await.expect("accept");
+        coop::spawn(echo(stream));
+    }
+}
+
+/// A small deterministic PRNG (xorshift64*), so failures reproduce.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+}
+
+/// CPU time (user + system) this thread has used, in clock ticks (1/100 s
+/// on Linux), read from /proc.
+pub fn thread_cpu_ticks() -> u64 {
+    let stat =
+        std::fs::read_to_string("/proc/thread-self/stat").expect("read /proc/thread-self/stat");
+    // The command name (field 2) may contain spaces; count fields after ')'.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 overall: 12 and 13 after ')'.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
