@@ -66,6 +66,7 @@ pub mod net;
 pub mod reactor;
 pub mod runtime;
 pub mod task;
+pub mod time;
 
-pub use runtime::{Builder, Metrics, Runtime, block_on};
+pub use runtime::{Builder, Histogram, Metrics, Runtime, block_on};
 pub use task::{JoinError, JoinHandle, spawn, yield_now};

@@ -174,7 +174,7 @@ fn a_task_whose_destructor_panics_does_not_stop_the_loop() {
                 turns(1).await;
                 5
             });
-            // The output was produced; dropping the future then panicked.
+            // The guard is dropped inside the poll: an ordinary poll panic.
             let result = h.await;
             assert!(result.is_err_and(|e| e.is_panic()));
             assert_eq!(coop::spawn(async { 1 }).await.unwrap(), 1);
@@ -278,4 +278,53 @@ fn a_runtime_keeps_its_tasks_between_block_on_calls() {
         })
     });
     assert_eq!(rt.block_on(handle).unwrap(), 9);
+}
+
+#[test]
+fn a_destructor_panic_after_the_output_reaches_the_handle() {
+    /// Ready at once, but panics when dropped (after returning its output).
+    struct ReadyThenPanic;
+    impl Future for ReadyThenPanic {
+        type Output = u8;
+        fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<u8> {
+            Poll::Ready(5)
+        }
+    }
+    impl Drop for ReadyThenPanic {
+        fn drop(&mut self) {
+            panic!("late destructor panic");
+        }
+    }
+    coop::block_on(async {
+        let err = coop::spawn(ReadyThenPanic).await.unwrap_err();
+        assert!(err.is_panic());
+        assert_eq!(err.to_string(), "task panicked: late destructor panic");
+    });
+}
+
+#[test]
+fn a_waker_from_an_earlier_block_on_does_not_poll_the_next_one() {
+    let rt = coop::Runtime::new().unwrap();
+    let old = rt.block_on(poll_fn(|cx| Poll::Ready(cx.waker().clone())));
+    let polls = Cell::new(0);
+    rt.block_on(poll_fn(|cx| {
+        polls.set(polls.get() + 1);
+        if polls.get() == 1 {
+            for _ in 0..10 {
+                old.wake_by_ref(); // stale: must not poll this future
+            }
+            let me = cx.waker().clone();
+            coop::spawn(async move {
+                turns(2).await;
+                me.wake();
+            });
+            return Poll::Pending;
+        }
+        Poll::Ready(())
+    }));
+    assert_eq!(
+        polls.get(),
+        2,
+        "polled once, then once more when truly woken"
+    );
 }

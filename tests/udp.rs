@@ -58,3 +58,55 @@ fn connected_sockets_send_and_recv() {
         });
     });
 }
+
+#[test]
+fn an_icmp_error_is_reported_once_and_does_not_spin_the_loop() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            // A port with nothing behind it: sends provoke ICMP "port unreachable".
+            let closed = std::net::UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap();
+            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+            a.connect(closed).await.unwrap();
+            a.send(b"anyone?").await.unwrap();
+            let mut buf = [0u8; 16];
+            let err = a.recv(&mut buf).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+            // The socket is healthy again: a further recv waits (and is cut
+            // short by the timeout) instead of spinning on a stale error.
+            let before = util::thread_cpu_ticks();
+            let r =
+                coop::time::timeout(std::time::Duration::from_millis(300), a.recv(&mut buf)).await;
+            assert!(r.is_err(), "recv should still be waiting");
+            assert!(util::thread_cpu_ticks() - before <= 10, "the loop spun");
+        });
+    });
+}
+
+#[test]
+fn two_tasks_may_wait_on_one_socket() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let server = std::rc::Rc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+            let addr = server.local_addr().unwrap();
+            let receivers: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = server.clone();
+                    coop::spawn(async move {
+                        let mut buf = [0u8; 8];
+                        s.recv_from(&mut buf).await.unwrap().0
+                    })
+                })
+                .collect();
+            coop::yield_now().await; // both are now waiting
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            client.send_to(b"one", addr).await.unwrap();
+            client.send_to(b"two", addr).await.unwrap();
+            for r in receivers {
+                assert_eq!(r.await.unwrap(), 3, "each waiting task gets a datagram");
+            }
+        });
+    });
+}

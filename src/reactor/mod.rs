@@ -23,10 +23,14 @@
 //! The reverse, a flag set but no data (a *spurious* wake-up), costs one
 //! `WouldBlock` and is harmless; mio's docs warn that it happens.
 //!
-//! *Closed* is different: a peer's FIN (or an error) is reported once and is
-//! final, so `read_closed` and `write_closed` are never cleared. Without
-//! that, a task that read the last bytes and then cleared readiness would
-//! wait forever for an EOF event the OS already delivered.
+//! *Closed* is different: a peer's FIN is reported once and then stays
+//! true, so clearing readiness does not clear `read_closed` or
+//! `write_closed`. Without that, a task that read the last bytes and then
+//! cleared readiness would wait forever for an EOF event the OS already
+//! delivered. Only an operation that actually returns `WouldBlock` proves a
+//! direction is open after all (a UDP socket reports an ICMP error as
+//! "error", and works again afterwards) and clears it. An *error* event just
+//! makes both directions ready: the next operation returns the error.
 //!
 //! Because this reactor runs on the loop's single thread, readiness can only
 //! change between task polls, never during one; a multi-threaded reactor
@@ -61,7 +65,8 @@ pub(crate) struct Reactor {
     /// Wakers collected while reading events, woken after the `sources`
     /// borrow ends (a waker may run arbitrary code). Reused every turn.
     to_wake: RefCell<Vec<Waker>>,
-    /// Readiness events delivered so far (for metrics).
+    /// Readiness events of registered sources so far (for metrics; the
+    /// cross-thread waker's events are not counted).
     pub(crate) io_events: std::cell::Cell<u64>,
 }
 
@@ -72,15 +77,49 @@ pub(crate) struct ScheduledIo {
     pub(crate) read_ready: bool,
     /// The same for writes.
     pub(crate) write_ready: bool,
-    /// The peer closed its side (or the socket failed): final, never cleared.
+    /// The peer closed its side: survives `clear_ready`; only a
+    /// `WouldBlock` clears it.
     pub(crate) read_closed: bool,
-    /// Writing can no longer succeed (reset, error): final, never cleared.
+    /// Writing can no longer succeed (hang-up): the same rule.
     pub(crate) write_closed: bool,
-    /// The task waiting to read, if any.
-    pub(crate) reader: Option<Waker>,
-    /// The task waiting to write, if any. Separate from `reader` so that one
-    /// task may read a socket while another writes it.
-    pub(crate) writer: Option<Waker>,
+    /// The tasks waiting to read. Separate from `writers` so that one task
+    /// may read a socket while another writes it.
+    pub(crate) readers: Waiters,
+    /// The tasks waiting to write.
+    pub(crate) writers: Waiters,
+}
+
+/// The tasks waiting on one direction of a source. Almost always zero or
+/// one (a connection's own task), which `first` holds without allocating;
+/// a second waiter (two tasks sharing a `UdpSocket` or a listener) spills
+/// into `more`.
+#[derive(Default)]
+pub(crate) struct Waiters {
+    /// The first waiting task.
+    first: Option<Waker>,
+    /// Any others.
+    more: Vec<Waker>,
+}
+
+impl Waiters {
+    /// Adds `waker` unless it would wake a task already waiting.
+    pub(crate) fn add(&mut self, waker: &Waker) {
+        match &self.first {
+            None => self.first = Some(waker.clone()),
+            Some(w) if w.will_wake(waker) => {}
+            Some(_) => {
+                if !self.more.iter().any(|w| w.will_wake(waker)) {
+                    self.more.push(waker.clone());
+                }
+            }
+        }
+    }
+
+    /// Moves every waiter into `into`, to be woken.
+    fn take_into(&mut self, into: &mut Vec<Waker>) {
+        into.extend(self.first.take());
+        into.append(&mut self.more);
+    }
 }
 
 impl ScheduledIo {
@@ -126,19 +165,19 @@ impl Reactor {
         {
             let mut sources = self.sources.borrow_mut();
             for event in events.iter() {
-                count += 1;
                 let Some(io) = sources.get_mut(event.token().0) else {
                     continue; // the waker token, or a source dropped this turn
                 };
-                io.read_ready |= event.is_readable();
-                io.write_ready |= event.is_writable();
-                io.read_closed |= event.is_read_closed() || event.is_error();
-                io.write_closed |= event.is_write_closed() || event.is_error();
+                count += 1;
+                io.read_ready |= event.is_readable() || event.is_error();
+                io.write_ready |= event.is_writable() || event.is_error();
+                io.read_closed |= event.is_read_closed();
+                io.write_closed |= event.is_write_closed();
                 if io.ready(Direction::Read) {
-                    to_wake.extend(io.reader.take());
+                    io.readers.take_into(&mut to_wake);
                 }
                 if io.ready(Direction::Write) {
-                    to_wake.extend(io.writer.take());
+                    io.writers.take_into(&mut to_wake);
                 }
             }
         }

@@ -18,7 +18,7 @@
 
 use std::io;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use mio::event::Source;
 use mio::{Interest, Token};
@@ -89,22 +89,33 @@ impl<S: Source> IoSource<S> {
         if io.ready(dir) {
             return Poll::Ready(());
         }
-        let slot = match dir {
-            Direction::Read => &mut io.reader,
-            Direction::Write => &mut io.writer,
-        };
-        store_waker(slot, cx.waker());
+        match dir {
+            Direction::Read => io.readers.add(cx.waker()),
+            Direction::Write => io.writers.add(cx.waker()),
+        }
         Poll::Pending
     }
 
-    /// Forgets readiness in `dir`: the next operation waits for the OS.
-    /// Closed states stay (see the reactor's docs).
+    /// Forgets readiness in `dir` after a short read or write: the next
+    /// operation waits for the OS. Closed states stay (see the reactor's
+    /// docs).
     pub(crate) fn clear_ready(&self, dir: Direction) {
         let mut sources = self.reactor.sources.borrow_mut();
         let io = &mut sources[self.key];
         match dir {
             Direction::Read => io.read_ready = false,
             Direction::Write => io.write_ready = false,
+        }
+    }
+
+    /// The operation said `WouldBlock`: the direction is neither ready nor
+    /// closed, whatever earlier events said.
+    fn clear_would_block(&self, dir: Direction) {
+        let mut sources = self.reactor.sources.borrow_mut();
+        let io = &mut sources[self.key];
+        match dir {
+            Direction::Read => (io.read_ready, io.read_closed) = (false, false),
+            Direction::Write => (io.write_ready, io.write_closed) = (false, false),
         }
     }
 
@@ -119,21 +130,12 @@ impl<S: Source> IoSource<S> {
         loop {
             std::task::ready!(self.poll_ready(cx, dir));
             match op(&self.io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_ready(dir),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_would_block(dir),
                 // EINTR: the call was cut short by a signal; just retry.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 result => return Poll::Ready(result),
             }
         }
-    }
-}
-
-/// Stores `waker` in `slot` unless the same waker is already there (saves a
-/// clone, an atomic increment, on every `Pending`).
-fn store_waker(slot: &mut Option<Waker>, waker: &Waker) {
-    match slot {
-        Some(old) if old.will_wake(waker) => {}
-        _ => *slot = Some(waker.clone()),
     }
 }
 

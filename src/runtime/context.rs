@@ -54,35 +54,35 @@ pub(crate) fn enter(core: Rc<Core>) -> EnterGuard {
         }
         *current = Some(core);
     });
-    EnterGuard { active: true }
+    EnterGuard {
+        restore: Some(None),
+    }
 }
 
-/// Like [`enter`], but does nothing if a runtime is already current (used
-/// when dropping a runtime, which may happen anywhere).
-pub(crate) fn try_enter(core: Rc<Core>) -> EnterGuard {
-    let active = CURRENT
-        .try_with(|current| {
-            let mut current = current.borrow_mut();
-            if current.is_some() {
-                return false;
-            }
-            *current = Some(core);
-            true
-        })
-        .unwrap_or(false);
-    EnterGuard { active }
+/// Makes `core` current while a runtime is dropped, wherever that happens
+/// (even inside another runtime's task), restoring what was current after.
+pub(crate) fn enter_for_drop(core: Rc<Core>) -> EnterGuard {
+    let previous = CURRENT
+        .try_with(|current| current.borrow_mut().replace(core))
+        .ok()
+        .flatten();
+    EnterGuard {
+        restore: Some(previous),
+    }
 }
 
-/// Clears the current runtime when dropped (also during a panic).
+/// Puts back what was current before, when dropped (also during a panic).
 pub(crate) struct EnterGuard {
-    active: bool,
+    /// What to restore: `Some(None)` means "no runtime".
+    restore: Option<Option<Rc<Core>>>,
 }
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
-        if self.active {
-            let old = CURRENT.try_with(|current| current.borrow_mut().take());
-            drop(old);
+        if let Some(previous) = self.restore.take() {
+            let ours =
+                CURRENT.try_with(|current| std::mem::replace(&mut *current.borrow_mut(), previous));
+            drop(ours);
         }
     }
 }

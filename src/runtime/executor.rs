@@ -44,7 +44,7 @@ pub(crate) struct Executor {
     /// Tasks woken and waiting for a poll, oldest first (FIFO keeps the
     /// loop fair: a task woken now runs after those woken before it).
     run_queue: RefCell<VecDeque<TaskId>>,
-    /// The next generation to hand out; only grows. 0 is `TaskId::MAIN`'s.
+    /// The next generation to hand out; only grows.
     next_generation: Cell<u64>,
     /// Where other threads leave their wakes.
     pub(crate) remote: Arc<Remote>,
@@ -72,6 +72,16 @@ impl Executor {
             remote,
             remote_buf: RefCell::new(Vec::new()),
             stats: Stats::default(),
+        }
+    }
+
+    /// A fresh id for a `block_on` future (see `TaskId::MAIN_KEY`).
+    pub(crate) fn main_id(&self) -> TaskId {
+        let generation = self.next_generation.get();
+        self.next_generation.set(generation + 1);
+        TaskId {
+            key: TaskId::MAIN_KEY,
+            generation,
         }
     }
 

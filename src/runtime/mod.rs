@@ -22,6 +22,7 @@
 
 pub(crate) mod context;
 pub(crate) mod executor;
+pub(crate) mod histogram;
 
 use std::future::Future;
 use std::io;
@@ -31,9 +32,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+pub use histogram::Histogram;
+
 use crate::reactor::Reactor;
 use crate::task::id::TaskId;
 use crate::task::waker::{Remote, TaskWaker};
+use crate::time::TimerBackend;
+use crate::time::driver::Timers;
 use executor::Executor;
 
 /// Hands out runtime ids; a waker compares ids to know its own runtime.
@@ -48,6 +53,8 @@ pub(crate) struct Core {
     pub(crate) executor: Executor,
     /// The I/O driver. Its own `Rc` because every socket holds one.
     pub(crate) reactor: Rc<Reactor>,
+    /// The timer driver. Its own `Rc` because every pending `Sleep` holds one.
+    pub(crate) timers: Rc<Timers>,
 }
 
 /// A single-threaded event loop with its tasks and I/O sources.
@@ -63,8 +70,9 @@ pub(crate) struct Core {
 /// ```
 ///
 /// Spawned tasks run only while some `block_on` call is running. Dropping
-/// the runtime drops every remaining task (running its destructors), every
-/// registration and every buffer.
+/// the runtime drops every remaining task (running its destructors), and
+/// with them every socket, timer and buffer they own. (A socket you keep
+/// outside any task stays open until you drop it.)
 pub struct Runtime {
     core: Rc<Core>,
 }
@@ -74,12 +82,15 @@ pub struct Runtime {
 pub struct Builder {
     /// How many readiness events one `mio::Poll::poll` call may return.
     event_capacity: usize,
+    /// Which queue keeps the timers.
+    timer_backend: TimerBackend,
 }
 
 impl Default for Builder {
     fn default() -> Self {
         Builder {
             event_capacity: 1024,
+            timer_backend: TimerBackend::Wheel,
         }
     }
 }
@@ -98,6 +109,13 @@ impl Builder {
         self
     }
 
+    /// Which data structure keeps the timers (default: the timing wheel).
+    /// The heap and B-tree are there to compare against.
+    pub fn timer_backend(mut self, backend: TimerBackend) -> Builder {
+        self.timer_backend = backend;
+        self
+    }
+
     /// Creates the runtime: a `mio::Poll`, its cross-thread waker, and empty
     /// task and source slabs.
     pub fn build(self) -> io::Result<Runtime> {
@@ -108,6 +126,7 @@ impl Builder {
             id,
             executor: Executor::new(remote),
             reactor: Rc::new(reactor),
+            timers: Rc::new(Timers::new(self.timer_backend)),
         };
         Ok(Runtime {
             core: Rc::new(core),
@@ -140,37 +159,37 @@ impl Runtime {
         let executor = &core.executor;
 
         // The main future is not in the slab, but it is woken and queued
-        // like a task, under the reserved id MAIN.
-        let main_waker = Arc::new(TaskWaker::new_scheduled(
-            TaskId::MAIN,
-            executor.remote.clone(),
-        ));
+        // like a task, under the reserved key MAIN_KEY.
+        let main_id = executor.main_id();
+        let main_waker = Arc::new(TaskWaker::new_scheduled(main_id, executor.remote.clone()));
         let waker = Waker::from(main_waker.clone());
         let mut cx = Context::from_waker(&waker);
         let mut future = std::pin::pin!(future);
-        executor.schedule(TaskId::MAIN);
+        executor.schedule(main_id);
 
         loop {
             // 1. Run the tasks that were ready when the turn began.
             for _ in 0..executor.queued() {
                 let Some(id) = executor.pop() else { break };
-                if id == TaskId::MAIN {
+                if id == main_id {
                     main_waker.clear_scheduled();
                     if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
                         return output;
                     }
-                } else {
+                } else if id.key != TaskId::MAIN_KEY {
                     executor.run(id);
-                }
+                } // else: a stale wake of an earlier block_on's future
             }
 
-            // 2. Fire due timers (see the time module).
+            // 2. Fire due timers: their tasks join the queue.
+            core.timers.fire_due();
 
-            // 3. Wait for I/O: not at all if work is queued.
+            // 3. Wait for I/O: not at all if work is queued, else until the
+            //    next timer needs attention (or forever if none is pending).
             let timeout = if executor.queued() > 0 {
                 Some(Duration::ZERO)
             } else {
-                None
+                core.timers.next_timeout()
             };
             if let Err(e) = core.reactor.poll(timeout) {
                 // epoll_wait fails only on programming errors (a bad fd);
@@ -191,9 +210,10 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        // Make this runtime current (if no other is) so that destructors
-        // that reach for it find it, then drop every task.
-        let _enter = context::try_enter(self.core.clone());
+        // Make this runtime current (for the duration of the drop, even
+        // inside another runtime's task) so that destructors that reach for
+        // "the current runtime" find this one, then drop every task.
+        let _enter = context::enter_for_drop(self.core.clone());
         self.core.executor.shutdown();
     }
 }
@@ -222,6 +242,13 @@ pub struct Metrics {
     pub io_events: u64,
     /// Sockets registered now.
     pub io_sources: usize,
+    /// Timers pending now.
+    pub timers_pending: usize,
+    /// Timers that have fired.
+    pub timers_fired: u64,
+    /// How late each completed sleep woke: the moment its task saw it
+    /// complete, minus its deadline.
+    pub timer_lateness: Histogram,
 }
 
 impl Metrics {
@@ -233,6 +260,9 @@ impl Metrics {
             polls: stats.polls.get(),
             io_events: core.reactor.io_events.get(),
             io_sources: core.reactor.sources(),
+            timers_pending: core.timers.len(),
+            timers_fired: core.timers.fired_total.get(),
+            timer_lateness: core.timers.lateness(),
         }
     }
 }

@@ -8,8 +8,9 @@
 //!                         │ RUNNING ◀───────────────────┘  (back to SCHEDULED)
 //!                         │   │
 //!            abort() ─────┘   ├─ poll → Ready(v) ──▶ COMPLETE   Finished(Ok(v))
-//!   (schedules it; the next   ├─ poll panics ─────▶ COMPLETE   Finished(Err(panic))
-//!    turn drops the future)   └─ aborted ─────────▶ CANCELLED  Finished(Err(cancelled))
+//!   (queues it; instead of    ├─ poll panics ─────▶ COMPLETE   Finished(Err(panic))
+//!    the next poll, the       └─ aborted ─────────▶ CANCELLED  Finished(Err(cancelled))
+//!    future is dropped)
 //!
 //!   JoinHandle::poll takes the Finished value: the stage becomes Consumed.
 //! ```
@@ -64,7 +65,9 @@ pub(crate) trait Task {
     /// `Ready(())` means it is finished and may leave the slab.
     fn run(&self) -> Poll<()>;
     /// Ends the task with `error` (a panic, or cancellation when the runtime
-    /// shuts down), dropping its future. Does nothing if already finished.
+    /// shuts down), dropping its future. Does nothing if already finished,
+    /// except that a panic replaces an output not yet taken (the panic came
+    /// from the future's destructor, after it returned).
     fn fail(&self, error: JoinError);
 }
 
@@ -123,9 +126,22 @@ impl<F: Future> Task for TaskCell<F> {
     }
 
     fn fail(&self, error: JoinError) {
-        let running = matches!(self.stage.try_borrow().as_deref(), Ok(Stage::Running(_)));
-        if running {
-            self.finish(Err(error));
+        let Ok(mut stage) = self.stage.try_borrow_mut() else {
+            return;
+        };
+        match &*stage {
+            Stage::Running(_) => {
+                drop(stage);
+                self.finish(Err(error));
+            }
+            // The output was stored, then dropping the future panicked: the
+            // handle gets the panic rather than a value from a broken task.
+            Stage::Finished(Ok(_)) if error.is_panic() => {
+                let output = std::mem::replace(&mut *stage, Stage::Finished(Err(error)));
+                drop(stage);
+                drop(output);
+            }
+            Stage::Finished(_) | Stage::Consumed => {}
         }
     }
 }

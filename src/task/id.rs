@@ -24,9 +24,8 @@ pub(crate) struct TaskId {
 
 impl TaskId {
     /// The future passed to `block_on` is not in the slab; it gets this
-    /// reserved id so that it can be queued and woken like any task.
-    pub(crate) const MAIN: TaskId = TaskId {
-        key: usize::MAX,
-        generation: 0,
-    };
+    /// reserved key (and a fresh generation per `block_on` call, so a waker
+    /// left over from an earlier call is stale like any other) so that it
+    /// can be queued and woken like a task.
+    pub(crate) const MAIN_KEY: usize = usize::MAX;
 }

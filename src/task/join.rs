@@ -34,8 +34,8 @@ impl<T> JoinHandle<T> {
         JoinHandle { task }
     }
 
-    /// Asks the runtime to cancel the task. The task is not polled again: on
-    /// the loop's next turn its future is dropped (running its destructors)
+    /// Asks the runtime to cancel the task. The task is not polled again:
+    /// where its next poll would have been, its future is dropped (running its destructors)
     /// and the handle resolves to a [`JoinError`] for which
     /// [`is_cancelled`](JoinError::is_cancelled) is true. Aborting a task
     /// that already finished does nothing.

@@ -1,0 +1,126 @@
+//! [`Histogram`]: a small log-scale histogram of durations.
+//!
+//! Bucket *i* counts samples in `[2^(i-1), 2^i)` microseconds (bucket 0
+//! holds zero). Forty buckets reach past 6 days; anything longer lands in
+//! the last. Recording is a `leading_zeros` and an increment, cheap enough
+//! to run for every timer. Percentiles are reported as the upper edge of
+//! the bucket that holds them, so they are never optimistic.
+
+use std::time::Duration;
+
+const BUCKETS: usize = 40;
+
+/// Counts of durations in power-of-two microsecond buckets.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Histogram {
+    /// `buckets[i]`: samples below `2^i` µs and at or above `2^(i-1)` µs.
+    buckets: [u64; BUCKETS],
+    /// Samples recorded.
+    count: u64,
+    /// Sum of all samples, in µs, for the mean.
+    sum_us: u128,
+    /// The largest sample, in µs.
+    max_us: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: [0; BUCKETS],
+            count: 0,
+            sum_us: 0,
+            max_us: 0,
+        }
+    }
+}
+
+impl Histogram {
+    /// Adds one sample.
+    pub fn record(&mut self, value: Duration) {
+        let us = u64::try_from(value.as_micros()).unwrap_or(u64::MAX);
+        let bucket = (u64::BITS - us.leading_zeros()) as usize;
+        self.buckets[bucket.min(BUCKETS - 1)] += 1;
+        self.count += 1;
+        self.sum_us += u128::from(us);
+        self.max_us = self.max_us.max(us);
+    }
+
+    /// How many samples were recorded.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The largest sample (to the microsecond).
+    pub fn max(&self) -> Duration {
+        Duration::from_micros(self.max_us)
+    }
+
+    /// The mean sample, or zero if there are none.
+    pub fn mean(&self) -> Duration {
+        match self.count {
+            0 => Duration::ZERO,
+            n => Duration::from_micros((self.sum_us / u128::from(n)) as u64),
+        }
+    }
+
+    /// An upper bound on the `q`-quantile (`q` in 0..=1): the upper edge of
+    /// the bucket holding it, capped at the maximum seen.
+    pub fn quantile(&self, q: f64) -> Duration {
+        if self.count == 0 {
+            return Duration::ZERO;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.count as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, &n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                if i == BUCKETS - 1 {
+                    return self.max(); // the open-ended last bucket
+                }
+                let upper = if i == 0 { 0 } else { (1u64 << i) - 1 };
+                return Duration::from_micros(upper.min(self.max_us));
+            }
+        }
+        self.max()
+    }
+}
+
+impl std::fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Histogram")
+            .field("count", &self.count)
+            .field("mean", &self.mean())
+            .field("p50", &self.quantile(0.5))
+            .field("p99", &self.quantile(0.99))
+            .field("max", &self.max())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_and_quantiles_bound_the_samples() {
+        let mut h = Histogram::default();
+        for us in [0u64, 1, 3, 900, 1000, 1500, 40_000] {
+            h.record(Duration::from_micros(us));
+        }
+        assert_eq!(h.count(), 7);
+        assert_eq!(h.max(), Duration::from_micros(40_000));
+        // 4th of 7 samples is 900 µs: bucket [512, 1024) → reported 1023.
+        assert_eq!(h.quantile(0.5), Duration::from_micros(1023));
+        assert_eq!(h.quantile(1.0), Duration::from_micros(40_000));
+        assert_eq!(h.quantile(0.0), Duration::ZERO);
+        assert_eq!(h.mean(), Duration::from_micros(43_404 / 7));
+    }
+
+    #[test]
+    fn huge_samples_land_in_the_last_bucket() {
+        let mut h = Histogram::default();
+        h.record(Duration::from_secs(u64::MAX));
+        assert_eq!(h.count(), 1);
+        assert_eq!(h.quantile(0.5), h.max());
+    }
+}

@@ -1,0 +1,131 @@
+//! The timer driver: the loop's side of time.
+//!
+//! The loop talks to timers in two places (see [`crate::runtime`]):
+//!
+//! - step 2 of every turn, [`Timers::fire_due`]: advance the queue to the
+//!   current tick and wake every task whose timer came due;
+//! - step 3, [`Timers::next_timeout`]: how long `mio::Poll` may sleep before
+//!   the next timer needs attention.
+//!
+//! # Ticks, and why deadlines round up
+//!
+//! Queues count time in whole milliseconds ("ticks") since the runtime
+//! started. An `Instant` deadline becomes a tick by rounding **up**, and the
+//! current time becomes a tick by rounding **down**. A timer fires when
+//! `now_tick >= deadline_tick`, so it fires at or after its deadline, never
+//! before. (mio rounds poll timeouts up to whole milliseconds too, so the loop
+//! never wakes a fraction of a tick too early and spins.)
+
+use std::cell::RefCell;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use super::TimerBackend;
+use super::queue::{Expired, TimerKey, TimerQueue};
+use crate::runtime::histogram::Histogram;
+
+/// The runtime's timers, shared (by `Rc`) with every registered `Sleep`.
+pub(crate) struct Timers {
+    /// The queue chosen by the builder: wheel, heap or B-tree.
+    queue: RefCell<Box<dyn TimerQueue<Waker>>>,
+    /// Tick 0.
+    start: Instant,
+    /// How late sleeps woke: the moment a sleep's task saw it complete,
+    /// minus its deadline.
+    lateness: RefCell<Histogram>,
+    /// Reused buffer for timers that came due in one advance.
+    fired: RefCell<Vec<Expired<Waker>>>,
+    /// Timers fired so far (for metrics).
+    pub(crate) fired_total: std::cell::Cell<u64>,
+}
+
+impl Timers {
+    pub(crate) fn new(backend: TimerBackend) -> Timers {
+        Timers {
+            queue: RefCell::new(backend.new_queue()),
+            start: Instant::now(),
+            lateness: RefCell::new(Histogram::default()),
+            fired: RefCell::new(Vec::new()),
+            fired_total: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The tick at or after `deadline` (rounded up).
+    pub(crate) fn tick_at_or_after(&self, deadline: Instant) -> u64 {
+        let since = deadline.saturating_duration_since(self.start);
+        let ms = since.as_millis() + u128::from(!since.subsec_nanos().is_multiple_of(1_000_000));
+        u64::try_from(ms).unwrap_or(u64::MAX)
+    }
+
+    /// The tick that `now` falls in (rounded down).
+    fn tick_of(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.start).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Files a timer that wakes `waker` at or after `deadline`.
+    pub(crate) fn insert(&self, deadline: Instant, waker: Waker) -> TimerKey {
+        let tick = self.tick_at_or_after(deadline);
+        self.queue.borrow_mut().insert(tick, waker)
+    }
+
+    /// Cancels a timer; returns its waker if it was still pending.
+    pub(crate) fn remove(&self, key: TimerKey) -> Option<Waker> {
+        self.queue.borrow_mut().remove(key)
+    }
+
+    /// Replaces a pending timer's waker if it would wake a different task.
+    /// Returns false if the timer is no longer pending.
+    pub(crate) fn update_waker(&self, key: TimerKey, waker: &Waker) -> bool {
+        match self.queue.borrow_mut().get_mut(key) {
+            Some(stored) => {
+                if !stored.will_wake(waker) {
+                    *stored = waker.clone();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Step 2 of a turn: wakes the tasks of every timer due by now.
+    pub(crate) fn fire_due(&self) {
+        let mut fired = self.fired.borrow_mut();
+        {
+            let mut queue = self.queue.borrow_mut();
+            if queue.is_empty() {
+                return;
+            }
+            queue.advance(self.tick_of(Instant::now()), &mut fired);
+        }
+        self.fired_total
+            .set(self.fired_total.get() + fired.len() as u64);
+        // Wake with no queue borrow held: a waker may run any code.
+        for expired in fired.drain(..) {
+            expired.value.wake();
+        }
+    }
+
+    /// Step 3: how long the loop may sleep before a timer needs it, or
+    /// `None` if no timer is pending.
+    pub(crate) fn next_timeout(&self) -> Option<Duration> {
+        let tick = self.queue.borrow().next_deadline()?;
+        let at = self.start.checked_add(Duration::from_millis(tick))?;
+        Some(at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Notes that a sleep due at `deadline` was seen complete just now.
+    pub(crate) fn record_lateness(&self, deadline: Instant) {
+        let late = Instant::now().saturating_duration_since(deadline);
+        self.lateness.borrow_mut().record(late);
+    }
+
+    /// A copy of the lateness histogram.
+    pub(crate) fn lateness(&self) -> Histogram {
+        self.lateness.borrow().clone()
+    }
+
+    /// Timers pending now.
+    pub(crate) fn len(&self) -> usize {
+        self.queue.borrow().len()
+    }
+}

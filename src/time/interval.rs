@@ -1,0 +1,125 @@
+//! [`Interval`]: ticks at a fixed period.
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use super::sleep::{Sleep, far_or, sleep_until};
+
+/// What an [`Interval`] does when ticks were missed because the loop (or the
+/// task) was busy for longer than a period.
+///
+/// Say the period is 100 ms, ticks are due at 100, 200, 300, … and the task
+/// next asks for a tick at 350 ms:
+///
+/// | behaviour | ticks returned at | then |
+/// |---|---|---|
+/// | `Burst` (default) | 350 (for 100), 350 (200), 350 (300) | 400, 500, … |
+/// | `Delay` | 350 (for 100) | 450, 550, … |
+/// | `Skip` | 350 (for 100) | 400, 500, … |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissedTickBehavior {
+    /// Catch up: fire the missed ticks back to back, keeping the original
+    /// schedule (the number of ticks over a long run is exact).
+    #[default]
+    Burst,
+    /// Start over: the next tick is one period after the late one.
+    Delay,
+    /// Drop the missed ticks and stay on the original grid.
+    Skip,
+}
+
+/// Ticks every `period`; the first tick completes at once.
+///
+/// ```
+/// use std::time::Duration;
+/// coop::block_on(async {
+///     let mut every = coop::time::interval(Duration::from_millis(5));
+///     for _ in 0..3 {
+///         every.tick().await; // at 0, 5 and 10 ms
+///     }
+/// });
+/// ```
+///
+/// # Panics
+/// If `period` is zero.
+pub fn interval(period: Duration) -> Interval {
+    interval_at(Instant::now(), period)
+}
+
+/// Ticks at `start` and every `period` after it.
+///
+/// # Panics
+/// If `period` is zero.
+pub fn interval_at(start: Instant, period: Duration) -> Interval {
+    assert!(
+        !period.is_zero(),
+        "coop::time::interval: the period must be non-zero"
+    );
+    Interval {
+        sleep: sleep_until(start),
+        period,
+        missed: MissedTickBehavior::default(),
+    }
+}
+
+/// A stream of ticks at a fixed period, from [`interval`].
+#[derive(Debug)]
+pub struct Interval {
+    /// Sleeps until the next tick is due; its deadline *is* the schedule.
+    sleep: Sleep,
+    /// Time between ticks.
+    period: Duration,
+    /// What to do after falling behind.
+    missed: MissedTickBehavior,
+}
+
+impl Interval {
+    /// Waits for the next tick; returns the instant it was *scheduled* for.
+    pub async fn tick(&mut self) -> Instant {
+        poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    /// The poll form of [`tick`](Self::tick).
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
+        ready!(Pin::new(&mut self.sleep).poll(cx));
+        let scheduled = self.sleep.deadline();
+        let now = Instant::now();
+        let next = match self.missed {
+            MissedTickBehavior::Burst => scheduled.checked_add(self.period),
+            MissedTickBehavior::Delay => now.checked_add(self.period),
+            MissedTickBehavior::Skip => {
+                // The first grid point strictly after now.
+                let behind = now.saturating_duration_since(scheduled).as_nanos();
+                let period = self.period.as_nanos();
+                let steps = u32::try_from(behind / period + 1).unwrap_or(u32::MAX);
+                self.period
+                    .checked_mul(steps)
+                    .and_then(|d| scheduled.checked_add(d))
+            }
+        };
+        Pin::new(&mut self.sleep).reset(far_or(next));
+        Poll::Ready(scheduled)
+    }
+
+    /// Chooses the policy for missed ticks.
+    pub fn set_missed_tick_behavior(&mut self, behavior: MissedTickBehavior) {
+        self.missed = behavior;
+    }
+
+    /// The policy for missed ticks.
+    pub fn missed_tick_behavior(&self) -> MissedTickBehavior {
+        self.missed
+    }
+
+    /// The period.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// Restarts the schedule: the next tick is one period from now.
+    pub fn reset(&mut self) {
+        Pin::new(&mut self.sleep).reset(far_or(Instant::now().checked_add(self.period)));
+    }
+}

@@ -1,0 +1,125 @@
+//! [`Sleep`]: a future that completes at a deadline.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::driver::Timers;
+use super::queue::TimerKey;
+use crate::runtime::context;
+
+/// Waits until `duration` has passed.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// coop::block_on(async {
+///     let start = Instant::now();
+///     coop::time::sleep(Duration::from_millis(20)).await;
+///     assert!(start.elapsed() >= Duration::from_millis(20));
+/// });
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    sleep_until(far_or(Instant::now().checked_add(duration)))
+}
+
+/// Waits until `deadline`. A deadline in the past completes at once.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        timer: None,
+    }
+}
+
+/// An `Instant` far enough ahead to mean "never" (about 30 years), for
+/// durations whose end does not fit in an `Instant`.
+pub(crate) fn far_or(deadline: Option<Instant>) -> Instant {
+    deadline.unwrap_or_else(|| {
+        let now = Instant::now();
+        now.checked_add(Duration::from_secs(86_400 * 365 * 30))
+            .unwrap_or(now)
+    })
+}
+
+/// The future returned by [`sleep`] and [`sleep_until`].
+///
+/// It registers a timer the first time it is polled (so creating one costs
+/// nothing until it is awaited) and removes it the moment it is dropped, so
+/// abandoned sleeps (a `timeout` whose future won, a `select!` branch that
+/// lost) leave nothing behind. It never completes before its deadline.
+pub struct Sleep {
+    /// When to complete.
+    deadline: Instant,
+    /// The registered timer and the runtime's timers it lives in, once
+    /// polled.
+    timer: Option<(Rc<Timers>, TimerKey)>,
+}
+
+impl Sleep {
+    /// The instant at which this sleep completes.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// True once the deadline has passed.
+    pub fn is_elapsed(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// Moves the deadline (earlier or later), even after the sleep
+    /// completed; it will then complete again at the new deadline. If a
+    /// task was waiting, the same task is woken at the new deadline.
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        let this = self.get_mut();
+        this.deadline = deadline;
+        if let Some((timers, key)) = this.timer.take()
+            && let Some(waker) = timers.remove(key)
+        {
+            let key = timers.insert(deadline, waker);
+            this.timer = Some((timers, key));
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if Instant::now() >= this.deadline {
+            if let Some((timers, key)) = this.timer.take() {
+                timers.remove(key); // already fired, unless polled early by another wake
+                timers.record_lateness(this.deadline);
+            }
+            return Poll::Ready(());
+        }
+        match &this.timer {
+            Some((timers, key)) if timers.update_waker(*key, cx.waker()) => {}
+            _ => {
+                let timers = context::with_current(|core| core.timers.clone())
+                    .expect("coop::time::Sleep polled outside of a coop runtime");
+                let key = timers.insert(this.deadline, cx.waker().clone());
+                this.timer = Some((timers, key));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some((timers, key)) = self.timer.take() {
+            timers.remove(key);
+        }
+    }
+}
+
+impl std::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("registered", &self.timer.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,54 @@
+//! [`timeout`]: give up on a future after a while.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use super::sleep::{far_or, sleep_until};
+
+/// The error of a [`timeout`] whose time ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// Runs `future`, giving up after `duration`: `Ok(output)` if it finished in
+/// time, `Err(Elapsed)` if not (the future is then dropped, cancelling it).
+///
+/// The fast path costs no timer: the future is polled first, and the timer
+/// is registered only if it is not ready at once.
+///
+/// ```
+/// use std::time::Duration;
+/// coop::block_on(async {
+///     let never = std::future::pending::<()>();
+///     let result = coop::time::timeout(Duration::from_millis(10), never).await;
+///     assert!(result.is_err());
+/// });
+/// ```
+pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
+    timeout_at(far_or(Instant::now().checked_add(duration)), future).await
+}
+
+/// Like [`timeout`], with an absolute deadline.
+pub async fn timeout_at<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
+    let mut future = pin!(future);
+    let mut sleep = sleep_until(deadline);
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        std::pin::Pin::new(&mut sleep)
+            .poll(cx)
+            .map(|()| Err(Elapsed(())))
+    })
+    .await
+}
