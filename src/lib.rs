@@ -62,11 +62,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod blocking;
 pub mod net;
 pub mod reactor;
 pub mod runtime;
 pub mod task;
 pub mod time;
+pub mod trace;
 
-pub use runtime::{Builder, Histogram, Metrics, Runtime, block_on};
+pub use blocking::spawn_blocking;
+pub use runtime::{Builder, Histogram, Metrics, Runtime, WakeCounts, block_on};
 pub use task::{JoinError, JoinHandle, spawn, yield_now};

@@ -62,9 +62,10 @@ pub(crate) struct Reactor {
     events: RefCell<Events>,
     /// One slot per registered source, keyed by its token.
     sources: RefCell<Slab<ScheduledIo>>,
-    /// Wakers collected while reading events, woken after the `sources`
-    /// borrow ends (a waker may run arbitrary code). Reused every turn.
-    to_wake: RefCell<Vec<Waker>>,
+    /// Wakers collected while reading events, with their source's key,
+    /// woken after the `sources` borrow ends (a waker may run arbitrary
+    /// code). Reused every turn.
+    to_wake: RefCell<Vec<(usize, Waker)>>,
     /// Readiness events of registered sources so far (for metrics; the
     /// cross-thread waker's events are not counted).
     pub(crate) io_events: std::cell::Cell<u64>,
@@ -115,10 +116,10 @@ impl Waiters {
         }
     }
 
-    /// Moves every waiter into `into`, to be woken.
-    fn take_into(&mut self, into: &mut Vec<Waker>) {
-        into.extend(self.first.take());
-        into.append(&mut self.more);
+    /// Moves every waiter into `into`, to be woken, tagged with `key`.
+    fn take_into(&mut self, key: usize, into: &mut Vec<(usize, Waker)>) {
+        into.extend(self.first.take().map(|w| (key, w)));
+        into.extend(self.more.drain(..).map(|w| (key, w)));
     }
 }
 
@@ -150,9 +151,10 @@ impl Reactor {
     }
 
     /// Waits for I/O events for at most `timeout` (`None`: until one
-    /// arrives), then marks their sources ready and wakes their tasks.
-    /// Returns the number of events.
-    pub(crate) fn poll(&self, timeout: Option<Duration>) -> io::Result<usize> {
+    /// arrives), then marks their sources ready and wakes their tasks,
+    /// calling `before_wake(source)` before each wake (the executor labels
+    /// the wake with it). Returns the number of events.
+    pub(crate) fn poll(&self, timeout: Option<Duration>, before_wake: impl Fn(usize)) -> io::Result<usize> {
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
             Ok(()) => {}
@@ -165,7 +167,8 @@ impl Reactor {
         {
             let mut sources = self.sources.borrow_mut();
             for event in events.iter() {
-                let Some(io) = sources.get_mut(event.token().0) else {
+                let key = event.token().0;
+                let Some(io) = sources.get_mut(key) else {
                     continue; // the waker token, or a source dropped this turn
                 };
                 count += 1;
@@ -174,15 +177,16 @@ impl Reactor {
                 io.read_closed |= event.is_read_closed();
                 io.write_closed |= event.is_write_closed();
                 if io.ready(Direction::Read) {
-                    io.readers.take_into(&mut to_wake);
+                    io.readers.take_into(key, &mut to_wake);
                 }
                 if io.ready(Direction::Write) {
-                    io.writers.take_into(&mut to_wake);
+                    io.writers.take_into(key, &mut to_wake);
                 }
             }
         }
         self.io_events.set(self.io_events.get() + count as u64);
-        for waker in to_wake.drain(..) {
+        for (key, waker) in to_wake.drain(..) {
+            before_wake(key);
             waker.wake();
         }
         Ok(count)

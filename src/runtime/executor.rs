@@ -16,18 +16,20 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 
 use crate::task::JoinError;
 use crate::task::JoinHandle;
-use crate::task::cell::{Task, TaskCell};
+use crate::task::cell::{Task, TaskCell, TaskMeta};
 use crate::task::id::TaskId;
 use crate::task::waker::{Remote, TaskWaker};
+use crate::trace::{Event, Recorder, WakeReason};
 
 /// One occupied slot of the task slab.
 struct Slot {
@@ -52,6 +54,14 @@ pub(crate) struct Executor {
     remote_buf: RefCell<Vec<TaskId>>,
     /// Counters a program can read through `Runtime::metrics`.
     pub(crate) stats: Stats,
+    /// What is waking tasks right now: set by the loop around each phase
+    /// (a task's poll, firing timers, dispatching an I/O event), read by
+    /// [`schedule`](Self::schedule) to label the wake.
+    cause: Cell<WakeReason>,
+    /// Warn about polls longer than this (asyncio's debug-mode check).
+    slow_poll: Option<Duration>,
+    /// The timeline recorder, when tracing is on.
+    pub(crate) trace: Option<Rc<Recorder>>,
 }
 
 /// Plain counters, bumped on the hot path (no atomics: one thread).
@@ -61,10 +71,27 @@ pub(crate) struct Stats {
     pub(crate) spawned: Cell<u64>,
     /// Task polls (not counting the `block_on` future).
     pub(crate) polls: Cell<u64>,
+    /// Polls that took longer than the slow-poll threshold.
+    pub(crate) slow_polls: Cell<u64>,
+    /// Wakes by reason, indexed by [`reason_index`].
+    pub(crate) wakes: [Cell<u64>; 7],
+}
+
+/// The slot of `reason` in [`Stats::wakes`].
+pub(crate) fn reason_index(reason: WakeReason) -> usize {
+    match reason {
+        WakeReason::Spawn => 0,
+        WakeReason::Io { .. } => 1,
+        WakeReason::Timer => 2,
+        WakeReason::Task { .. } => 3,
+        WakeReason::Yield => 4,
+        WakeReason::Remote => 5,
+        WakeReason::Other => 6,
+    }
 }
 
 impl Executor {
-    pub(crate) fn new(remote: Arc<Remote>) -> Executor {
+    pub(crate) fn new(remote: Arc<Remote>, slow_poll: Option<Duration>, trace: Option<Rc<Recorder>>) -> Executor {
         Executor {
             tasks: RefCell::new(Slab::new()),
             run_queue: RefCell::new(VecDeque::new()),
@@ -72,7 +99,15 @@ impl Executor {
             remote,
             remote_buf: RefCell::new(Vec::new()),
             stats: Stats::default(),
+            cause: Cell::new(WakeReason::Other),
+            slow_poll,
+            trace,
         }
+    }
+
+    /// Labels the wakes that follow (see [`Executor::cause`]).
+    pub(crate) fn set_cause(&self, cause: WakeReason) {
+        self.cause.set(cause);
     }
 
     /// A fresh id for a `block_on` future (see `TaskId::MAIN_KEY`).
@@ -86,13 +121,26 @@ impl Executor {
     }
 
     /// Puts `future` in a new slot, queues it, and returns its handle.
-    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(
+        &self,
+        future: F,
+        name: Option<String>,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
     {
         let generation = self.next_generation.get();
         self.next_generation.set(generation + 1);
-        let cell = {
+        if let Some(trace) = &self.trace {
+            trace.spawn(generation, name.as_deref(), location);
+        }
+        let meta = TaskMeta {
+            number: generation,
+            name,
+            location,
+        };
+        let (id, cell) = {
             let mut tasks = self.tasks.borrow_mut();
             let entry = tasks.vacant_entry();
             let id = TaskId {
@@ -100,21 +148,76 @@ impl Executor {
                 generation,
             };
             let waker = Arc::new(TaskWaker::new_scheduled(id, self.remote.clone()));
-            let cell = Rc::new(TaskCell::new(future, waker));
+            let cell = Rc::new(TaskCell::new(future, waker, meta));
             entry.insert(Slot {
                 generation,
                 task: cell.clone(),
             });
-            self.run_queue.borrow_mut().push_back(id);
-            cell
+            (id, cell)
         };
+        self.push(id, WakeReason::Spawn);
         self.stats.spawned.set(self.stats.spawned.get() + 1);
         JoinHandle::new(cell)
     }
 
-    /// Queues a woken task (called by its waker, on the loop's thread).
+    /// Queues a woken task (called by its waker, on the loop's thread),
+    /// labelling the wake with the current cause.
     pub(crate) fn schedule(&self, id: TaskId) {
+        let reason = match self.cause.get() {
+            WakeReason::Task { by } if by == id.generation => WakeReason::Yield,
+            cause => cause,
+        };
+        self.push(id, reason);
+    }
+
+    fn push(&self, id: TaskId, reason: WakeReason) {
+        let count = &self.stats.wakes[reason_index(reason)];
+        count.set(count.get() + 1);
+        if let Some(trace) = &self.trace {
+            trace.record(Event::Wake {
+                task: id.generation,
+                reason,
+                at_us: trace.us(Instant::now()),
+            });
+        }
         self.run_queue.borrow_mut().push_back(id);
+    }
+
+    /// Runs one poll of task number `task` (described by `meta`, or the
+    /// `block_on` future if `None`): labels the wakes it causes, and times
+    /// it if slow-poll warnings or tracing are on.
+    pub(crate) fn observed_poll<R>(&self, task: u64, meta: Option<&TaskMeta>, poll: impl FnOnce() -> R) -> R {
+        self.cause.set(WakeReason::Task { by: task });
+        if self.slow_poll.is_none() && self.trace.is_none() {
+            let result = poll();
+            self.cause.set(WakeReason::Other);
+            return result;
+        }
+        let start = Instant::now();
+        let result = poll();
+        let end = Instant::now();
+        self.cause.set(WakeReason::Other);
+        if let Some(trace) = &self.trace {
+            trace.record(Event::Poll {
+                task,
+                start_us: trace.us(start),
+                end_us: trace.us(end),
+            });
+        }
+        let took = end - start;
+        if self.slow_poll.is_some_and(|limit| took > limit) {
+            self.stats.slow_polls.set(self.stats.slow_polls.get() + 1);
+            let who = match meta {
+                Some(meta) => meta.to_string(),
+                None => "the block_on future".to_owned(),
+            };
+            log::warn!(
+                "slow poll: {who} held the loop for {:.1} ms in one poll; every other task waited. \
+                 Move blocking or CPU-heavy work to coop::spawn_blocking, or yield with coop::yield_now().",
+                took.as_secs_f64() * 1000.0
+            );
+        }
+        result
     }
 
     /// How many ids are queued right now: the loop polls this many and no
@@ -140,7 +243,10 @@ impl Executor {
             _ => return, // a stale wake: that task is gone
         };
         self.stats.polls.set(self.stats.polls.get() + 1);
-        let finished = match catch_unwind(AssertUnwindSafe(|| task.run())) {
+        let polled = self.observed_poll(id.generation, Some(task.meta()), || {
+            catch_unwind(AssertUnwindSafe(|| task.run()))
+        });
+        let finished = match polled {
             Ok(Poll::Pending) => false,
             Ok(Poll::Ready(())) => true,
             Err(payload) => {
@@ -150,6 +256,7 @@ impl Executor {
             }
         };
         if finished {
+            self.record_finish(id.generation);
             let slot = self.tasks.borrow_mut().remove(id.key);
             drop(task);
             // If nobody holds the JoinHandle, this drops the output too.
@@ -157,12 +264,21 @@ impl Executor {
         }
     }
 
+    fn record_finish(&self, task: u64) {
+        if let Some(trace) = &self.trace {
+            trace.record(Event::Finish {
+                task,
+                at_us: trace.us(Instant::now()),
+            });
+        }
+    }
+
     /// Moves wakes that arrived from other threads onto the run queue.
     pub(crate) fn drain_remote(&self) {
         let mut buf = self.remote_buf.borrow_mut();
         self.remote.drain_into(&mut buf);
-        if !buf.is_empty() {
-            self.run_queue.borrow_mut().extend(buf.drain(..));
+        for id in buf.drain(..) {
+            self.push(id, WakeReason::Remote);
         }
     }
 
@@ -176,6 +292,7 @@ impl Executor {
                 break;
             }
             for slot in slots {
+                self.record_finish(slot.generation);
                 drop_quietly(|| slot.task.fail(JoinError::cancelled()));
                 drop_quietly(move || drop(slot));
             }

@@ -30,15 +30,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use histogram::Histogram;
 
+use crate::blocking::BlockingPool;
 use crate::reactor::Reactor;
 use crate::task::id::TaskId;
 use crate::task::waker::{Remote, TaskWaker};
 use crate::time::TimerBackend;
 use crate::time::driver::Timers;
+use crate::trace::{Event, Recorder, Trace, WakeReason};
 use executor::Executor;
 
 /// Hands out runtime ids; a waker compares ids to know its own runtime.
@@ -55,6 +57,12 @@ pub(crate) struct Core {
     pub(crate) reactor: Rc<Reactor>,
     /// The timer driver. Its own `Rc` because every pending `Sleep` holds one.
     pub(crate) timers: Rc<Timers>,
+    /// Threads for `spawn_blocking`, started on demand.
+    pub(crate) blocking: BlockingPool,
+    /// Loop turns so far.
+    turns: std::cell::Cell<u64>,
+    /// Time spent waiting in `mio::Poll` with a non-zero timeout.
+    parked: std::cell::Cell<Duration>,
 }
 
 /// A single-threaded event loop with its tasks and I/O sources.
@@ -84,13 +92,30 @@ pub struct Builder {
     event_capacity: usize,
     /// Which queue keeps the timers.
     timer_backend: TimerBackend,
+    /// Polls longer than this log a warning.
+    slow_poll: Option<Duration>,
+    /// Record a timeline.
+    trace: bool,
+    /// Most threads the blocking pool may run at once.
+    blocking_threads: usize,
+    /// How long an idle blocking thread waits for work before exiting.
+    blocking_keep_alive: Duration,
 }
+
+/// The slow-poll threshold when warnings are on (asyncio's debug mode
+/// uses the same 100 ms).
+pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(100);
 
 impl Default for Builder {
     fn default() -> Self {
         Builder {
             event_capacity: 1024,
             timer_backend: TimerBackend::Wheel,
+            // On in debug builds, off in release (as asyncio's debug mode).
+            slow_poll: cfg!(debug_assertions).then_some(DEFAULT_SLOW_POLL),
+            trace: false,
+            blocking_threads: 64,
+            blocking_keep_alive: Duration::from_secs(10),
         }
     }
 }
@@ -116,17 +141,61 @@ impl Builder {
         self
     }
 
+    /// Turns slow-poll warnings on (with the 100 ms threshold) or off. On
+    /// by default in debug builds, off in release builds.
+    pub fn slow_poll_warnings(mut self, on: bool) -> Builder {
+        self.slow_poll = on.then_some(DEFAULT_SLOW_POLL);
+        self
+    }
+
+    /// Warns (through `log`) about any poll that holds the loop longer than
+    /// `threshold`, naming the task and where it was spawned.
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+        self.slow_poll = Some(threshold);
+        self
+    }
+
+    /// Records a timeline of polls, wakes, waits and blocking jobs; read it
+    /// with [`Runtime::trace`]. Off by default.
+    pub fn trace(mut self, on: bool) -> Builder {
+        self.trace = on;
+        self
+    }
+
+    /// The most threads `spawn_blocking` may use at once (default 64; at
+    /// least 1). More jobs than threads wait in a queue.
+    pub fn blocking_threads(mut self, threads: usize) -> Builder {
+        self.blocking_threads = threads.max(1);
+        self
+    }
+
+    /// How long an idle blocking thread waits for a job before it exits
+    /// (default 10 s).
+    pub fn blocking_keep_alive(mut self, keep_alive: Duration) -> Builder {
+        self.blocking_keep_alive = keep_alive;
+        self
+    }
+
     /// Creates the runtime: a `mio::Poll`, its cross-thread waker, and empty
     /// task and source slabs.
     pub fn build(self) -> io::Result<Runtime> {
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
         let (reactor, waker) = Reactor::new(self.event_capacity)?;
         let remote = Arc::new(Remote::new(id, waker));
+        let trace = self.trace.then(|| Rc::new(Recorder::new()));
+        let blocking = BlockingPool::new(
+            self.blocking_threads,
+            self.blocking_keep_alive,
+            trace.as_ref().map(|t| t.remote_sink()),
+        );
         let core = Core {
             id,
-            executor: Executor::new(remote),
+            executor: Executor::new(remote, self.slow_poll, trace),
             reactor: Rc::new(reactor),
             timers: Rc::new(Timers::new(self.timer_backend)),
+            blocking,
+            turns: std::cell::Cell::new(0),
+            parked: std::cell::Cell::new(Duration::ZERO),
         };
         Ok(Runtime {
             core: Rc::new(core),
@@ -153,6 +222,7 @@ impl Runtime {
     /// (from inside a task): use `.await` there instead. A panic of `future`
     /// itself propagates; panics of spawned tasks do not (they go to their
     /// join handles).
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _enter = context::enter(self.core.clone());
         let core = &*self.core;
@@ -166,14 +236,19 @@ impl Runtime {
         let mut cx = Context::from_waker(&waker);
         let mut future = std::pin::pin!(future);
         executor.schedule(main_id);
+        if let Some(trace) = &executor.trace {
+            trace.spawn(main_id.generation, Some("block_on"), std::panic::Location::caller());
+        }
 
         loop {
+            core.turns.set(core.turns.get() + 1);
             // 1. Run the tasks that were ready when the turn began.
             for _ in 0..executor.queued() {
                 let Some(id) = executor.pop() else { break };
                 if id == main_id {
                     main_waker.clear_scheduled();
-                    if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                    let polled = executor.observed_poll(main_id.generation, None, || future.as_mut().poll(&mut cx));
+                    if let Poll::Ready(output) = polled {
                         return output;
                     }
                 } else if id.key != TaskId::MAIN_KEY {
@@ -182,7 +257,9 @@ impl Runtime {
             }
 
             // 2. Fire due timers: their tasks join the queue.
+            executor.set_cause(WakeReason::Timer);
             core.timers.fire_due();
+            executor.set_cause(WakeReason::Other);
 
             // 3. Wait for I/O: not at all if work is queued, else until the
             //    next timer needs attention (or forever if none is pending).
@@ -191,10 +268,25 @@ impl Runtime {
             } else {
                 core.timers.next_timeout()
             };
-            if let Err(e) = core.reactor.poll(timeout) {
+            let park_start = (timeout != Some(Duration::ZERO)).then(Instant::now);
+            let polled = core
+                .reactor
+                .poll(timeout, |source| executor.set_cause(WakeReason::Io { source }));
+            executor.set_cause(WakeReason::Other);
+            if let Err(e) = polled {
                 // epoll_wait fails only on programming errors (a bad fd);
                 // nothing sensible can continue.
                 panic!("coop: waiting in mio::Poll failed: {e}");
+            }
+            if let Some(start) = park_start {
+                let end = Instant::now();
+                core.parked.set(core.parked.get() + (end - start));
+                if let Some(trace) = &executor.trace {
+                    trace.record(Event::Park {
+                        start_us: trace.us(start),
+                        end_us: trace.us(end),
+                    });
+                }
             }
 
             // 4. The reactor woke I/O tasks; now take in remote wakes.
@@ -206,6 +298,12 @@ impl Runtime {
     pub fn metrics(&self) -> Metrics {
         Metrics::read(&self.core)
     }
+
+    /// The timeline recorded so far, if the runtime was built with
+    /// [`Builder::trace`]`(true)`.
+    pub fn trace(&self) -> Option<Trace> {
+        self.core.executor.trace.as_ref().map(|t| t.snapshot())
+    }
 }
 
 impl Drop for Runtime {
@@ -215,6 +313,9 @@ impl Drop for Runtime {
         // "the current runtime" find this one, then drop every task.
         let _enter = context::enter_for_drop(self.core.clone());
         self.core.executor.shutdown();
+        // Queued blocking jobs are dropped; running ones finish on their
+        // threads and their results are discarded.
+        self.core.blocking.shutdown();
     }
 }
 
@@ -249,6 +350,39 @@ pub struct Metrics {
     /// How late each completed sleep woke: the moment its task saw it
     /// complete, minus its deadline.
     pub timer_lateness: Histogram,
+    /// Wakes, by what caused them.
+    pub wakes: WakeCounts,
+    /// Polls longer than the slow-poll threshold.
+    pub slow_polls: u64,
+    /// Turns of the loop.
+    pub loop_turns: u64,
+    /// Time the loop spent asleep in `mio::Poll`.
+    pub time_parked: Duration,
+    /// Blocking-pool threads alive now.
+    pub blocking_threads: usize,
+    /// Blocking jobs submitted so far.
+    pub blocking_jobs: u64,
+}
+
+/// How many times tasks were queued, by reason (see
+/// [`WakeReason`](crate::trace::WakeReason)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WakeCounts {
+    /// New tasks queued by `spawn`.
+    pub spawn: u64,
+    /// Wakes by socket readiness.
+    pub io: u64,
+    /// Wakes by timers.
+    pub timer: u64,
+    /// Wakes by another task.
+    pub task: u64,
+    /// Tasks that woke themselves (`yield_now`).
+    pub yields: u64,
+    /// Wakes from other threads.
+    pub remote: u64,
+    /// Anything else.
+    pub other: u64,
 }
 
 impl Metrics {
@@ -263,6 +397,20 @@ impl Metrics {
             timers_pending: core.timers.len(),
             timers_fired: core.timers.fired_total.get(),
             timer_lateness: core.timers.lateness(),
+            wakes: WakeCounts {
+                spawn: stats.wakes[0].get(),
+                io: stats.wakes[1].get(),
+                timer: stats.wakes[2].get(),
+                task: stats.wakes[3].get(),
+                yields: stats.wakes[4].get(),
+                remote: stats.wakes[5].get(),
+                other: stats.wakes[6].get(),
+            },
+            slow_polls: stats.slow_polls.get(),
+            loop_turns: core.turns.get(),
+            time_parked: core.parked.get(),
+            blocking_threads: core.blocking.threads(),
+            blocking_jobs: core.blocking.jobs_submitted(),
         }
     }
 }

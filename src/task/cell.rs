@@ -26,6 +26,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -44,8 +45,30 @@ enum Stage<F: Future> {
     Consumed,
 }
 
+/// What a task is called and where it came from, for warnings and traces.
+#[derive(Debug)]
+pub(crate) struct TaskMeta {
+    /// The task's number: its generation, unique within the runtime.
+    pub(crate) number: u64,
+    /// The name given with `task::Builder::name`, if any.
+    pub(crate) name: Option<String>,
+    /// Where `spawn` was called (`#[track_caller]`).
+    pub(crate) location: &'static Location<'static>,
+}
+
+impl std::fmt::Display for TaskMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "task {} \"{name}\" (spawned at {})", self.number, self.location),
+            None => write!(f, "task {} (spawned at {})", self.number, self.location),
+        }
+    }
+}
+
 /// A spawned future with everything the executor and join handle share.
 pub(crate) struct TaskCell<F: Future> {
+    /// Name and spawn location.
+    meta: TaskMeta,
     /// The future, then its output.
     stage: RefCell<Stage<F>>,
     /// This task's waker. Kept here so polling needs no refcount traffic:
@@ -64,6 +87,8 @@ pub(crate) trait Task {
     /// Polls the task once (or cancels it if an abort was requested).
     /// `Ready(())` means it is finished and may leave the slab.
     fn run(&self) -> Poll<()>;
+    /// The task's name and spawn location.
+    fn meta(&self) -> &TaskMeta;
     /// Ends the task with `error` (a panic, or cancellation when the runtime
     /// shuts down), dropping its future. Does nothing if already finished,
     /// except that a panic replaces an output not yet taken (the panic came
@@ -79,8 +104,9 @@ pub(crate) trait JoinTarget<T> {
 }
 
 impl<F: Future> TaskCell<F> {
-    pub(crate) fn new(future: F, task_waker: Arc<TaskWaker>) -> TaskCell<F> {
+    pub(crate) fn new(future: F, task_waker: Arc<TaskWaker>, meta: TaskMeta) -> TaskCell<F> {
         TaskCell {
+            meta,
             stage: RefCell::new(Stage::Running(Box::pin(future))),
             waker: Waker::from(task_waker.clone()),
             task_waker,
@@ -123,6 +149,10 @@ impl<F: Future> Task for TaskCell<F> {
         };
         self.finish(Ok(output));
         Poll::Ready(())
+    }
+
+    fn meta(&self) -> &TaskMeta {
+        &self.meta
     }
 
     fn fail(&self, error: JoinError) {

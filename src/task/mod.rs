@@ -21,6 +21,7 @@ pub use join::{JoinError, JoinHandle};
 pub use yield_now::yield_now;
 
 use std::future::Future;
+use std::panic::Location;
 
 use crate::runtime::context;
 
@@ -45,10 +46,65 @@ pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
 {
-    context::with_current(|core| core.executor.spawn(future)).unwrap_or_else(|| {
+    spawn_named(future, None, Location::caller())
+}
+
+fn spawn_named<F>(future: F, name: Option<String>, location: &'static Location<'static>) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+{
+    context::with_current(|core| core.executor.spawn(future, name, location)).unwrap_or_else(|| {
         panic!(
             "coop::spawn called outside of a coop runtime: \
              spawn tasks from inside coop::block_on (or Runtime::block_on)"
         )
     })
+}
+
+/// Spawns tasks with a name, which shows in slow-poll warnings and traces.
+///
+/// ```
+/// coop::block_on(async {
+///     let handle = coop::task::Builder::new()
+///         .name("download-3")
+///         .spawn(async { "done" });
+///     assert_eq!(handle.await.unwrap(), "done");
+/// });
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    /// The name to give the next task.
+    name: Option<String>,
+}
+
+impl Builder {
+    /// A builder for an unnamed task.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the task.
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Spawns `future` as [`spawn`] does.
+    #[track_caller]
+    pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+    {
+        spawn_named(future, self.name, Location::caller())
+    }
+
+    /// Runs `f` on the blocking pool as [`spawn_blocking`](crate::spawn_blocking) does.
+    #[track_caller]
+    pub fn spawn_blocking<F, T>(self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        crate::blocking::spawn_blocking_named(f, self.name, Location::caller())
+    }
 }

@@ -1,0 +1,244 @@
+//! The blocking pool: where CPU-bound and blocking work leaves the loop.
+//!
+//! The loop has one thread. A task that computes for a second, or calls a
+//! blocking function (`std::fs`, a DNS lookup, a C library), holds that
+//! thread for the whole time, and every other task waits. [`spawn_blocking`]
+//! moves such a closure to a pool of OS threads instead:
+//!
+//! ```text
+//!  loop thread                        pool thread
+//!  ───────────                        ───────────
+//!  spawn_blocking(f) ── job queue ──▶ runs f()  (the loop keeps serving)
+//!  task awaits the result             sends the result on a oneshot channel
+//!        ◀──────── the oneshot's waker: Remote queue + mio::Waker ────────
+//!  task resumes with f's output
+//! ```
+//!
+//! The pool starts threads on demand, up to the builder's
+//! `blocking_threads`; a thread that finds no job for `blocking_keep_alive`
+//! exits. More jobs than threads wait in a FIFO queue. This is the same
+//! shape as asyncio's `run_in_executor` with a `ThreadPoolExecutor`.
+//!
+//! A job that has started cannot be cancelled: aborting its `JoinHandle`
+//! stops the *wait*, not the thread. Dropping the runtime drops jobs that
+//! have not started; running ones finish and their results are discarded.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::runtime::context;
+use crate::task::JoinHandle;
+use crate::trace::{Event, micros_since};
+
+/// A closure for a pool thread.
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Where a pool thread writes its trace events, if tracing is on.
+type TraceSink = Option<(Instant, Arc<Mutex<Vec<Event>>>)>;
+
+/// Runs `f` on the runtime's blocking pool and returns a handle to its
+/// result. A panic in `f` becomes a [`JoinError`](crate::JoinError) for
+/// which `is_panic()` is true.
+///
+/// ```
+/// let sum = coop::block_on(async {
+///     coop::spawn_blocking(|| (0..1_000_000u64).sum::<u64>()).await.unwrap()
+/// });
+/// assert_eq!(sum, 499_999_500_000);
+/// ```
+///
+/// # Panics
+/// If called outside a `coop` runtime.
+#[track_caller]
+pub fn spawn_blocking<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_blocking_named(f, None, Location::caller())
+}
+
+pub(crate) fn spawn_blocking_named<F, T>(f: F, name: Option<String>, location: &'static Location<'static>) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    context::with_current(|core| {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        core.blocking.submit(Box::new(move || {
+            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
+        }));
+        // A small task on the loop waits for the result, so the caller gets
+        // an ordinary JoinHandle (await, abort, is_finished).
+        let waiter = async move {
+            match rx.await {
+                Ok(Ok(value)) => value,
+                // Re-raise the job's panic in this task: the executor
+                // catches it and hands it to the JoinHandle.
+                Ok(Err(payload)) => std::panic::resume_unwind(payload),
+                Err(_) => panic!("the blocking pool shut down before the job ran"),
+            }
+        };
+        let name = name.or_else(|| Some("spawn_blocking".to_owned()));
+        core.executor.spawn(waiter, name, location)
+    })
+    .unwrap_or_else(|| panic!("coop::spawn_blocking called outside of a coop runtime"))
+}
+
+/// The pool, owned by the runtime.
+pub(crate) struct BlockingPool {
+    /// What the pool threads share with the loop.
+    shared: Arc<Shared>,
+    /// Most threads at once.
+    max_threads: usize,
+    /// How long an idle thread waits before exiting.
+    keep_alive: Duration,
+    /// Trace sink handed to each new thread.
+    trace: TraceSink,
+    /// Jobs submitted (for metrics).
+    submitted: Cell<u64>,
+}
+
+struct Shared {
+    /// The queue and the thread counts, under one lock.
+    state: Mutex<State>,
+    /// Signalled when a job arrives or the pool shuts down.
+    work: Condvar,
+}
+
+struct State {
+    /// Jobs not yet started, oldest first.
+    queue: VecDeque<Job>,
+    /// Threads alive.
+    threads: usize,
+    /// Threads waiting for a job.
+    idle: usize,
+    /// Set when the runtime drops: threads exit once idle.
+    shutdown: bool,
+    /// Numbers threads for names and traces.
+    next_thread: usize,
+}
+
+impl BlockingPool {
+    pub(crate) fn new(max_threads: usize, keep_alive: Duration, trace: TraceSink) -> BlockingPool {
+        BlockingPool {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    threads: 0,
+                    idle: 0,
+                    shutdown: false,
+                    next_thread: 0,
+                }),
+                work: Condvar::new(),
+            }),
+            max_threads,
+            keep_alive,
+            trace,
+            submitted: Cell::new(0),
+        }
+    }
+
+    /// Queues `job`, waking an idle thread or starting a new one.
+    fn submit(&self, job: Job) {
+        self.submitted.set(self.submitted.get() + 1);
+        let mut state = self.shared.lock();
+        state.queue.push_back(job);
+        if state.queue.len() <= state.idle {
+            self.shared.work.notify_one();
+        } else if state.threads < self.max_threads {
+            let number = state.next_thread;
+            state.next_thread += 1;
+            state.threads += 1;
+            let shared = self.shared.clone();
+            let keep_alive = self.keep_alive;
+            let trace = self.trace.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("coop-blocking-{number}"))
+                .spawn(move || worker(&shared, number, keep_alive, trace));
+            if let Err(e) = spawned {
+                // The OS refused a thread: the job waits for a running one.
+                state.threads -= 1;
+                log::warn!("blocking pool: could not start a thread: {e}");
+                if state.threads == 0 {
+                    log::error!("blocking pool: no thread to run queued jobs");
+                }
+            }
+        }
+        // else: every thread is busy; the job waits its turn.
+    }
+
+    /// Drops queued jobs and tells idle threads to exit.
+    pub(crate) fn shutdown(&self) {
+        let dropped: VecDeque<Job> = {
+            let mut state = self.shared.lock();
+            state.shutdown = true;
+            std::mem::take(&mut state.queue)
+        };
+        self.shared.work.notify_all();
+        drop(dropped); // outside the lock: a job's captures may do anything
+    }
+
+    /// Threads alive now.
+    pub(crate) fn threads(&self) -> usize {
+        self.shared.lock().threads
+    }
+
+    /// Jobs submitted so far.
+    pub(crate) fn jobs_submitted(&self) -> u64 {
+        self.submitted.get()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Jobs run outside the lock and are caught, so it is never poisoned
+        // by them; recover anyway rather than panic.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A pool thread: run jobs until idle for `keep_alive` or shut down.
+fn worker(shared: &Shared, number: usize, keep_alive: Duration, trace: TraceSink) {
+    loop {
+        let job = {
+            let mut state = shared.lock();
+            loop {
+                if let Some(job) = state.queue.pop_front() {
+                    break Some(job);
+                }
+                if state.shutdown {
+                    break None;
+                }
+                state.idle += 1;
+                let (guard, waited) = shared
+                    .work
+                    .wait_timeout(state, keep_alive)
+                    .unwrap_or_else(|e| e.into_inner());
+                state = guard;
+                state.idle -= 1;
+                if waited.timed_out() && state.queue.is_empty() {
+                    break None;
+                }
+            }
+            .or_else(|| {
+                state.threads -= 1;
+                None
+            })
+        };
+        let Some(job) = job else { return };
+        let start = Instant::now();
+        job();
+        if let Some((origin, events)) = &trace {
+            let event = Event::Blocking {
+                thread: number,
+                start_us: micros_since(*origin, start),
+                end_us: micros_since(*origin, Instant::now()),
+            };
+            events.lock().unwrap_or_else(|e| e.into_inner()).push(event);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Chrome trace-event JSON, written by hand (the library has no JSON
+//! dependency; the format is small).
+//!
+//! Every lane is a "thread" (`tid`) of one process: lane 1 is the loop's
+//! waits in `mio::Poll`, lanes 10.. are blocking-pool threads, lanes
+//! 1000.. are tasks. Polls, waits and jobs are complete events (`"ph":"X"`
+//! with `ts` and `dur` in µs); wakes are instant events (`"ph":"i"`).
+
+use std::fmt::Write;
+
+use super::{Event, Trace, WakeReason};
+
+/// The lane of the loop's waits.
+const LOOP_TID: u64 = 1;
+/// The lane of blocking thread `n` is `BLOCKING_TID + n`.
+const BLOCKING_TID: u64 = 10;
+/// The lane of task `n` is `TASK_TID + n`.
+const TASK_TID: u64 = 1000;
+
+pub(super) fn render(trace: &Trace) -> String {
+    let mut out = String::from("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
+    let mut first = true;
+    let mut push = |out: &mut String, line: String| {
+        if !first {
+            out.push_str(",\n");
+        }
+        first = false;
+        out.push_str(&line);
+    };
+    push(&mut out, lane_name(LOOP_TID, "event loop: waiting in mio::Poll"));
+    let mut named_threads = Vec::new();
+    for event in &trace.events {
+        let line = match event {
+            Event::Spawn { task, name, location, at_us } => {
+                let label = name.clone().unwrap_or_else(|| format!("task {task}"));
+                push(&mut out, lane_name(TASK_TID + task, &label));
+                format!(
+                    "{{\"name\":\"spawn\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{at_us},\"pid\":1,\"tid\":{},\"args\":{{\"location\":{}}}}}",
+                    TASK_TID + task,
+                    string(location)
+                )
+            }
+            Event::Poll { task, start_us, end_us } => complete("poll", TASK_TID + task, *start_us, *end_us),
+            Event::Wake { task, reason, at_us } => format!(
+                "{{\"name\":\"wake: {}\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{at_us},\"pid\":1,\"tid\":{},\"args\":{{{}}}}}",
+                reason.name(),
+                TASK_TID + task,
+                reason_args(reason)
+            ),
+            Event::Finish { task, at_us } => format!(
+                "{{\"name\":\"finish\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{at_us},\"pid\":1,\"tid\":{}}}",
+                TASK_TID + task
+            ),
+            Event::Park { start_us, end_us } => complete("waiting in mio::Poll", LOOP_TID, *start_us, *end_us),
+            Event::Blocking { thread, start_us, end_us } => {
+                let tid = BLOCKING_TID + *thread as u64;
+                if !named_threads.contains(&tid) {
+                    named_threads.push(tid);
+                    push(&mut out, lane_name(tid, &format!("blocking thread {thread}")));
+                }
+                complete("blocking job", tid, *start_us, *end_us)
+            }
+        };
+        push(&mut out, line);
+    }
+    out.push_str("\n]}\n");
+    out
+}
+
+fn complete(name: &str, tid: u64, start_us: u64, end_us: u64) -> String {
+    format!(
+        "{{\"name\":{},\"ph\":\"X\",\"ts\":{start_us},\"dur\":{},\"pid\":1,\"tid\":{tid}}}",
+        string(name),
+        end_us.saturating_sub(start_us)
+    )
+}
+
+fn lane_name(tid: u64, name: &str) -> String {
+    format!(
+        "{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{tid},\"args\":{{\"name\":{}}}}}",
+        string(name)
+    )
+}
+
+fn reason_args(reason: &WakeReason) -> String {
+    match reason {
+        WakeReason::Io { source } => format!("\"reason\":\"io\",\"source\":{source}"),
+        WakeReason::Task { by } => format!("\"reason\":\"task\",\"by\":{by}"),
+        other => format!("\"reason\":\"{}\"", other.name()),
+    }
+}
+
+/// `s` as a JSON string literal.
+pub(super) fn string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
