@@ -61,7 +61,11 @@ where
     spawn_blocking_named(f, None, Location::caller())
 }
 
-pub(crate) fn spawn_blocking_named<F, T>(f: F, name: Option<String>, location: &'static Location<'static>) -> JoinHandle<T>
+pub(crate) fn spawn_blocking_named<F, T>(
+    f: F,
+    name: Option<String>,
+    location: &'static Location<'static>,
+) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,

@@ -154,7 +154,11 @@ impl Reactor {
     /// arrives), then marks their sources ready and wakes their tasks,
     /// calling `before_wake(source)` before each wake (the executor labels
     /// the wake with it). Returns the number of events.
-    pub(crate) fn poll(&self, timeout: Option<Duration>, before_wake: impl Fn(usize)) -> io::Result<usize> {
+    pub(crate) fn poll(
+        &self,
+        timeout: Option<Duration>,
+        before_wake: impl Fn(usize),
+    ) -> io::Result<usize> {
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
             Ok(()) => {}

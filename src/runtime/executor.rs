@@ -91,7 +91,11 @@ pub(crate) fn reason_index(reason: WakeReason) -> usize {
 }
 
 impl Executor {
-    pub(crate) fn new(remote: Arc<Remote>, slow_poll: Option<Duration>, trace: Option<Rc<Recorder>>) -> Executor {
+    pub(crate) fn new(
+        remote: Arc<Remote>,
+        slow_poll: Option<Duration>,
+        trace: Option<Rc<Recorder>>,
+    ) -> Executor {
         Executor {
             tasks: RefCell::new(Slab::new()),
             run_queue: RefCell::new(VecDeque::new()),
@@ -186,7 +190,12 @@ impl Executor {
     /// Runs one poll of task number `task` (described by `meta`, or the
     /// `block_on` future if `None`): labels the wakes it causes, and times
     /// it if slow-poll warnings or tracing are on.
-    pub(crate) fn observed_poll<R>(&self, task: u64, meta: Option<&TaskMeta>, poll: impl FnOnce() -> R) -> R {
+    pub(crate) fn observed_poll<R>(
+        &self,
+        task: u64,
+        meta: Option<&TaskMeta>,
+        poll: impl FnOnce() -> R,
+    ) -> R {
         self.cause.set(WakeReason::Task { by: task });
         if self.slow_poll.is_none() && self.trace.is_none() {
             let result = poll();

@@ -235,10 +235,16 @@ impl Runtime {
         let waker = Waker::from(main_waker.clone());
         let mut cx = Context::from_waker(&waker);
         let mut future = std::pin::pin!(future);
-        executor.schedule(main_id);
         if let Some(trace) = &executor.trace {
-            trace.spawn(main_id.generation, Some("block_on"), std::panic::Location::caller());
+            trace.spawn(
+                main_id.generation,
+                Some("block_on"),
+                std::panic::Location::caller(),
+            );
         }
+        executor.set_cause(WakeReason::Spawn);
+        executor.schedule(main_id);
+        executor.set_cause(WakeReason::Other);
 
         loop {
             core.turns.set(core.turns.get() + 1);
@@ -247,7 +253,8 @@ impl Runtime {
                 let Some(id) = executor.pop() else { break };
                 if id == main_id {
                     main_waker.clear_scheduled();
-                    let polled = executor.observed_poll(main_id.generation, None, || future.as_mut().poll(&mut cx));
+                    let polled = executor
+                        .observed_poll(main_id.generation, None, || future.as_mut().poll(&mut cx));
                     if let Poll::Ready(output) = polled {
                         return output;
                     }
@@ -269,9 +276,9 @@ impl Runtime {
                 core.timers.next_timeout()
             };
             let park_start = (timeout != Some(Duration::ZERO)).then(Instant::now);
-            let polled = core
-                .reactor
-                .poll(timeout, |source| executor.set_cause(WakeReason::Io { source }));
+            let polled = core.reactor.poll(timeout, |source| {
+                executor.set_cause(WakeReason::Io { source })
+            });
             executor.set_cause(WakeReason::Other);
             if let Err(e) = polled {
                 // epoll_wait fails only on programming errors (a bad fd);

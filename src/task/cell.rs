@@ -59,7 +59,11 @@ pub(crate) struct TaskMeta {
 impl std::fmt::Display for TaskMeta {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.name {
-            Some(name) => write!(f, "task {} \"{name}\" (spawned at {})", self.number, self.location),
+            Some(name) => write!(
+                f,
+                "task {} \"{name}\" (spawned at {})",
+                self.number, self.location
+            ),
             None => write!(f, "task {} (spawned at {})", self.number, self.location),
         }
     }

@@ -49,7 +49,11 @@ where
     spawn_named(future, None, Location::caller())
 }
 
-fn spawn_named<F>(future: F, name: Option<String>, location: &'static Location<'static>) -> JoinHandle<F::Output>
+fn spawn_named<F>(
+    future: F,
+    name: Option<String>,
+    location: &'static Location<'static>,
+) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
 {

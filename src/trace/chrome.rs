@@ -27,11 +27,19 @@ pub(super) fn render(trace: &Trace) -> String {
         first = false;
         out.push_str(&line);
     };
-    push(&mut out, lane_name(LOOP_TID, "event loop: waiting in mio::Poll"));
+    push(
+        &mut out,
+        lane_name(LOOP_TID, "event loop: waiting in mio::Poll"),
+    );
     let mut named_threads = Vec::new();
     for event in &trace.events {
         let line = match event {
-            Event::Spawn { task, name, location, at_us } => {
+            Event::Spawn {
+                task,
+                name,
+                location,
+                at_us,
+            } => {
                 let label = name.clone().unwrap_or_else(|| format!("task {task}"));
                 push(&mut out, lane_name(TASK_TID + task, &label));
                 format!(
@@ -40,8 +48,16 @@ pub(super) fn render(trace: &Trace) -> String {
                     string(location)
                 )
             }
-            Event::Poll { task, start_us, end_us } => complete("poll", TASK_TID + task, *start_us, *end_us),
-            Event::Wake { task, reason, at_us } => format!(
+            Event::Poll {
+                task,
+                start_us,
+                end_us,
+            } => complete("poll", TASK_TID + task, *start_us, *end_us),
+            Event::Wake {
+                task,
+                reason,
+                at_us,
+            } => format!(
                 "{{\"name\":\"wake: {}\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{at_us},\"pid\":1,\"tid\":{},\"args\":{{{}}}}}",
                 reason.name(),
                 TASK_TID + task,
@@ -51,12 +67,21 @@ pub(super) fn render(trace: &Trace) -> String {
                 "{{\"name\":\"finish\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{at_us},\"pid\":1,\"tid\":{}}}",
                 TASK_TID + task
             ),
-            Event::Park { start_us, end_us } => complete("waiting in mio::Poll", LOOP_TID, *start_us, *end_us),
-            Event::Blocking { thread, start_us, end_us } => {
+            Event::Park { start_us, end_us } => {
+                complete("waiting in mio::Poll", LOOP_TID, *start_us, *end_us)
+            }
+            Event::Blocking {
+                thread,
+                start_us,
+                end_us,
+            } => {
                 let tid = BLOCKING_TID + *thread as u64;
                 if !named_threads.contains(&tid) {
                     named_threads.push(tid);
-                    push(&mut out, lane_name(tid, &format!("blocking thread {thread}")));
+                    push(
+                        &mut out,
+                        lane_name(tid, &format!("blocking thread {thread}")),
+                    );
                 }
                 complete("blocking job", tid, *start_us, *end_us)
             }

@@ -168,7 +168,13 @@ impl Recorder {
     /// A copy of everything recorded so far, in time order.
     pub(crate) fn snapshot(&self) -> Trace {
         let mut events = self.events.borrow().clone();
-        events.extend(self.remote.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        events.extend(
+            self.remote
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
         events.sort_by_key(Event::start_us);
         Trace { events }
     }
@@ -183,10 +189,12 @@ impl Event {
     /// When the event (or its span) began.
     pub fn start_us(&self) -> u64 {
         match *self {
-            Event::Spawn { at_us, .. } | Event::Wake { at_us, .. } | Event::Finish { at_us, .. } => at_us,
-            Event::Poll { start_us, .. } | Event::Park { start_us, .. } | Event::Blocking { start_us, .. } => {
-                start_us
-            }
+            Event::Spawn { at_us, .. }
+            | Event::Wake { at_us, .. }
+            | Event::Finish { at_us, .. } => at_us,
+            Event::Poll { start_us, .. }
+            | Event::Park { start_us, .. }
+            | Event::Blocking { start_us, .. } => start_us,
         }
     }
 }
@@ -216,7 +224,9 @@ impl Trace {
             .events
             .iter()
             .map(|e| match *e {
-                Event::Poll { end_us, .. } | Event::Park { end_us, .. } | Event::Blocking { end_us, .. } => end_us,
+                Event::Poll { end_us, .. }
+                | Event::Park { end_us, .. }
+                | Event::Blocking { end_us, .. } => end_us,
                 ref other => other.start_us(),
             })
             .max()

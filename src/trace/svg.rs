@@ -46,11 +46,27 @@ pub(super) fn render(trace: &Trace, title: &str) -> String {
                 lane.label = trace.task_label(*task);
                 lane.alive = Some((event.start_us(), t1));
             }
-            Event::Poll { task, start_us, end_us } => {
-                tasks.entry(*task).or_default().busy.push((*start_us, *end_us));
+            Event::Poll {
+                task,
+                start_us,
+                end_us,
+            } => {
+                tasks
+                    .entry(*task)
+                    .or_default()
+                    .busy
+                    .push((*start_us, *end_us));
             }
-            Event::Wake { task, reason, at_us } => {
-                tasks.entry(*task).or_default().wakes.push((*at_us, reason.name()));
+            Event::Wake {
+                task,
+                reason,
+                at_us,
+            } => {
+                tasks
+                    .entry(*task)
+                    .or_default()
+                    .wakes
+                    .push((*at_us, reason.name()));
             }
             Event::Finish { task, at_us } => {
                 if let Some((start, _)) = tasks.entry(*task).or_default().alive {
@@ -58,7 +74,11 @@ pub(super) fn render(trace: &Trace, title: &str) -> String {
                 }
             }
             Event::Park { start_us, end_us } => park.busy.push((*start_us, *end_us)),
-            Event::Blocking { thread, start_us, end_us } => {
+            Event::Blocking {
+                thread,
+                start_us,
+                end_us,
+            } => {
                 let lane = blocking.entry(*thread).or_default();
                 lane.label = format!("blocking thread {thread}");
                 lane.busy.push((*start_us, *end_us));
@@ -76,14 +96,19 @@ pub(super) fn render(trace: &Trace, title: &str) -> String {
     }));
 
     let height = TOP + LANE * lanes.len() as f64 + 50.0;
-    let x = |t: u64| LABEL + (t.saturating_sub(t0)) as f64 / (t1 - t0) as f64 * (WIDTH - LABEL - 10.0);
+    let x =
+        |t: u64| LABEL + (t.saturating_sub(t0)) as f64 / (t1 - t0) as f64 * (WIDTH - LABEL - 10.0);
     let mut svg = String::new();
     let _ = writeln!(
         svg,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" font-family=\"monospace\" font-size=\"11\">"
     );
     let _ = writeln!(svg, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
-    let _ = writeln!(svg, "<text x=\"8\" y=\"18\" font-size=\"14\">{}</text>", escape(title));
+    let _ = writeln!(
+        svg,
+        "<text x=\"8\" y=\"18\" font-size=\"14\">{}</text>",
+        escape(title)
+    );
     // Time axis: about ten ticks, in ms.
     let span_ms = (t1 - t0) as f64 / 1000.0;
     let step = nice_step(span_ms / 10.0);
@@ -101,7 +126,12 @@ pub(super) fn render(trace: &Trace, title: &str) -> String {
     }
     for (i, (lane, colour)) in lanes.iter().enumerate() {
         let y = TOP + LANE * i as f64;
-        let _ = writeln!(svg, "<text x=\"8\" y=\"{:.1}\">{}</text>", y + 12.0, escape(&truncate(&lane.label, 22)));
+        let _ = writeln!(
+            svg,
+            "<text x=\"8\" y=\"{:.1}\">{}</text>",
+            y + 12.0,
+            escape(&truncate(&lane.label, 22))
+        );
         if let Some((a, b)) = lane.alive {
             let _ = writeln!(
                 svg,
@@ -148,7 +178,11 @@ pub(super) fn render(trace: &Trace, title: &str) -> String {
         );
     }
     if hidden > 0 {
-        let _ = writeln!(svg, "<text x=\"8\" y=\"{:.1}\" fill=\"#666\">(+{hidden} more tasks not drawn)</text>", height - 34.0);
+        let _ = writeln!(
+            svg,
+            "<text x=\"8\" y=\"{:.1}\" fill=\"#666\">(+{hidden} more tasks not drawn)</text>",
+            height - 34.0
+        );
     }
     svg.push_str("</svg>\n");
     svg
@@ -169,7 +203,11 @@ fn wake_colour(reason: &str) -> &'static str {
 fn nice_step(raw: f64) -> f64 {
     let raw = raw.max(0.001);
     let pow = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * pow).find(|s| *s >= raw).unwrap_or(10.0 * pow)
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * pow)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * pow)
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -181,5 +219,7 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -1,0 +1,310 @@
+//! Seeing the loop: slow-poll warnings, wake reasons, the trace.
+
+mod util;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+
+use coop::Runtime;
+use coop::net::TcpStream;
+use coop::trace::{Event, WakeReason};
+use util::{listener, serve_echo, with_deadline};
+
+/// A `log` logger that keeps warnings, so tests can read them.
+struct Capture(Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            self.0.lock().unwrap().push(record.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
+
+fn warnings_mentioning(needle: &str) -> Vec<String> {
+    let _ = log::set_logger(&CAPTURE);
+    log::set_max_level(log::LevelFilter::Warn);
+    CAPTURE
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|w| w.contains(needle))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_slow_poll_is_reported_with_name_location_and_duration() {
+    warnings_mentioning(""); // install the logger
+    let rt = Runtime::builder()
+        .slow_poll_threshold(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        coop::task::Builder::new()
+            .name("cruncher-7")
+            .spawn(async {
+                std::thread::sleep(Duration::from_millis(120)); // blocks the loop
+            })
+            .await
+            .unwrap();
+    });
+    assert_eq!(rt.metrics().slow_polls, 1);
+    let found = warnings_mentioning("cruncher-7");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let w = &found[0];
+    assert!(
+        w.contains("tests/observe.rs"),
+        "spawn location missing: {w}"
+    );
+    assert!(
+        w.contains("held the loop for 1") && w.contains(" ms"),
+        "duration missing: {w}"
+    );
+}
+
+#[test]
+fn a_task_that_yields_between_slices_is_not_reported() {
+    warnings_mentioning("");
+    let rt = Runtime::builder()
+        .slow_poll_threshold(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        coop::task::Builder::new()
+            .name("polite-worker")
+            .spawn(async {
+                // The same 120 ms of blocking, in 10 ms slices with a yield
+                // between them: no single poll is slow.
+                for _ in 0..12 {
+                    std::thread::sleep(Duration::from_millis(10));
+                    coop::yield_now().await;
+                }
+            })
+            .await
+            .unwrap();
+    });
+    assert_eq!(rt.metrics().slow_polls, 0);
+    assert!(warnings_mentioning("polite-worker").is_empty());
+}
+
+#[test]
+fn slow_poll_warnings_can_be_turned_off() {
+    let rt = Runtime::builder()
+        .slow_poll_warnings(false)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        coop::spawn(async { std::thread::sleep(Duration::from_millis(120)) })
+            .await
+            .unwrap();
+    });
+    assert_eq!(rt.metrics().slow_polls, 0);
+}
+
+/// Wake reasons recorded in `trace` for the task named `name`.
+fn reasons_of(trace: &coop::trace::Trace, name: &str) -> Vec<WakeReason> {
+    let task = trace
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Spawn {
+                task,
+                name: Some(n),
+                ..
+            } if n == name => Some(*task),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no task named {name}"));
+    trace
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Wake {
+                task: t, reason, ..
+            } if *t == task => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn wake_reasons_are_right_for_io_timer_task_and_yield() {
+    with_deadline(20, || {
+        let rt = Runtime::builder().trace(true).build().unwrap();
+        rt.block_on(async {
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            coop::spawn(serve_echo(listener));
+            let io = coop::task::Builder::new().name("io").spawn(async move {
+                let mut s = TcpStream::connect(addr).await.unwrap();
+                s.write_all(b"x").await.unwrap();
+                let mut b = [0u8; 1];
+                s.read_exact(&mut b).await.unwrap();
+            });
+            let timer = coop::task::Builder::new()
+                .name("timer")
+                .spawn(coop::time::sleep(Duration::from_millis(20)));
+            let (tx, rx) = futures::channel::oneshot::channel::<u8>();
+            let receiver = coop::task::Builder::new().name("receiver").spawn(rx);
+            let sender = coop::task::Builder::new().name("sender").spawn(async move {
+                coop::time::sleep(Duration::from_millis(5)).await;
+                tx.send(1).unwrap();
+            });
+            let yielder = coop::task::Builder::new()
+                .name("yielder")
+                .spawn(coop::yield_now());
+            io.await.unwrap();
+            timer.await.unwrap();
+            sender.await.unwrap();
+            receiver.await.unwrap().unwrap();
+            yielder.await.unwrap();
+            let blocking = coop::task::Builder::new()
+                .name("blocking")
+                .spawn_blocking(|| 1);
+            blocking.await.unwrap();
+        });
+        let trace = rt.trace().expect("tracing is on");
+        let io = reasons_of(&trace, "io");
+        assert_eq!(io[0], WakeReason::Spawn);
+        assert!(
+            io.iter().any(|r| matches!(r, WakeReason::Io { .. })),
+            "{io:?}"
+        );
+        assert_eq!(
+            reasons_of(&trace, "timer"),
+            vec![WakeReason::Spawn, WakeReason::Timer]
+        );
+        let sender = trace
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::Spawn {
+                    task,
+                    name: Some(n),
+                    ..
+                } if n == "sender" => Some(*task),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            reasons_of(&trace, "receiver"),
+            vec![WakeReason::Spawn, WakeReason::Task { by: sender }]
+        );
+        assert_eq!(
+            reasons_of(&trace, "yielder"),
+            vec![WakeReason::Spawn, WakeReason::Yield]
+        );
+        assert_eq!(
+            reasons_of(&trace, "blocking"),
+            vec![WakeReason::Spawn, WakeReason::Remote]
+        );
+        let m = rt.metrics();
+        assert!(m.wakes.io >= 1 && m.wakes.timer >= 2 && m.wakes.task >= 1);
+        assert!(m.wakes.yields >= 1 && m.wakes.remote >= 1 && m.wakes.spawn >= 7);
+        assert!(m.loop_turns > 3 && m.time_parked > Duration::ZERO);
+    });
+}
+
+#[test]
+fn the_trace_json_parses_and_its_events_nest_and_order() {
+    with_deadline(20, || {
+        let rt = Runtime::builder().trace(true).build().unwrap();
+        rt.block_on(async {
+            let a = coop::task::Builder::new()
+                .name("a \"quoted\" name")
+                .spawn(async {
+                    for _ in 0..3 {
+                        coop::time::sleep(Duration::from_millis(2)).await;
+                    }
+                });
+            let b = coop::spawn_blocking(|| std::thread::sleep(Duration::from_millis(5)));
+            a.await.unwrap();
+            b.await.unwrap();
+        });
+        let trace = rt.trace().unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&trace.to_chrome_json()).expect("valid JSON");
+        let events = json["traceEvents"].as_array().unwrap();
+        // Lane names, including one with quotes, survive escaping.
+        assert!(
+            events
+                .iter()
+                .any(|e| e["ph"] == "M" && e["args"]["name"] == "a \"quoted\" name")
+        );
+        let spans: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();
+        assert!(spans.iter().any(|e| e["name"] == "poll"));
+        assert!(spans.iter().any(|e| e["name"] == "waiting in mio::Poll"));
+        assert!(spans.iter().any(|e| e["name"] == "blocking job"));
+        // Polls and waits happen on the one loop thread: they never overlap.
+        let mut loop_spans: Vec<(u64, u64)> = spans
+            .iter()
+            .filter(|e| e["name"] != "blocking job")
+            .map(|e| {
+                let ts = e["ts"].as_u64().unwrap();
+                (ts, ts + e["dur"].as_u64().unwrap())
+            })
+            .collect();
+        loop_spans.sort();
+        for w in loop_spans.windows(2) {
+            assert!(
+                w[0].1 <= w[1].0,
+                "loop spans overlap: {:?} and {:?}",
+                w[0],
+                w[1]
+            );
+        }
+        // Each task: spawn, then wake-before-poll, then finish after its last poll.
+        for e in &trace.events {
+            if let Event::Spawn { task, .. } = e {
+                let mine: Vec<&Event> = trace
+                    .events
+                    .iter()
+                    .filter(|x| event_task(x) == Some(*task))
+                    .collect();
+                assert!(matches!(mine[0], Event::Spawn { .. }), "{mine:?}");
+                let last_poll_end = mine.iter().filter_map(|x| match x {
+                    Event::Poll { end_us, .. } => Some(*end_us),
+                    _ => None,
+                });
+                if let (Some(end), Some(Event::Finish { at_us, .. })) =
+                    (last_poll_end.max(), mine.last())
+                {
+                    assert!(*at_us >= end);
+                }
+            }
+        }
+        let svg = trace.to_svg("test");
+        assert!(
+            svg.starts_with("<svg")
+                && svg.contains("a \"quoted\" name")
+                && svg.trim_end().ends_with("</svg>")
+        );
+    });
+}
+
+fn event_task(e: &Event) -> Option<u64> {
+    match e {
+        Event::Spawn { task, .. }
+        | Event::Poll { task, .. }
+        | Event::Wake { task, .. }
+        | Event::Finish { task, .. } => Some(*task),
+        _ => None,
+    }
+}
+
+#[test]
+fn tracing_is_off_by_default() {
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async { coop::spawn(async {}).await.unwrap() });
+    assert!(rt.trace().is_none());
+}
