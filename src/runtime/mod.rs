@@ -372,7 +372,7 @@ pub struct Metrics {
 }
 
 /// How many times tasks were queued, by reason (see
-/// [`WakeReason`](crate::trace::WakeReason)).
+/// [`WakeReason`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WakeCounts {

@@ -1,15 +1,15 @@
 //! Time: sleeping, timeouts, intervals, and the timer wheel behind them.
 //!
 //! A task that wants to wait 50 ms must not block the thread (every other
-//! task would stop too). Instead [`sleep`] registers a *timer*: a deadline
+//! task would stop too). Instead [`sleep()`] registers a *timer*: a deadline
 //! and the task's waker. The loop keeps every timer in a queue, asks the
 //! queue each turn for the next deadline to size its wait in `mio::Poll`,
 //! and after the wait fires whatever came due, waking those tasks.
 //!
-//! - [`sleep`], [`sleep_until`] → [`Sleep`]; [`timeout`] → `Result<T, Elapsed>`;
-//!   [`interval`] → [`Interval`] with a [`MissedTickBehavior`].
+//! - [`sleep()`], [`sleep_until`] → [`Sleep`]; [`timeout()`] → `Result<T, Elapsed>`;
+//!   [`interval()`] → [`Interval`] with a [`MissedTickBehavior`].
 //! - [`driver`]: the loop's side (ticks, rounding up, firing).
-//! - [`queue`]: the [`TimerQueue`](queue::TimerQueue) trait every backend implements.
+//! - [`queue`]: the [`queue::TimerQueue`] trait every backend implements.
 //! - [`wheel`]: the hierarchical timing wheel (the default, and the one to read).
 //! - [`heap`] and [`btree`]: naive backends for study and comparison, chosen
 //!   with [`Builder::timer_backend`](crate::Builder::timer_backend).
