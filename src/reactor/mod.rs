@@ -93,13 +93,15 @@ pub(crate) struct ScheduledIo {
 /// The tasks waiting on one direction of a source. Almost always zero or
 /// one (a connection's own task), which `first` holds without allocating;
 /// a second waiter (two tasks sharing a `UdpSocket` or a listener) spills
-/// into `more`.
+/// into `more`, boxed so that the common case pays 8 bytes for it, not 24
+/// (this struct exists once per direction per socket: at 10,000
+/// connections, bytes here are memory per connection).
 #[derive(Default)]
 pub(crate) struct Waiters {
     /// The first waiting task.
     first: Option<Waker>,
     /// Any others.
-    more: Vec<Waker>,
+    more: Option<Box<Vec<Waker>>>,
 }
 
 impl Waiters {
@@ -109,8 +111,9 @@ impl Waiters {
             None => self.first = Some(waker.clone()),
             Some(w) if w.will_wake(waker) => {}
             Some(_) => {
-                if !self.more.iter().any(|w| w.will_wake(waker)) {
-                    self.more.push(waker.clone());
+                let more = self.more.get_or_insert_default();
+                if !more.iter().any(|w| w.will_wake(waker)) {
+                    more.push(waker.clone());
                 }
             }
         }
@@ -119,7 +122,9 @@ impl Waiters {
     /// Moves every waiter into `into`, to be woken, tagged with `key`.
     fn take_into(&mut self, key: usize, into: &mut Vec<(usize, Waker)>) {
         into.extend(self.first.take().map(|w| (key, w)));
-        into.extend(self.more.drain(..).map(|w| (key, w)));
+        if let Some(more) = self.more.take() {
+            into.extend(more.into_iter().map(|w| (key, w)));
+        }
     }
 }
 

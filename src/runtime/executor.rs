@@ -26,18 +26,15 @@ use slab::Slab;
 
 use crate::task::JoinError;
 use crate::task::JoinHandle;
-use crate::task::cell::{Task, TaskCell, TaskMeta};
+use crate::task::cell::{Describe, Task, TaskCell, TaskMeta};
 use crate::task::id::TaskId;
 use crate::task::waker::{Remote, TaskWaker};
 use crate::trace::{Event, Recorder, WakeReason};
 
-/// One occupied slot of the task slab.
-struct Slot {
-    /// Must equal the generation of an id for that id to reach this task.
-    generation: u64,
-    /// The task, shared with its join handle.
-    task: Rc<dyn Task>,
-}
+/// One occupied slot of the task slab: the task, shared with its join
+/// handle. An id reaches it only if the id's generation equals
+/// `task.generation()`.
+type Slot = Rc<dyn Task>;
 
 /// Owns every task of one runtime and decides which runs next.
 pub(crate) struct Executor {
@@ -140,8 +137,7 @@ impl Executor {
             trace.spawn(generation, name.as_deref(), location);
         }
         let meta = TaskMeta {
-            number: generation,
-            name,
+            name: name.map(Box::new),
             location,
         };
         let (id, cell) = {
@@ -153,10 +149,7 @@ impl Executor {
             };
             let waker = Arc::new(TaskWaker::new_scheduled(id, self.remote.clone()));
             let cell = Rc::new(TaskCell::new(future, waker, meta));
-            entry.insert(Slot {
-                generation,
-                task: cell.clone(),
-            });
+            entry.insert(cell.clone());
             (id, cell)
         };
         self.push(id, WakeReason::Spawn);
@@ -217,7 +210,7 @@ impl Executor {
         if self.slow_poll.is_some_and(|limit| took > limit) {
             self.stats.slow_polls.set(self.stats.slow_polls.get() + 1);
             let who = match meta {
-                Some(meta) => meta.to_string(),
+                Some(meta) => Describe(task, meta).to_string(),
                 None => "the block_on future".to_owned(),
             };
             log::warn!(
@@ -248,7 +241,7 @@ impl Executor {
     /// Polls the task named by `id` once, if it still exists.
     pub(crate) fn run(&self, id: TaskId) {
         let task = match self.tasks.borrow().get(id.key) {
-            Some(slot) if slot.generation == id.generation => slot.task.clone(),
+            Some(task) if task.generation() == id.generation => task.clone(),
             _ => return, // a stale wake: that task is gone
         };
         self.stats.polls.set(self.stats.polls.get() + 1);
@@ -301,8 +294,8 @@ impl Executor {
                 break;
             }
             for slot in slots {
-                self.record_finish(slot.generation);
-                drop_quietly(|| slot.task.fail(JoinError::cancelled()));
+                self.record_finish(slot.generation());
+                drop_quietly(|| slot.fail(JoinError::cancelled()));
                 drop_quietly(move || drop(slot));
             }
         }

@@ -46,25 +46,26 @@ enum Stage<F: Future> {
 }
 
 /// What a task is called and where it came from, for warnings and traces.
+///
+/// Every task carries one, so it is kept to two pointers: names are rare
+/// and live behind a thin `Box` (8 bytes; a `String` would be 24).
 #[derive(Debug)]
 pub(crate) struct TaskMeta {
-    /// The task's number: its generation, unique within the runtime.
-    pub(crate) number: u64,
     /// The name given with `task::Builder::name`, if any.
-    pub(crate) name: Option<String>,
+    pub(crate) name: Option<Box<String>>,
     /// Where `spawn` was called (`#[track_caller]`).
     pub(crate) location: &'static Location<'static>,
 }
 
-impl std::fmt::Display for TaskMeta {
+/// A task's description for log lines: its number, name and spawn site.
+pub(crate) struct Describe<'a>(pub(crate) u64, pub(crate) &'a TaskMeta);
+
+impl std::fmt::Display for Describe<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.name {
-            Some(name) => write!(
-                f,
-                "task {} \"{name}\" (spawned at {})",
-                self.number, self.location
-            ),
-            None => write!(f, "task {} (spawned at {})", self.number, self.location),
+        let Describe(number, meta) = self;
+        match &meta.name {
+            Some(name) => write!(f, "task {number} \"{name}\" (spawned at {})", meta.location),
+            None => write!(f, "task {number} (spawned at {})", meta.location),
         }
     }
 }
@@ -83,7 +84,7 @@ pub(crate) struct TaskCell<F: Future> {
     /// Set by `JoinHandle::abort`; the executor cancels instead of polling.
     abort_requested: Cell<bool>,
     /// The waker of whoever awaits the join handle.
-    join_waker: RefCell<Option<Waker>>,
+    join_waker: Cell<Option<Waker>>,
 }
 
 /// What the executor needs from any task, whatever its output type.
@@ -93,6 +94,9 @@ pub(crate) trait Task {
     fn run(&self) -> Poll<()>;
     /// The task's name and spawn location.
     fn meta(&self) -> &TaskMeta;
+    /// The task's generation: the half of its id that tells it apart from
+    /// any later task in the same slab slot.
+    fn generation(&self) -> u64;
     /// Ends the task with `error` (a panic, or cancellation when the runtime
     /// shuts down), dropping its future. Does nothing if already finished,
     /// except that a panic replaces an output not yet taken (the panic came
@@ -115,7 +119,7 @@ impl<F: Future> TaskCell<F> {
             waker: Waker::from(task_waker.clone()),
             task_waker,
             abort_requested: Cell::new(false),
-            join_waker: RefCell::new(None),
+            join_waker: Cell::new(None),
         }
     }
 
@@ -124,7 +128,7 @@ impl<F: Future> TaskCell<F> {
     /// that panics leaves a consistent cell behind.
     fn finish(&self, result: Result<F::Output, JoinError>) {
         let old = std::mem::replace(&mut *self.stage.borrow_mut(), Stage::Finished(result));
-        if let Some(waker) = self.join_waker.borrow_mut().take() {
+        if let Some(waker) = self.join_waker.take() {
             waker.wake();
         }
         drop(old);
@@ -157,6 +161,10 @@ impl<F: Future> Task for TaskCell<F> {
 
     fn meta(&self) -> &TaskMeta {
         &self.meta
+    }
+
+    fn generation(&self) -> u64 {
+        self.task_waker.id().generation
     }
 
     fn fail(&self, error: JoinError) {
@@ -192,11 +200,11 @@ impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
             Stage::Consumed => panic!("JoinHandle polled after it returned its result"),
             running @ Stage::Running(_) => {
                 *stage = running;
-                let mut join_waker = self.join_waker.borrow_mut();
-                match &*join_waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *join_waker = Some(cx.waker().clone()),
-                }
+                let waker = match self.join_waker.take() {
+                    Some(w) if w.will_wake(cx.waker()) => w,
+                    _ => cx.waker().clone(),
+                };
+                self.join_waker.set(Some(waker));
                 Poll::Pending
             }
         }
