@@ -100,7 +100,9 @@ pub(crate) struct ScheduledIo {
 pub(crate) struct Waiters {
     /// The first waiting task.
     first: Option<Waker>,
-    /// Any others.
+    /// Any others. A thin box on purpose: 8 bytes in every socket instead
+    /// of a `Vec`'s 24, for a case that is rare.
+    #[allow(clippy::box_collection)]
     more: Option<Box<Vec<Waker>>>,
 }
 

@@ -51,7 +51,9 @@ enum Stage<F: Future> {
 /// and live behind a thin `Box` (8 bytes; a `String` would be 24).
 #[derive(Debug)]
 pub(crate) struct TaskMeta {
-    /// The name given with `task::Builder::name`, if any.
+    /// The name given with `task::Builder::name`, if any. A thin box on
+    /// purpose (see above).
+    #[allow(clippy::box_collection)]
     pub(crate) name: Option<Box<String>>,
     /// Where `spawn` was called (`#[track_caller]`).
     pub(crate) location: &'static Location<'static>,
