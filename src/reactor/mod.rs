@@ -123,7 +123,9 @@ impl Waiters {
 
     /// Moves every waiter into `into`, to be woken, tagged with `key`.
     fn take_into(&mut self, key: usize, into: &mut Vec<(usize, Waker)>) {
-        into.extend(self.first.take().map(|w| (key, w)));
+        if let Some(waker) = self.first.take() {
+            into.push((key, waker));
+        }
         if let Some(more) = self.more.take() {
             into.extend(more.into_iter().map(|w| (key, w)));
         }
