@@ -1,8 +1,8 @@
 //! [`Histogram`]: a small log-scale histogram of durations.
 //!
 //! Bucket *i* counts samples in `[2^(i-1), 2^i)` microseconds (bucket 0
-//! holds zero). Forty buckets reach past 6 days; anything longer lands in
-//! the last. Recording is a `leading_zeros` and an increment, cheap enough
+//! holds zero). Forty buckets; the last is open-ended and holds everything
+//! from 2^38 µs (about 3.2 days) up. Recording is a `leading_zeros` and an increment, cheap enough
 //! to run for every timer. Percentiles are reported as the upper edge of
 //! the bucket that holds them, so they are never optimistic.
 

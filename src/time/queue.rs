@@ -86,7 +86,7 @@ pub trait TimerQueue<T> {
     /// Files `value` to fire at tick `deadline`. A deadline at or before `now()` fires on the next `advance`. Any u64 deadline is accepted (far ones are clamped/re-filed, never lost, never overflow).
     fn insert(&mut self, deadline: u64, value: T) -> TimerKey;
 
-    /// Removes a pending timer at once (its memory is freed now, not later). None if the key is stale.
+    /// Removes a pending timer at once (the value is dropped now; the heap backend keeps a 24-byte tombstone until it is popped or the heap is rebuilt). None if the key is stale.
     fn remove(&mut self, key: TimerKey) -> Option<T>;
 
     /// The pending timer's value, to update it in place (e.g. replace a waker). None if stale.

@@ -35,7 +35,8 @@ pub enum WakeReason {
     },
     /// A timer it waits on came due.
     Timer,
-    /// Another task woke it (a channel send, a join handle completing).
+    /// Another task woke it (a channel send, a join handle completing); the
+    /// `block_on` future counts as a task here.
     Task {
         /// The waking task's number.
         by: u64,
@@ -44,7 +45,8 @@ pub enum WakeReason {
     Yield,
     /// A wake from another thread (a blocking-pool job, a user thread).
     Remote,
-    /// Anything else: the `block_on` future waking a task, shutdown.
+    /// Anything else: a wake outside any task poll, timer or I/O event
+    /// (for example from a destructor during shutdown).
     Other,
 }
 

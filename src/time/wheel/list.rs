@@ -22,7 +22,7 @@ pub(crate) enum Home {
     /// The wheel's list of timers whose deadline had already passed when filed.
     Due,
     /// Slot `slot` of level `level` (both below 64, hence `u8`, which keeps
-    /// an entry within one cache line).
+    /// an entry small: 64 bytes with a `u64` payload, 72 with a `Waker`).
     Slot {
         /// The level, 0 to 5.
         level: u8,

@@ -1,4 +1,4 @@
-//! Unit tests of the wheel's own behaviour; `tests/model.rs` checks it
+//! Unit tests of the wheel's own behaviour; `tests/timer_model.rs` checks it
 //! against a reference model on random operation sequences.
 
 use super::level::{RANGE, TOP};
