@@ -8,8 +8,9 @@
 //!            │ 1. run the tasks that were ready when the turn began      │
 //!            │    (each poll runs a task to its next .await)             │
 //!            │ 2. fire the timers that are due                           │
-//!            │ 3. wait in mio::Poll: not at all if tasks are queued,     │
-//!            │    else until the next timer deadline or an I/O event     │
+//!            │ 3. wait in mio::Poll: not at all if tasks are queued      │
+//!            │    (and only every 61 polls then), else until the next    │
+//!            │    timer deadline or an I/O event                         │
 //!            │ 4. wake the tasks whose sockets became ready, and take in │
 //!            │    wakes sent from other threads                          │
 //!            └────────────────────────────── repeat until main is done ──┘
@@ -17,8 +18,16 @@
 //!
 //! Step 1 polls only the tasks queued *when the turn began*. A task that
 //! wakes itself (a `yield_now` loop) lands at the back of the queue and runs
-//! next turn, after the loop has looked at the network, so it cannot starve
-//! I/O. asyncio's `_run_once` makes the same choice.
+//! next turn, so it cannot hog a turn. asyncio's `_run_once` makes the same
+//! choice.
+//!
+//! Step 3 costs a syscall (`epoll_wait`), even with a zero timeout. When work
+//! is queued, the loop therefore skips it until [`EVENT_INTERVAL`] task
+//! polls have passed since the last check (tokio's `event_interval` uses the
+//! same number): two tasks passing a message back and forth take a turn per
+//! hop, and should not pay a syscall per hop. I/O is still never starved: it
+//! is checked the moment the queue runs dry, and at least every 61 polls
+//! while it does not.
 
 pub(crate) mod context;
 pub(crate) mod executor;
@@ -42,6 +51,10 @@ use crate::time::TimerBackend;
 use crate::time::driver::Timers;
 use crate::trace::{Event, Recorder, Trace, WakeReason};
 use executor::Executor;
+
+/// How many task polls may pass, while tasks keep the queue non-empty,
+/// before the loop checks for I/O anyway (see the module docs).
+pub const EVENT_INTERVAL: u32 = 61;
 
 /// Hands out runtime ids; a waker compares ids to know its own runtime.
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
@@ -246,10 +259,13 @@ impl Runtime {
         executor.schedule(main_id);
         executor.set_cause(WakeReason::Other);
 
+        // Task polls since the loop last checked for I/O.
+        let mut polls_since_io = 0;
         loop {
             core.turns.set(core.turns.get() + 1);
             // 1. Run the tasks that were ready when the turn began.
             for _ in 0..executor.queued() {
+                polls_since_io += 1;
                 let Some(id) = executor.pop() else { break };
                 if id == main_id {
                     main_waker.clear_scheduled();
@@ -268,13 +284,20 @@ impl Runtime {
             core.timers.fire_due();
             executor.set_cause(WakeReason::Other);
 
-            // 3. Wait for I/O: not at all if work is queued, else until the
-            //    next timer needs attention (or forever if none is pending).
+            // 3. Wait for I/O: not at all if work is queued (and skip even
+            //    the check until EVENT_INTERVAL polls have passed), else
+            //    until the next timer needs attention, or forever if none is
+            //    pending.
             let timeout = if executor.queued() > 0 {
+                if polls_since_io < EVENT_INTERVAL {
+                    executor.drain_remote();
+                    continue;
+                }
                 Some(Duration::ZERO)
             } else {
                 core.timers.next_timeout()
             };
+            polls_since_io = 0;
             let park_start = (timeout != Some(Duration::ZERO)).then(Instant::now);
             let polled = core.reactor.poll(timeout, |source| {
                 executor.set_cause(WakeReason::Io { source })
