@@ -14,14 +14,52 @@
 //!
 //! Connects and disconnects are logged at `info`; set `RUST_LOG=warn` to
 //! silence them under load.
+//!
+//! # When things go wrong
+//!
+//! Each fault below stays with the connection it happened to; the others
+//! keep being served. `docs/07-failure-behaviour.md` has the details and the
+//! tests that check each one (`tests/reliability.rs`).
+//!
+//! - **Out of file descriptors** (`EMFILE`/`ENFILE` from `accept`): logs
+//!   `accept failed: ...; retrying in ...`, stops accepting for a pause that
+//!   doubles from 10 ms up to 500 ms (sleeping, not spinning), and resumes
+//!   when a retry succeeds. Waiting clients stay in the kernel's backlog.
+//! - **A client resets its connection**: that connection logs
+//!   `PEER: connection error: Connection reset by peer` and ends.
+//! - **A client that never reads** its echoes: our write waits for the
+//!   socket's send buffer, so we stop reading from it too. TCP's flow
+//!   control pushes back on the client; we buffer at most `--buf` bytes.
+//! - **Idle clients** (`--idle-timeout SECS`, off by default): a connection
+//!   that makes no progress (no byte read, or no write completed) for that
+//!   long is closed, logging `PEER: idle for SECS s; closing`.
+//! - **Ctrl-C or SIGTERM**: the listener closes at once (new connects are
+//!   refused), open connections get `--shutdown-grace SECS` (default 5) to
+//!   finish, then the process exits with status 0. A second signal skips
+//!   the rest of the grace period.
+//!
+//! `--max-fds N` lowers this process's own descriptor limit to `N`: a
+//! testing and demonstration aid, to reach `EMFILE` with a few dozen
+//! clients (`--max-fds 32`, then connect 40 `nc`s).
 
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
+use std::rc::Rc;
+use std::time::Duration;
 
 use clap::Parser;
+use futures::StreamExt;
+use futures::channel::mpsc;
+use futures::future::{Either, select};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
 use coop::net::{TcpListener, TcpStream};
+use coop::signal::{Signal, SignalKind, signal};
+use coop::time::{sleep, timeout};
 
 /// An echo server on the coop runtime.
 #[derive(Parser, Debug)]
@@ -32,50 +70,242 @@ struct Args {
     /// Bytes of buffer per connection.
     #[arg(long, default_value_t = 4096)]
     buf: usize,
+    /// Close a connection that makes no progress for this many seconds
+    /// (fractions allowed). Off by default.
+    #[arg(long, value_name = "SECS")]
+    idle_timeout: Option<f64>,
+    /// After Ctrl-C or SIGTERM, how many seconds open connections get to
+    /// finish before the server exits anyway.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    shutdown_grace: f64,
+    /// Testing/demo aid: lower this process's file-descriptor limit to N,
+    /// to see how the server behaves when `accept` runs out.
+    #[arg(long, value_name = "N")]
+    max_fds: Option<u64>,
 }
+
+/// The first pause after an `accept` error that is not about one connection.
+const BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// The longest pause: how long a freed descriptor may wait to be used.
+const BACKOFF_MAX: Duration = Duration::from_millis(500);
 
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
-    // 10,000 connections need 10,000 descriptors: raise the soft limit.
-    let _ = rlimit::increase_nofile_limit(u64::MAX);
-
-    coop::block_on(async move {
-        let listener = TcpListener::bind(&args.addr)?;
-        let local = listener.local_addr()?;
-        log::info!("listening on {local}");
-        // A parent process (the shootout) reads this line for the port.
-        println!("listening on {local}");
-
-        loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    log::info!("{peer}: connected");
-                    coop::spawn(serve(stream, peer, args.buf));
-                }
-                // Out of descriptors (EMFILE), or a connection reset before
-                // we accepted it: log it and keep serving everyone else.
-                Err(e) => log::warn!("accept failed: {e}"),
-            }
+    match args.max_fds {
+        Some(n) => {
+            let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
+            rlimit::setrlimit(rlimit::Resource::NOFILE, n.min(hard), hard)?;
         }
-    })
+        // 10,000 connections need 10,000 descriptors: raise the soft limit.
+        None => drop(rlimit::increase_nofile_limit(u64::MAX)),
+    }
+    coop::block_on(run(args))
 }
 
-/// Echoes everything `peer` sends until it closes its side.
-async fn serve(mut stream: TcpStream, peer: SocketAddr, buf_size: usize) {
-    let mut buf = vec![0u8; buf_size];
-    let result: io::Result<()> = async {
-        loop {
-            let n = stream.read(&mut buf).await?;
-            if n == 0 {
-                return Ok(()); // the client shut down its write side
+async fn run(args: Args) -> io::Result<()> {
+    // Listen for the shutdown signals *before* announcing the port: a
+    // signal sent right after the announcement must reach our handler,
+    // not the default action (which would kill the process at once).
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+
+    let listener = TcpListener::bind(&args.addr)?;
+    let local = listener.local_addr()?;
+    log::info!("listening on {local}");
+    // A parent process (the shootout, the tests) reads this line for the port.
+    println!("listening on {local}");
+
+    let config = Config {
+        buf: args.buf,
+        idle: args.idle_timeout.map(Duration::from_secs_f64),
+    };
+    let (live, mut all_closed) = Connections::new();
+
+    // Serve until the first signal. The accept loop never ends by itself.
+    {
+        let accepting = pin!(accept_loop(&listener, live.clone(), config));
+        let stop = pin!(either_signal(&mut interrupt, &mut terminate));
+        // `accepting` returns `Infallible`, so only the signal can win.
+        let Either::Right((name, _)) = select(accepting, stop).await;
+        log::info!("{name}: closing the listener; finishing open connections");
+    }
+    // New connects are refused from here on.
+    drop(listener);
+
+    // Wait for the open connections, for at most the grace period. Each
+    // connection task holds a clone of `live`; when the last one is dropped,
+    // `all_closed` ends.
+    let open = live.count();
+    drop(live);
+    if open > 0 {
+        log::info!(
+            "waiting up to {} s for {open} open connection(s)",
+            args.shutdown_grace
+        );
+    }
+    let grace = Duration::from_secs_f64(args.shutdown_grace);
+    let drained = pin!(timeout(grace, all_closed.next()));
+    let again = pin!(either_signal(&mut interrupt, &mut terminate));
+    match select(drained, again).await {
+        Either::Left((Ok(_), _)) => log::info!("all connections closed; exiting"),
+        Either::Left((Err(_), _)) => {
+            log::warn!("grace period over; closing the remaining connections")
+        }
+        Either::Right((name, _)) => log::warn!("second {name}: exiting now"),
+    }
+    // Returning drops the runtime, and with it every remaining connection.
+    Ok(())
+}
+
+/// Per-connection settings.
+#[derive(Clone, Copy, Debug)]
+struct Config {
+    /// Bytes of buffer per connection.
+    buf: usize,
+    /// Close a connection after this long without progress.
+    idle: Option<Duration>,
+}
+
+/// Waits for SIGINT or SIGTERM and says which.
+async fn either_signal(interrupt: &mut Signal, terminate: &mut Signal) -> &'static str {
+    let int = pin!(interrupt.recv());
+    let term = pin!(terminate.recv());
+    match select(int, term).await {
+        Either::Left(_) => "SIGINT",
+        Either::Right(_) => "SIGTERM",
+    }
+}
+
+/// Accepts connections forever, one task each.
+async fn accept_loop(listener: &TcpListener, live: Connections, config: Config) -> Infallible {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                backoff = BACKOFF_MIN;
+                log::info!("{peer}: connected");
+                coop::spawn(serve(stream, peer, config, live.clone()));
             }
-            stream.write_all(&buf[..n]).await?;
+            // That one connection died in the backlog: nothing to wait for.
+            Err(e) if is_connection_error(&e) => log::info!("accept: {e}; carrying on"),
+            // EMFILE, ENFILE, ENOBUFS, ENOMEM: retrying at once would fail
+            // again and spin the CPU. The loop keeps serving open connections
+            // while we sleep; when one closes, a descriptor frees up.
+            Err(e) => {
+                log::warn!("accept failed: {e}; retrying in {backoff:?}");
+                sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
         }
     }
-    .await;
-    match result {
-        Ok(()) => log::info!("{peer}: disconnected"),
+}
+
+/// Errors that concern one connection (it was reset or aborted before we
+/// accepted it), not the listener or the process.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+    )
+}
+
+/// Echoes everything `peer` sends until it closes its side, then logs how
+/// the connection ended.
+async fn serve(mut stream: TcpStream, peer: SocketAddr, config: Config, _live: Connections) {
+    match echo(&mut stream, config).await {
+        Ok(End::Closed) => log::info!("{peer}: disconnected"),
+        Ok(End::Idle) => log::info!(
+            "{peer}: idle for {} s; closing",
+            config.idle.unwrap_or_default().as_secs_f64()
+        ),
         Err(e) => log::warn!("{peer}: connection error: {e}"),
+    }
+}
+
+/// How a connection ended, short of an error.
+enum End {
+    /// The client shut down its write side, and got every byte back.
+    Closed,
+    /// No progress for the idle timeout.
+    Idle,
+}
+
+async fn echo(stream: &mut TcpStream, config: Config) -> io::Result<End> {
+    let mut buf = vec![0u8; config.buf];
+    loop {
+        let Some(n) = within(config.idle, stream.read(&mut buf)).await else {
+            return Ok(End::Idle);
+        };
+        let n = n?;
+        if n == 0 {
+            // End of file after the last byte: everything read has already
+            // been written back, so closing now loses nothing.
+            return Ok(End::Closed);
+        }
+        // While this write waits (a client that does not read), we do not
+        // read either: the client's own sends then block. That is the
+        // backpressure that keeps this connection's memory at `buf` bytes.
+        let Some(written) = within(config.idle, stream.write_all(&buf[..n])).await else {
+            return Ok(End::Idle);
+        };
+        written?;
+    }
+}
+
+/// `future`'s output, or `None` if `limit` passes first (no limit: wait as
+/// long as it takes).
+async fn within<F: Future>(limit: Option<Duration>, future: F) -> Option<F::Output> {
+    match limit {
+        Some(limit) => timeout(limit, future).await.ok(),
+        None => Some(future.await),
+    }
+}
+
+/// Counts open connections, and tells the shutdown when there are none.
+///
+/// Each clone is one connection (plus the original, held by `run` until
+/// shutdown). Nothing is ever sent on the channel: the receiver only waits
+/// for the moment every sender has been dropped.
+#[derive(Debug)]
+struct Connections {
+    /// How many clones exist.
+    count: Rc<Cell<usize>>,
+    /// Closed when the last clone drops.
+    _alive: mpsc::Sender<Infallible>,
+}
+
+impl Connections {
+    fn new() -> (Connections, mpsc::Receiver<Infallible>) {
+        let (tx, rx) = mpsc::channel(0);
+        let live = Connections {
+            count: Rc::new(Cell::new(1)),
+            _alive: tx,
+        };
+        (live, rx)
+    }
+
+    /// Open connections (not counting the original).
+    fn count(&self) -> usize {
+        self.count.get() - 1
+    }
+}
+
+impl Clone for Connections {
+    fn clone(&self) -> Self {
+        self.count.set(self.count.get() + 1);
+        Connections {
+            count: self.count.clone(),
+            _alive: self._alive.clone(),
+        }
+    }
+}
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        self.count.set(self.count.get() - 1);
     }
 }

@@ -42,16 +42,28 @@
 //!    `Arc` implementing [`std::task::Wake`]: on the loop's thread it pushes
 //!    the task id onto the run queue; from another thread it goes through a
 //!    locked queue and a `mio::Waker` that interrupts the loop's sleep.
-//! 5. **With nothing left to run, the loop waits in `mio::Poll`**
-//!    ([`reactor`]): until a socket becomes ready, the next timer is due, or
-//!    another thread wakes it. An idle loop sleeps in the kernel and burns
+//! 5. **Due timers fire** ([`time`]). Sleeps and timeouts file their
+//!    deadline in a hierarchical timer wheel; each turn the loop advances the
+//!    wheel to "now" and wakes the tasks whose timers came due.
+//! 6. **With nothing left to run, the loop waits in `mio::Poll`**
+//!    ([`reactor`]): until a socket becomes ready, the wheel's next deadline,
+//!    or another thread wakes it. An idle loop sleeps in the kernel and burns
 //!    no CPU.
-//! 6. **Readiness wakes the waiting tasks**, and the next turn begins.
-//! 7. **Sockets** ([`net`]) are where tasks meet the reactor: every
+//! 7. **Readiness wakes the waiting tasks**, and the next turn begins.
+//! 8. **Sockets** ([`net`]) are where tasks meet the reactor: every
 //!    `WouldBlock` becomes "store my waker, return `Pending`".
+//!    [`signal`] turns Unix signals into readiness the same way, through a
+//!    self-pipe (Ctrl-C as a future, for graceful shutdown).
+//! 9. **Blocking work leaves the loop** ([`blocking`]): [`spawn_blocking`]
+//!    runs a closure on a pool of OS threads and wakes the awaiting task
+//!    through step 4's cross-thread road.
+//! 10. **The loop can be watched** ([`trace`]): slow-poll warnings name a
+//!     task that held the loop too long; the timeline recorder draws every
+//!     poll, wake and wait as a timing diagram.
 //!
 //! The `docs/` folder of the repository has a chapter for each of these, in
-//! reading order, with diagrams.
+//! reading order, with diagrams. To read the internals here, build these
+//! docs with `cargo doc --document-private-items --open`.
 //!
 //! # What `coop` does not do
 //!
@@ -60,12 +72,16 @@
 //! reason async helps I/O-bound work and not CPU-bound work.
 
 #![forbid(unsafe_code)]
+// The docs are meant to be read with `cargo doc --document-private-items`,
+// where links into the runtime's internals resolve.
+#![allow(rustdoc::private_intra_doc_links)]
 #![warn(missing_docs)]
 
 pub mod blocking;
 pub mod net;
 pub mod reactor;
 pub mod runtime;
+pub mod signal;
 pub mod task;
 pub mod time;
 pub mod trace;

@@ -134,8 +134,17 @@ impl TaskWaker {
 
     /// Called by the executor just before polling: wakes from now on queue
     /// the task again.
+    ///
+    /// A read-modify-write (`swap`), not a plain store: with a `Release`
+    /// store, the poll's reads of shared state (a channel slot, say) could
+    /// be ordered before the flag is seen cleared. A thread could then
+    /// publish a message, still see the flag set, skip the queue, and the
+    /// poll would miss the message: a lost wake. `AcqRel` on both sides
+    /// makes "flag cleared, then state read" and "state written, then flag
+    /// swapped" meet in one total order on the flag. (tokio uses a
+    /// `compare_exchange` at the same point for the same reason.)
     pub(crate) fn clear_scheduled(&self) {
-        self.scheduled.store(false, Ordering::Release);
+        self.scheduled.swap(false, Ordering::AcqRel);
     }
 }
 

@@ -92,3 +92,36 @@ pub fn thread_cpu_ticks() -> u64 {
     // utime and stime are fields 14 and 15 overall: 12 and 13 after ')'.
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
+
+/// Fields 14 and 15 (utime, stime) of a `/proc/.../stat` line, summed.
+fn stat_cpu_ticks(stat: &str) -> u64 {
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// CPU time (user + system) process `pid` has used, in clock ticks (1/100 s
+/// on Linux).
+pub fn process_cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    stat_cpu_ticks(&stat)
+}
+
+/// Resident memory of process `pid` (`VmRSS` in `/proc/PID/status`), in KiB.
+pub fn process_rss_kib(pid: u32) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// Open file descriptors of process `pid` (entries of `/proc/PID/fd`).
+pub fn process_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/PID/fd")
+        .count()
+}

@@ -1,0 +1,398 @@
+//! Soak test: the echo server under steady load, watched for leaks.
+//!
+//! ```text
+//! cargo build --release --examples
+//! target/release/examples/soak --secs 180 --conns 1000
+//! ```
+//!
+//! It starts `examples/echo_server` (the binary next to this one, or
+//! `--server PATH`) as a child process and keeps `--conns` connections
+//! busy for `--secs`, each in a closed loop: send a message of 1 to
+//! `--max-msg` random bytes, read the echo, check it, repeat. About every
+//! `--churn` messages a connection closes cleanly and reconnects, so accept
+//! and close run all the time too. Every few seconds it prints the server's
+//! resident memory and open descriptors (from `/proc/PID`), and at the end
+//! one machine-readable line:
+//!
+//! ```text
+//! soak secs=180 conns=1000 msgs=… errors=0 rss_start_kib=… rss_end_kib=… fds_start=… fds_end=…
+//! ```
+//!
+//! - `rss_start_kib`: once every connection is open; `rss_end_kib`: when
+//!   the load stops (before the clients close). The difference is growth
+//!   under steady load, which should be about zero.
+//! - `fds_start`: before any client connects; `fds_end`: after they have
+//!   all closed. They should be equal.
+//! - `errors`: client-side failures (connect, I/O, a wrong echo), plus
+//!   warnings and errors in the server's log, plus a non-zero exit status
+//!   when the server is stopped with SIGTERM at the end.
+//!
+//! The exit status is 0 when `errors=0`. The load generator is a `coop`
+//! program too (one thread, one task per connection), so the soak exercises
+//! the runtime on both ends.
+
+use std::cell::Cell;
+use std::io::{self, BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+
+use coop::net::TcpStream;
+
+/// Soak the echo server: many connections, steady load, leak checks.
+#[derive(Parser, Debug)]
+struct Args {
+    /// How long to keep the load on, in seconds.
+    #[arg(long, default_value_t = 10)]
+    secs: u64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 1000)]
+    conns: usize,
+    /// Largest message, in bytes (sizes are uniform from 1).
+    #[arg(long, default_value_t = 4096)]
+    max_msg: usize,
+    /// Reconnect after about this many messages (0: never).
+    #[arg(long, default_value_t = 200)]
+    churn: u64,
+    /// The echo server binary (default: `echo_server` next to this one).
+    #[arg(long)]
+    server: Option<PathBuf>,
+}
+
+fn main() -> io::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let args = Args::parse();
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+
+    let path = match &args.server {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("echo_server"),
+    };
+    if !path.exists() {
+        eprintln!(
+            "no server binary at {}: build it first (cargo build --release --examples)",
+            path.display()
+        );
+        std::process::exit(2);
+    }
+    let mut server = Command::new(&path)
+        .args(["--addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let pid = server.id();
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first)?;
+    // Keep reading, so the server never writes into a closed pipe.
+    std::thread::spawn(move || io::copy(&mut stdout, &mut io::sink()));
+    let addr: SocketAddr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("unexpected server output {first:?}")))?;
+
+    // Every line the server logs at RUST_LOG=warn is a warning or an error.
+    let warnings = Arc::new(AtomicU64::new(0));
+    let counter = warnings.clone();
+    let stderr = BufReader::new(server.stderr.take().unwrap());
+    let log_thread = std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            counter.fetch_add(1, Ordering::Relaxed);
+            eprintln!("server: {line}");
+        }
+    });
+
+    let fds_start = fds(pid)?;
+    let report = coop::block_on(load(addr, pid, &args))?;
+
+    // The clients have closed; give the server a moment to notice.
+    let mut fds_end = fds(pid)?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fds_end > fds_start && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        fds_end = fds(pid)?;
+    }
+
+    // Stop it the way an operator would, and expect a clean exit.
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    let status = server.wait()?;
+    let _ = log_thread.join();
+    let server_failed = u64::from(!status.success());
+    if !status.success() {
+        eprintln!("the server exited with {status} after SIGTERM");
+    }
+
+    let errors = report.client_errors + warnings.load(Ordering::Relaxed) + server_failed;
+    println!(
+        "soak secs={} conns={} msgs={} errors={errors} rss_start_kib={} rss_end_kib={} \
+         fds_start={fds_start} fds_end={fds_end} rss_max_kib={} reconnects={}",
+        args.secs,
+        args.conns,
+        report.msgs,
+        report.rss_start,
+        report.rss_end,
+        report.rss_max,
+        report.reconnects
+    );
+    std::process::exit(i32::from(errors > 0));
+}
+
+/// What the load phase measured.
+struct Report {
+    msgs: u64,
+    client_errors: u64,
+    reconnects: u64,
+    rss_start: u64,
+    rss_end: u64,
+    rss_max: u64,
+}
+
+/// Counters the client tasks share (one thread: plain cells).
+#[derive(Default)]
+struct Stats {
+    msgs: Cell<u64>,
+    errors: Cell<u64>,
+    reconnects: Cell<u64>,
+}
+
+impl Stats {
+    fn error(&self, what: String) {
+        self.errors.set(self.errors.get() + 1);
+        // The first few say what went wrong; after that, only the count.
+        if self.errors.get() <= 10 {
+            eprintln!("error: {what}");
+        }
+    }
+}
+
+/// Opens the connections, runs the load for `args.secs` while sampling the
+/// server, and closes everything.
+async fn load(addr: SocketAddr, pid: u32, args: &Args) -> io::Result<Report> {
+    let stats = Rc::new(Stats::default());
+
+    // Connect everyone first, 100 at a time, so the sample below is taken
+    // with every connection open.
+    let mut streams = Vec::with_capacity(args.conns);
+    while streams.len() < args.conns {
+        let batch = (args.conns - streams.len()).min(100);
+        let connects = (0..batch).map(|_| TcpStream::connect(addr));
+        for result in futures::future::join_all(connects).await {
+            match result {
+                Ok(stream) => streams.push(stream),
+                Err(e) => {
+                    stats.error(format!("connect: {e}"));
+                    if stats.errors.get() > 100 {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+    let rss_start = rss_kib(pid)?;
+    let mut rss_max = rss_start;
+    println!(
+        "{} connections open: server rss_kib={rss_start} fds={}",
+        streams.len(),
+        fds(pid)?
+    );
+
+    let start = Instant::now();
+    let end = start + Duration::from_secs(args.secs);
+    let clients: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(i, stream)| {
+            let client = Client {
+                addr,
+                end,
+                max_msg: args.max_msg.max(1),
+                churn: args.churn,
+                stats: stats.clone(),
+                rng: Rng(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1)),
+            };
+            coop::spawn(client.run(stream))
+        })
+        .collect();
+
+    // Sample about ten times over the run (reading /proc is a tiny
+    // blocking read; fine between samples seconds apart).
+    let every = Duration::from_secs((args.secs / 10).max(1));
+    let mut last_msgs = 0;
+    let mut next = start + every;
+    while next < end {
+        coop::time::sleep_until(next).await;
+        let (rss, msgs) = (rss_kib(pid)?, stats.msgs.get());
+        rss_max = rss_max.max(rss);
+        println!(
+            "t={:>4.0}s msgs/s={:>7.0} rss_kib={rss} fds={} errors={}",
+            start.elapsed().as_secs_f64(),
+            (msgs - last_msgs) as f64 / every.as_secs_f64(),
+            fds(pid)?,
+            stats.errors.get()
+        );
+        last_msgs = msgs;
+        next += every;
+    }
+    coop::time::sleep_until(end).await;
+    let rss_end = rss_kib(pid)?;
+    rss_max = rss_max.max(rss_end);
+
+    for client in clients {
+        if client.await.is_err() {
+            stats.error("a client task panicked".to_owned());
+        }
+    }
+    Ok(Report {
+        msgs: stats.msgs.get(),
+        client_errors: stats.errors.get(),
+        reconnects: stats.reconnects.get(),
+        rss_start,
+        rss_end,
+        rss_max,
+    })
+}
+
+/// One closed-loop connection.
+struct Client {
+    addr: SocketAddr,
+    end: Instant,
+    max_msg: usize,
+    churn: u64,
+    stats: Rc<Stats>,
+    rng: Rng,
+}
+
+impl Client {
+    async fn run(mut self, stream: TcpStream) {
+        let mut stream = Some(stream);
+        let mut left = self.next_churn();
+        let mut out = vec![0u8; self.max_msg];
+        let mut back = vec![0u8; self.max_msg];
+        while Instant::now() < self.end {
+            let Some(conn) = stream.as_mut() else {
+                stream = self.reconnect().await;
+                continue;
+            };
+            let len = 1 + self.rng.below(self.max_msg as u64) as usize;
+            self.rng.fill(&mut out[..len]);
+            match exchange(conn, &out[..len], &mut back[..len]).await {
+                Ok(()) => self.stats.msgs.set(self.stats.msgs.get() + 1),
+                Err(e) => {
+                    self.stats.error(format!("echo of {len} bytes: {e}"));
+                    stream = None;
+                    continue;
+                }
+            }
+            left = left.saturating_sub(1);
+            if self.churn > 0 && left == 0 {
+                let conn = stream.take().unwrap();
+                if let Err(e) = close(conn).await {
+                    self.stats.error(format!("close: {e}"));
+                }
+                left = self.next_churn();
+            }
+        }
+        if let Some(conn) = stream
+            && let Err(e) = close(conn).await
+        {
+            self.stats.error(format!("close: {e}"));
+        }
+    }
+
+    /// Messages until the next reconnect: uniform around `churn`, so the
+    /// connections do not all reconnect at once.
+    fn next_churn(&mut self) -> u64 {
+        if self.churn == 0 {
+            return u64::MAX;
+        }
+        self.churn / 2 + self.rng.below(self.churn + 1)
+    }
+
+    async fn reconnect(&mut self) -> Option<TcpStream> {
+        match TcpStream::connect(self.addr).await {
+            Ok(stream) => {
+                self.stats.reconnects.set(self.stats.reconnects.get() + 1);
+                Some(stream)
+            }
+            Err(e) => {
+                self.stats.error(format!("reconnect: {e}"));
+                coop::time::sleep(Duration::from_millis(100)).await;
+                None
+            }
+        }
+    }
+}
+
+/// Sends `out`, reads as many bytes back into `back`, and checks them.
+async fn exchange(stream: &mut TcpStream, out: &[u8], back: &mut [u8]) -> io::Result<()> {
+    stream.write_all(out).await?;
+    stream.read_exact(back).await?;
+    if back != out {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "wrong echo"));
+    }
+    Ok(())
+}
+
+/// A clean close: shut down our side, expect end-of-file and nothing else.
+async fn close(mut stream: TcpStream) -> io::Result<()> {
+    stream.close().await?;
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).await?;
+    if !rest.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} unexpected bytes before end-of-file", rest.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// The server's resident memory, in KiB (`VmRSS` in `/proc/PID/status`).
+fn rss_kib(pid: u32) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| io::Error::other("no VmRSS in /proc/PID/status"))
+}
+
+/// The server's open descriptors (entries of `/proc/PID/fd`).
+fn fds(pid: u32) -> io::Result<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
+}
+
+/// A small deterministic PRNG (xorshift64*), so runs are repeatable.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+}
