@@ -71,6 +71,10 @@ fn an_icmp_error_is_reported_once_and_does_not_spin_the_loop() {
             let a = UdpSocket::bind("127.0.0.1:0").unwrap();
             a.connect(closed).await.unwrap();
             a.send(b"anyone?").await.unwrap();
+            // Let the loop wait once, so the ICMP error arrives as an *event*
+            // (without this, recv's optimistic first try reads the error
+            // itself and the reactor never sees it: the bug would hide).
+            coop::time::sleep(std::time::Duration::from_millis(20)).await;
             let mut buf = [0u8; 16];
             let err = a.recv(&mut buf).await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::ConnectionRefused);

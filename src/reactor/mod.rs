@@ -81,7 +81,8 @@ pub(crate) struct ScheduledIo {
     /// The peer closed its side: survives `clear_ready`; only a
     /// `WouldBlock` clears it.
     pub(crate) read_closed: bool,
-    /// Writing can no longer succeed (hang-up): the same rule.
+    /// Writing can no longer succeed (mio's `is_write_closed`: a hang-up,
+    /// or `EPOLLOUT` together with `EPOLLERR`): the same rule.
     pub(crate) write_closed: bool,
     /// The tasks waiting to read. Separate from `writers` so that one task
     /// may read a socket while another writes it.
@@ -162,7 +163,9 @@ impl Reactor {
     /// Waits for I/O events for at most `timeout` (`None`: until one
     /// arrives), then marks their sources ready and wakes their tasks,
     /// calling `before_wake(source)` before each wake (the executor labels
-    /// the wake with it). Returns the number of events.
+    /// the wake with it). Returns the number of events of registered
+    /// sources (the cross-thread waker's, and those of sources dropped this
+    /// turn, are not counted).
     pub(crate) fn poll(
         &self,
         timeout: Option<Duration>,
