@@ -214,3 +214,56 @@ fn metrics_count_spawns_and_polls() {
     );
     assert_eq!(m.tasks_alive, 0);
 }
+
+#[test]
+fn a_yield_lets_the_loop_see_io_before_the_task_runs_again() {
+    with_deadline(30, || {
+        let rt = coop::Runtime::builder()
+            .slow_poll_warnings(false)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            // A CPU-heavy task: 40 slices of 20 ms busy work, yielding
+            // between slices, as the docs tell such tasks to do.
+            let cruncher = coop::spawn(async {
+                for _ in 0..40 {
+                    let until = Instant::now() + Duration::from_millis(20);
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                    coop::yield_now().await;
+                }
+            });
+            // A client on another thread sends one byte 100 ms in.
+            let sent_at = std::sync::Arc::new(std::sync::Mutex::new(None));
+            let s = sent_at.clone();
+            let client = std::thread::spawn(move || {
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+                *s.lock().unwrap() = Some(Instant::now());
+                std::io::Write::write_all(&mut c, b"!").unwrap();
+                c
+            });
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut byte = [0u8; 1];
+            conn.read_exact(&mut byte).await.unwrap();
+            let seen = Instant::now();
+            let sent = sent_at.lock().unwrap().expect("client wrote");
+            // The reader gets its turn after at most a couple of slices
+            // (~40 ms), not after 61 slices or the whole 800 ms.
+            let delay = seen - sent;
+            assert!(
+                delay < Duration::from_millis(200),
+                "I/O waited {delay:?} behind yields"
+            );
+            assert!(
+                !cruncher.is_finished(),
+                "the reader should not have waited for the cruncher"
+            );
+            drop(client.join().unwrap());
+            cruncher.abort();
+        });
+    });
+}

@@ -263,9 +263,11 @@ fn block_on_inside_a_running_loop_panics() {
 fn handles_and_streams_are_unpin_and_errors_are_std_errors() {
     fn unpin<T: Unpin>() {}
     fn error<T: std::error::Error + std::fmt::Display + std::fmt::Debug>() {}
+    fn send_sync<T: Send + Sync>() {}
     unpin::<JoinHandle<String>>();
     unpin::<coop::net::TcpStream>();
     error::<JoinError>();
+    send_sync::<JoinError>(); // fits in io::Error::other
 }
 
 #[test]

@@ -59,6 +59,10 @@ pub(crate) struct Executor {
     slow_poll: Option<Duration>,
     /// The timeline recorder, when tracing is on.
     pub(crate) trace: Option<Rc<Recorder>>,
+    /// Set when a task woke itself (`yield_now`) since the loop last
+    /// checked for I/O: a yield asks the loop to look at the network before
+    /// the task runs again, whatever the event interval says.
+    yielded: Cell<bool>,
 }
 
 /// Plain counters, bumped on the hot path (no atomics: one thread).
@@ -103,7 +107,13 @@ impl Executor {
             cause: Cell::new(WakeReason::Other),
             slow_poll,
             trace,
+            yielded: Cell::new(false),
         }
+    }
+
+    /// Whether a task yielded since the last call (and resets the flag).
+    pub(crate) fn take_yielded(&self) -> bool {
+        self.yielded.replace(false)
     }
 
     /// Labels the wakes that follow (see [`Executor::cause`]).
@@ -161,7 +171,10 @@ impl Executor {
     /// labelling the wake with the current cause.
     pub(crate) fn schedule(&self, id: TaskId) {
         let reason = match self.cause.get() {
-            WakeReason::Task { by } if by == id.generation => WakeReason::Yield,
+            WakeReason::Task { by } if by == id.generation => {
+                self.yielded.set(true);
+                WakeReason::Yield
+            }
             cause => cause,
         };
         self.push(id, reason);

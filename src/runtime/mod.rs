@@ -9,8 +9,8 @@
 //!            │    (each poll runs a task to its next .await)             │
 //!            │ 2. fire the timers that are due                           │
 //!            │ 3. wait in mio::Poll: not at all if tasks are queued      │
-//!            │    (and only every 61 polls then), else until the next    │
-//!            │    timer deadline or an I/O event                         │
+//!            │    (and only after a yield or every 61 polls then), else  │
+//!            │    until the next timer deadline or an I/O event          │
 //!            │ 4. wake the tasks whose sockets became ready, and take in │
 //!            │    wakes sent from other threads                          │
 //!            └────────────────────────────── repeat until main is done ──┘
@@ -26,8 +26,11 @@
 //! polls have passed since the last check (tokio's `event_interval` uses the
 //! same number): two tasks passing a message back and forth take a turn per
 //! hop, and should not pay a syscall per hop. I/O is still never starved: it
-//! is checked the moment the queue runs dry, and at least every 61 polls
-//! while it does not.
+//! is checked the moment the queue runs dry, at least every 61 polls while
+//! it does not, and before the next turn whenever a task yielded
+//! (`yield_now` promises that the network gets a look before the yielding
+//! task runs again: a CPU-heavy task that yields between slices must not
+//! hold replies back for 61 slices).
 
 pub(crate) mod context;
 pub(crate) mod executor;
@@ -289,7 +292,7 @@ impl Runtime {
             //    until the next timer needs attention, or forever if none is
             //    pending.
             let timeout = if executor.queued() > 0 {
-                if polls_since_io < EVENT_INTERVAL {
+                if polls_since_io < EVENT_INTERVAL && !executor.take_yielded() {
                     executor.drain_remote();
                     continue;
                 }
@@ -298,6 +301,7 @@ impl Runtime {
                 core.timers.next_timeout()
             };
             polls_since_io = 0;
+            executor.take_yielded();
             let park_start = (timeout != Some(Duration::ZERO)).then(Instant::now);
             let polled = core.reactor.poll(timeout, |source| {
                 executor.set_cause(WakeReason::Io { source })

@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use super::cell::JoinTarget;
@@ -66,13 +67,18 @@ impl<T> fmt::Debug for JoinHandle<T> {
 }
 
 /// Why a task gave no output: it panicked, or it was cancelled.
+///
+/// `Send + Sync`, so it fits in `io::Error::other` and
+/// `Box<dyn Error + Send + Sync>`.
 pub struct JoinError {
     repr: Repr,
 }
 
 enum Repr {
     Cancelled,
-    Panic(Box<dyn Any + Send + 'static>),
+    /// The payload is `Send` but not `Sync`; a `Mutex` makes the error
+    /// `Sync` without `unsafe` (tokio uses an unsafe `SyncWrapper`).
+    Panic(Mutex<Box<dyn Any + Send + 'static>>),
 }
 
 impl JoinError {
@@ -84,7 +90,7 @@ impl JoinError {
 
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
-            repr: Repr::Panic(payload),
+            repr: Repr::Panic(Mutex::new(payload)),
         }
     }
 
@@ -106,18 +112,20 @@ impl JoinError {
     /// If the task did not panic (check [`is_panic`](Self::is_panic)).
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
         match self.repr {
-            Repr::Panic(payload) => payload,
+            Repr::Panic(payload) => payload.into_inner().unwrap_or_else(|e| e.into_inner()),
             Repr::Cancelled => panic!("JoinError::into_panic called on a cancelled task"),
         }
     }
 
     /// The panic message, when the payload is a string (as `panic!` makes).
-    fn panic_message(&self) -> Option<&str> {
+    fn panic_message(&self) -> Option<String> {
         match &self.repr {
-            Repr::Panic(p) => p
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
+            Repr::Panic(p) => {
+                let p = p.lock().unwrap_or_else(|e| e.into_inner());
+                p.downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+            }
             Repr::Cancelled => None,
         }
     }

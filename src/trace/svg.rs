@@ -95,7 +95,7 @@ pub(super) fn render(trace: &Trace, title: &str) -> String {
         (l, "#e67e22")
     }));
 
-    let height = TOP + LANE * lanes.len() as f64 + 50.0;
+    let height = TOP + LANE * lanes.len() as f64 + 66.0;
     let x =
         |t: u64| LABEL + (t.saturating_sub(t0)) as f64 / (t1 - t0) as f64 * (WIDTH - LABEL - 10.0);
     let mut svg = String::new();
@@ -112,8 +112,10 @@ pub(super) fn render(trace: &Trace, title: &str) -> String {
     // Time axis: about ten ticks, in ms.
     let span_ms = (t1 - t0) as f64 / 1000.0;
     let step = nice_step(span_ms / 10.0);
-    let mut ms = 0.0;
-    while ms <= span_ms + 1e-9 {
+    let ticks = (span_ms / step + 1e-9).floor() as u64;
+    for k in 0..=ticks {
+        // k × step, not a running sum: no creeping float error in labels.
+        let ms = (k as f64 * step * 1e6).round() / 1e6;
         let px = x(t0 + (ms * 1000.0) as u64);
         let _ = writeln!(
             svg,
@@ -122,7 +124,6 @@ pub(super) fn render(trace: &Trace, title: &str) -> String {
             height - 38.0,
             TOP - 12.0
         );
-        ms += step;
     }
     for (i, (lane, colour)) in lanes.iter().enumerate() {
         let y = TOP + LANE * i as f64;
@@ -144,9 +145,10 @@ pub(super) fn render(trace: &Trace, title: &str) -> String {
         }
         for &(a, b) in &lane.busy {
             let w = (x(b) - x(a)).max(1.0);
+            // A thin white outline keeps back-to-back polls apart.
             let _ = writeln!(
                 svg,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"12\" fill=\"{colour}\"/>",
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"12\" fill=\"{colour}\" stroke=\"white\" stroke-width=\"0.5\"/>",
                 x(a),
                 y + 3.0
             );
@@ -161,7 +163,7 @@ pub(super) fn render(trace: &Trace, title: &str) -> String {
             );
         }
     }
-    let legend_y = height - 18.0;
+    let legend_y = height - 34.0;
     let legend = [
         ("#e67e22", "task being polled (busy)"),
         ("#999", "task alive, waiting"),
@@ -175,6 +177,29 @@ pub(super) fn render(trace: &Trace, title: &str) -> String {
             "<rect x=\"{lx}\" y=\"{:.1}\" width=\"12\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"{legend_y}\">{text}</text>",
             legend_y - 9.0,
             lx + 16.0
+        );
+    }
+    // Wake marks, by reason.
+    let wakes = [
+        ("io", "#2980b9"),
+        ("timer", "#27ae60"),
+        ("task", "#c0392b"),
+        ("yield", "#f1c40f"),
+        ("remote", "#8e44ad"),
+    ];
+    let _ = write!(
+        svg,
+        "<text x=\"8\" y=\"{:.1}\" fill=\"#666\">wake marks:</text>",
+        legend_y + 14.0
+    );
+    for (i, (name, colour)) in wakes.iter().enumerate() {
+        let lx = 100.0 + 90.0 * i as f64;
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{lx}\" y=\"{:.1}\" width=\"3\" height=\"8\" fill=\"{colour}\"/><text x=\"{}\" y=\"{:.1}\">{name}</text>",
+            legend_y + 6.0,
+            lx + 6.0,
+            legend_y + 14.0
         );
     }
     if hidden > 0 {

@@ -1,0 +1,346 @@
+//! Concurrency models, side by side: the same work done sequentially, by
+//! OS threads, by coop tasks on one loop, on coop's blocking pool, and by
+//! separate processes. Chapter `docs/06-concurrency-models.md` reads its
+//! results.
+//!
+//! Run it (about half a minute; `--quick` takes a few seconds):
+//!
+//! ```text
+//! cargo run --release --example concurrency_models -- --trace-dir docs/img/concurrency
+//! ```
+//!
+//! It runs three experiments against a local delay server (127.0.0.1, a
+//! random port) that answers each request after a delay:
+//!
+//! - **io**: fetch 100 pages, 50 ms each: `sequential`, `threads` (one per
+//!   page), `pool` (8 threads), `coop` (one task per page). Waiting
+//!   overlaps in all but the first.
+//! - **cpu**: 20 sums of squares: `sequential`, `coop` (tasks on the one
+//!   loop: no faster, and each poll trips the 100 ms slow-poll warning),
+//!   `blocking` (`coop::spawn_blocking`, one pool thread per core),
+//!   `processes` (this program re-run with `--worker N`).
+//! - **mixed**: CPU chunks beside 20 latency-sensitive pings, computed
+//!   inline on the loop (`coop`) or with `spawn_blocking` (`blocking`).
+//!
+//! For each run it prints one line for scripts, such as
+//! `workload=cpu model=blocking secs=1.21 speedup=1.93 threads=3 peak_rss_kib=5120`,
+//! and at the end a table. With `--trace-dir DIR` it also writes
+//! `DIR/<workload>-<model>.svg` (a timing diagram) and `.json` (Chrome
+//! trace-event format: open it in <https://ui.perfetto.dev>).
+//!
+//! `threads` is the peak thread count during the run (processes: threads
+//! of all processes); `peak_rss_kib` is the peak resident memory the run
+//! added (processes: plus each worker's whole peak). See `measure.rs`.
+
+#[path = "concurrency_models/cpu_bound.rs"]
+mod cpu_bound;
+#[path = "concurrency_models/io_bound.rs"]
+mod io_bound;
+#[path = "concurrency_models/measure.rs"]
+mod measure;
+#[path = "concurrency_models/mixed.rs"]
+mod mixed;
+#[path = "concurrency_models/server.rs"]
+mod server;
+#[path = "concurrency_models/timeline.rs"]
+mod timeline;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use measure::Usage;
+use timeline::Picture;
+
+/// Sequential code, threads, coop tasks, a blocking pool and processes on
+/// I/O-bound, CPU-bound and mixed work.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Write each run's timing diagram (SVG) and Chrome trace (JSON) here.
+    #[arg(long, value_name = "DIR")]
+    trace_dir: Option<PathBuf>,
+    /// A smaller version of every experiment, done in a few seconds.
+    #[arg(long)]
+    quick: bool,
+    /// Run only this experiment.
+    #[arg(long, value_enum)]
+    workload: Option<Workload>,
+    /// Internal: run as CPU worker process N (of --workers).
+    #[arg(long, hide = true)]
+    worker: Option<usize>,
+    /// Internal: how many worker processes share the jobs.
+    #[arg(long, hide = true, default_value_t = 1)]
+    workers: usize,
+    /// Internal: how many CPU jobs there are in all.
+    #[arg(long, hide = true, default_value_t = 20)]
+    jobs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Workload {
+    /// Fetch pages from the delay server.
+    Io,
+    /// Sum squares.
+    Cpu,
+    /// Sum squares while pinging the delay server.
+    Mixed,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Io => "io",
+            Workload::Cpu => "cpu",
+            Workload::Mixed => "mixed",
+        }
+    }
+}
+
+/// The sizes of the experiments.
+struct Sizes {
+    pages: usize,
+    page_delay: Duration,
+    pool: usize,
+    jobs: u64,
+    mix: mixed::Mix,
+}
+
+const FULL: Sizes = Sizes {
+    pages: 100,
+    page_delay: Duration::from_millis(50),
+    pool: 8,
+    jobs: 20,
+    mix: mixed::Mix {
+        chunks: 8,
+        pings: 20,
+        every: Duration::from_millis(40),
+        delay: Duration::from_millis(5),
+    },
+};
+
+const QUICK: Sizes = Sizes {
+    pages: 40,
+    page_delay: Duration::from_millis(20),
+    pool: 8,
+    jobs: 2,
+    mix: mixed::Mix {
+        chunks: 2,
+        pings: 10,
+        every: Duration::from_millis(40),
+        delay: Duration::from_millis(5),
+    },
+};
+
+/// What every model may need.
+struct Setup {
+    /// The delay server.
+    addr: SocketAddr,
+    sizes: Sizes,
+    /// CPU cores: the blocking pool's threads and the worker processes.
+    cores: usize,
+    /// Record coop's timeline (with `--trace-dir`).
+    trace: bool,
+}
+
+/// A model's run.
+type Run = fn(&Setup) -> io::Result<Report>;
+
+/// Every run, in order: (workload, model, what it does, run). The first
+/// row of each workload is the baseline of its speedups.
+#[rustfmt::skip]
+const MODELS: &[(&str, &str, &str, Run)] = &[
+    ("io", "sequential", "one page after another",
+        |s| io_bound::sequential(s.addr, s.sizes.pages, s.sizes.page_delay)),
+    ("io", "threads", "an OS thread per page",
+        |s| io_bound::threads(s.addr, s.sizes.pages, s.sizes.page_delay)),
+    ("io", "pool", "8 threads take turns",
+        |s| io_bound::pool(s.addr, s.sizes.pages, s.sizes.page_delay, s.sizes.pool)),
+    ("io", "coop", "a task per page, one thread",
+        |s| io_bound::coop(s.addr, s.sizes.pages, s.sizes.page_delay, s.trace)),
+    ("cpu", "sequential", "one job after another",
+        |s| cpu_bound::sequential(s.sizes.jobs)),
+    ("cpu", "coop", "a task per job, on the loop",
+        |s| cpu_bound::coop(s.sizes.jobs, s.trace)),
+    ("cpu", "blocking", "spawn_blocking, a thread per core",
+        |s| cpu_bound::blocking(s.sizes.jobs, s.cores, s.trace)),
+    ("cpu", "processes", "a worker process per core",
+        |s| cpu_bound::processes(s.sizes.jobs, s.cores)),
+    ("mixed", "coop", "CPU chunks inline on the loop",
+        |s| mixed::run(s.addr, s.sizes.mix, false, s.trace)),
+    ("mixed", "blocking", "CPU chunks on spawn_blocking",
+        |s| mixed::run(s.addr, s.sizes.mix, true, s.trace)),
+];
+
+/// What a model hands back besides its time and usage.
+pub struct Report {
+    /// The run's timing diagram.
+    pub picture: Picture,
+    /// Polls over the 100 ms threshold (coop runs only).
+    pub slow_polls: Option<u64>,
+    /// p50 and max latency of the pings, in ms (mixed only).
+    pub latency_ms: Option<(f64, f64)>,
+    /// Threads and peak KiB of child processes (processes only).
+    pub children: Option<(usize, u64)>,
+    /// The CPU jobs' combined result, checked equal across models.
+    pub answer: Option<u64>,
+}
+
+impl Report {
+    fn picture(picture: Picture) -> Report {
+        Report {
+            picture,
+            slow_polls: None,
+            latency_ms: None,
+            children: None,
+            answer: None,
+        }
+    }
+
+    /// The slow-poll count and trace of a coop runtime.
+    fn coop(rt: &coop::Runtime) -> Report {
+        Report {
+            slow_polls: Some(rt.metrics().slow_polls),
+            ..Report::picture(rt.trace().map_or(Picture::None, Picture::Coop))
+        }
+    }
+}
+
+/// A task's `JoinError` as an `io::Error`. (`JoinError` may hold a panic
+/// payload, which is not `Sync`, so `io::Error::other` cannot wrap it.)
+pub fn join_error(e: coop::JoinError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// One finished run: a row of the table.
+struct Row {
+    workload: &'static str,
+    model: &'static str,
+    usage: Usage,
+    speedup: f64,
+    report: Report,
+}
+
+impl Row {
+    /// The title of its timing diagram.
+    fn title(&self, what: &str) -> String {
+        let (workload, model) = (self.workload, self.model);
+        let ms = self.usage.secs * 1000.0;
+        let mut title = format!("{workload} / {model} ({what}): {ms:.0} ms");
+        if let Some(n) = self.report.slow_polls.filter(|&n| n > 0) {
+            title += &format!(", {n} slow polls");
+        }
+        if let Some((p50, max)) = self.report.latency_ms {
+            title += &format!(", ping p50 {p50:.0} ms, max {max:.0} ms");
+        }
+        title
+    }
+
+    /// The `key=value` line for scripts.
+    fn line(&self) -> String {
+        let u = &self.usage;
+        let mut line = format!(
+            "workload={} model={} secs={:.2} speedup={:.2} threads={} peak_rss_kib={} cpu_secs={:.2}",
+            self.workload, self.model, u.secs, self.speedup, u.threads, u.peak_rss_kib, u.cpu_secs
+        );
+        if let Some(n) = self.report.slow_polls {
+            line += &format!(" slow_polls={n}");
+        }
+        if let Some((p50, max)) = self.report.latency_ms {
+            line += &format!(" ping_p50_ms={p50:.1} ping_max_ms={max:.1}");
+        }
+        line
+    }
+}
+
+fn main() -> io::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let args = Args::parse();
+    if let Some(n) = args.worker {
+        return cpu_bound::worker(n, args.workers, args.jobs);
+    }
+    let setup = Setup {
+        addr: server::start()?,
+        sizes: if args.quick { QUICK } else { FULL },
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        trace: args.trace_dir.is_some(),
+    };
+    let idle_threads = measure::status_now().0; // main + delay server
+
+    let mut rows: Vec<Row> = Vec::new();
+    let (mut baseline, mut answer) = (0.0, None);
+    for &(workload, model, what, run) in MODELS {
+        if args.workload.is_some_and(|only| only.name() != workload) {
+            continue;
+        }
+        measure::settle(idle_threads);
+        let (report, mut usage) = measure::measure(|| run(&setup))?;
+        if let Some((threads, kib)) = report.children {
+            usage.threads += threads;
+            usage.peak_rss_kib += kib;
+        }
+        if rows.last().is_none_or(|row| row.workload != workload) {
+            // The first run of a workload is the baseline of its speedups.
+            (baseline, answer) = (usage.secs, report.answer);
+        }
+        if report.answer != answer {
+            return Err(io::Error::other(format!("{workload}/{model}: wrong sum")));
+        }
+        let row = Row {
+            workload,
+            model,
+            usage,
+            speedup: baseline / usage.secs,
+            report,
+        };
+        println!("{}", row.line());
+        if let Some(dir) = &args.trace_dir {
+            let stem = format!("{workload}-{model}");
+            row.report.picture.write(dir, &stem, &row.title(what))?;
+        }
+        rows.push(row);
+    }
+    print_table(&rows, setup.cores, args.quick);
+    Ok(())
+}
+
+fn print_table(rows: &[Row], cores: usize, quick: bool) {
+    let size = if quick { "--quick sizes" } else { "full sizes" };
+    println!("\n{cores} cores, {size}; speedup is over the first row of each workload");
+    println!(
+        "{:<8} {:<10} {:>8} {:>7} {:>7} {:>5} {:>7} {:>9} {:>5} {:>15}",
+        "workload",
+        "model",
+        "wall",
+        "speedup",
+        "CPU",
+        "cores",
+        "threads",
+        "peak mem",
+        "slow",
+        "ping p50 / max"
+    );
+    for row in rows {
+        let u = &row.usage;
+        let slow = row.report.slow_polls.map_or("-".into(), |n| n.to_string());
+        let latency = row.report.latency_ms;
+        let latency = latency.map_or("-".into(), |(p50, max)| format!("{p50:.0} / {max:.0} ms"));
+        println!(
+            "{:<8} {:<10} {:>6.0}ms {:>6.2}x {:>6.2}s {:>5.1} {:>7} {:>5} KiB {:>5} {:>15}",
+            row.workload,
+            row.model,
+            u.secs * 1000.0,
+            row.speedup,
+            u.cpu_secs,
+            u.cpu_secs / u.secs,
+            u.threads,
+            u.peak_rss_kib,
+            slow,
+            latency
+        );
+    }
+    println!("(CPU: CPU time of all threads and worker processes; cores: CPU ÷ wall;");
+    println!(" peak mem: resident memory added by the run; slow: polls over 100 ms)");
+}

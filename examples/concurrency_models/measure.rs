@@ -1,0 +1,147 @@
+//! Measuring a run: wall time, CPU time, peak thread count, peak memory.
+//!
+//! Linux reports threads and memory in `/proc/self/status` (`Threads:` and
+//! `VmRSS:`), but only as they are *now*. `VmHWM` is a peak, but a peak
+//! over the whole process life, so after the first run it says nothing
+//! about the next. So a small thread samples the file every millisecond
+//! during a run and keeps the highest values:
+//!
+//! - **threads** = peak `Threads:` minus the threads that were there before
+//!   the run (the main thread, the delay server's thread, the sampler
+//!   itself), plus one for the main thread, which every model uses.
+//! - **peak memory** = peak `VmRSS:` minus `VmRSS:` at the start of the run:
+//!   what the run *added*. Memory the allocator kept from an earlier run
+//!   and reuses does not show up again, so read it as "about how much".
+//!
+//! CPU time comes from `/proc/self/stat`: user + system time of all the
+//! process's threads (the delay server's too, minus the sampler's), plus
+//! that of the worker processes it waited for, in ticks of 10 ms. CPU time
+//! ÷ wall time is how many cores were busy on average, a number that other
+//! programs on a shared machine disturb far less than wall time.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// What one run cost, beyond its wall time.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// Wall time of the run.
+    pub secs: f64,
+    /// CPU time of the run, on all threads and waited-for children.
+    pub cpu_secs: f64,
+    /// Threads the run used (peak), counting the main thread.
+    pub threads: usize,
+    /// Peak resident memory above the start of the run, in KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// `Threads:` and `VmRSS:` (KiB) of this process, now.
+pub fn status_now() -> (usize, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    (
+        field(&status, "Threads:").unwrap_or(1) as usize,
+        field(&status, "VmRSS:").unwrap_or(0),
+    )
+}
+
+/// CPU time used so far by this process and its waited-for children, in
+/// seconds: fields 14-17 of `/proc/self/stat` (utime, stime, cutime,
+/// cstime), in clock ticks of 1/100 s (`USER_HZ` on Linux).
+pub fn cpu_secs_now() -> f64 {
+    cpu_secs("/proc/self/stat", 4)
+}
+
+/// CPU time used so far by the calling thread alone (utime and stime of
+/// `/proc/thread-self/stat`; its cutime and cstime are the process's).
+fn thread_cpu_secs_now() -> f64 {
+    cpu_secs("/proc/thread-self/stat", 2)
+}
+
+/// The sum of `fields` fields from field 14 (utime) of a `stat` file.
+fn cpu_secs(stat_file: &str, fields: usize) -> f64 {
+    let stat = std::fs::read_to_string(stat_file).unwrap_or_default();
+    // The command name, field 2, may hold spaces: count from after its ')'.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(11) // fields 3..=13
+        .take(fields)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
+}
+
+/// The number after `key` in a `/proc/*/status` text (`VmRSS:  5120 kB`).
+pub fn field(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// The number in `key=<number>` among the words of `line`.
+pub fn field_kv(line: &str, key: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))?
+        .parse()
+        .ok()
+}
+
+/// Waits (up to two seconds) until the process is back to `idle` threads,
+/// so that the blocking pool of the previous run, which exits in the
+/// background, is not counted in the next one.
+pub fn settle(idle: usize) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while status_now().0 > idle && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Runs `f` while sampling the process, and returns its result with the
+/// usage.
+pub fn measure<T>(f: impl FnOnce() -> io::Result<T>) -> io::Result<(T, Usage)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let sampler = {
+        let stop = stop.clone();
+        thread::Builder::new()
+            .name("sampler".into())
+            .spawn(move || {
+                let (base_threads, base_rss) = status_now(); // includes this thread
+                let own_cpu = thread_cpu_secs_now();
+                let _ = ready_tx.send(());
+                let (mut threads, mut rss) = (base_threads, base_rss);
+                loop {
+                    let done = stop.load(Ordering::Relaxed);
+                    let (t, r) = status_now();
+                    threads = threads.max(t);
+                    rss = rss.max(r);
+                    if done {
+                        break;
+                    }
+                    thread::sleep(Duration::from_millis(1));
+                }
+                let own_cpu = thread_cpu_secs_now() - own_cpu;
+                let threads = threads - base_threads + 1;
+                (threads, rss.saturating_sub(base_rss), own_cpu)
+            })?
+    };
+    let _ = ready_rx.recv();
+    let (start, cpu_start) = (Instant::now(), cpu_secs_now());
+    let result = f();
+    let secs = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let (threads, peak_rss_kib, sampler_cpu) = sampler.join().expect("the sampler panicked");
+    // Not counted: the sampler's own reading of /proc (a few % of a core).
+    let cpu_secs = (cpu_secs_now() - cpu_start - sampler_cpu).max(0.0);
+    Ok((
+        result?,
+        Usage {
+            secs,
+            cpu_secs,
+            threads,
+            peak_rss_kib,
+        },
+    ))
+}
