@@ -104,6 +104,12 @@ struct Args {
     /// Threads, each running its own event loop over its share of the connections.
     #[arg(long, default_value_t = 1, value_parser = at_least_one())]
     threads: usize,
+
+    /// Also print `window start` and `window end` on stdout, each at the moment the
+    /// measurement clock starts or stops, so that a parent process (the shootout)
+    /// can sample the server exactly then.
+    #[arg(long)]
+    mark_window: bool,
 }
 
 fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
@@ -166,6 +172,9 @@ fn run(args: &Args) -> io::Result<Stats> {
                     secs: Duration::from_secs_f64(args.secs),
                     connect_rate: args.connect_rate / args.threads as f64,
                     connect_timeout: Duration::from_secs_f64(args.connect_timeout),
+                    // The threads start their clocks together (after a barrier), so
+                    // the first thread's window stands for all of them.
+                    mark_window: args.mark_window && t == 0,
                 };
                 first_id += count as u64;
                 let barrier = &barrier;
@@ -211,6 +220,8 @@ struct Plan {
     /// Connects per second for this thread.
     connect_rate: f64,
     connect_timeout: Duration,
+    /// Print `window start` and `window end` (`--mark-window`, first thread only).
+    mark_window: bool,
 }
 
 /// Why a connection was given up on. Each counts as one error.
@@ -422,6 +433,9 @@ impl Worker {
         let start = Instant::now();
         let end = start + self.plan.secs;
         self.window_end = Some(end);
+        if self.plan.mark_window {
+            println!("window start"); // stdout is line-buffered: this flushes
+        }
         for index in 0..self.conns.len() {
             if let Some(conn) = &mut self.conns[index]
                 && conn.state == State::Ready
@@ -434,6 +448,9 @@ impl Worker {
         loop {
             let now = Instant::now();
             if now >= end {
+                if self.plan.mark_window {
+                    println!("window end");
+                }
                 return Ok(());
             }
             self.turn(Some(end - now))?;

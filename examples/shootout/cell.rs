@@ -1,0 +1,240 @@
+//! One cell of the matrix: one server, one connection count, one message size.
+//!
+//! 1. Start the server on `127.0.0.1:0` (pinned with `taskset` if asked) and
+//!    read its `listening on <addr>` line. Note its idle RSS and threads, and
+//!    the machine's `KernelStack`.
+//! 2. Start a [`Sampler`] on the server, then `loadgen --mark-window` (pinned to
+//!    the other CPU). When loadgen prints `window start` and `window end`, read
+//!    the server's CPU time at once: the difference is what the measured echoes
+//!    cost it.
+//! 3. Parse loadgen's `conns=...` line, stop the sampler, see whether the server
+//!    is still alive, and kill it.
+//!
+//! Every child sits in a [`Reaper`], which kills it by PID when dropped: at the
+//! end of the cell, on an early return, and on a panic.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use crate::loadgen::{self, Load, Window};
+use crate::procfs::{self, Sampler};
+use crate::servers::Server;
+
+/// How every cell is run.
+pub struct Settings {
+    /// Runs of each cell; the report keeps their medians.
+    pub reps: usize,
+    /// Where the release binaries are.
+    pub bin_dir: PathBuf,
+    /// Where server logs go, one file per cell.
+    pub log_dir: PathBuf,
+    pub secs: f64,
+    pub connect_rate: f64,
+    pub connect_timeout: f64,
+    /// `Some((server_cpu, loadgen_cpu))` to pin with `taskset`.
+    pub pin: Option<(usize, usize)>,
+    /// `getconf CLK_TCK`.
+    pub ticks_per_sec: u64,
+}
+
+/// Everything measured in one cell.
+#[derive(Clone, Debug, Default)]
+pub struct Measurement {
+    pub load: Load,
+    /// Server CPU time (user + system) inside the window, per echo, µs.
+    pub cpu_us_per_echo: Option<f64>,
+    /// Server CPU time inside the window over the window's length, percent
+    /// (100 = one core busy all the time).
+    pub server_cpu_pct: Option<f64>,
+    /// The same for loadgen: near 100, loadgen is what limits req/s.
+    pub loadgen_cpu_pct: Option<f64>,
+    /// The same for every other process on the machine together: the noise.
+    pub other_cpu_pct: Option<f64>,
+    /// The server's CPU time in the window, in clock ticks: the resolution
+    /// of `cpu_us_per_echo` is one tick in this many.
+    pub server_ticks: Option<u64>,
+    /// `VmRSS` after startup, before any connection, KiB.
+    pub idle_rss_kib: u64,
+    /// `Threads:` after startup.
+    pub idle_threads: u64,
+    /// Peak `VmHWM`, KiB.
+    pub peak_rss_kib: u64,
+    /// Peak `Threads:`.
+    pub peak_threads: u64,
+    /// Rise of the machine's `KernelStack` from before the server started to
+    /// its peak, KiB (system-wide, so other processes add noise).
+    pub kernel_stack_rise_kib: i64,
+    /// `Some(how)` if the server process died before we killed it.
+    pub crashed: Option<String>,
+    /// Lines the server wrote to its log (stderr, at `RUST_LOG=warn`).
+    pub log_lines: usize,
+    /// The server's first log line, if any.
+    pub first_log_line: Option<String>,
+    /// How many runs of the cell these numbers sum up (see `median.rs`).
+    pub runs: usize,
+    /// Lowest and highest `cpu_us_per_echo` over those runs.
+    pub cpu_range: Option<(f64, f64)>,
+}
+
+impl Measurement {
+    /// Kernel stacks of the server's threads at peak: threads × 16 KiB.
+    pub fn kernel_stack_kib(&self) -> u64 {
+        self.peak_threads * procfs::KERNEL_STACK_KIB
+    }
+
+    /// What one connection costs, KiB: the RSS the connections added, plus the
+    /// kernel stacks of the threads they added, divided by the connections.
+    pub fn mem_per_conn_kib(&self, conns: usize) -> f64 {
+        let rss = self.peak_rss_kib.saturating_sub(self.idle_rss_kib);
+        let stacks = self.peak_threads.saturating_sub(self.idle_threads) * procfs::KERNEL_STACK_KIB;
+        (rss + stacks) as f64 / conns as f64
+    }
+}
+
+/// How a cell ended.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Measured(Box<Measurement>),
+    /// The cell produced no numbers (the server did not start, loadgen failed).
+    Failed(String),
+}
+
+/// Kills a child by PID when dropped, then reaps it.
+pub struct Reaper(pub Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// `taskset -c CPU program` when pinning, else just `program`. `taskset` execs
+/// the program, so the child's PID is the program's.
+pub fn command(program: &Path, cpu: Option<usize>) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut cmd = Command::new("taskset");
+            cmd.arg("-c").arg(cpu.to_string()).arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+/// Runs one cell. Never panics on a misbehaving server: that is a result.
+pub fn run(server: &Server, conns: usize, size: usize, settings: &Settings) -> Outcome {
+    match run_cell(server, conns, size, settings) {
+        Ok(outcome) => outcome,
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
+
+fn run_cell(server: &Server, conns: usize, size: usize, s: &Settings) -> io::Result<Outcome> {
+    let stack_before = procfs::kernel_stack_kib().unwrap_or(0);
+    let log_path = s
+        .log_dir
+        .join(format!("{}-{conns}x{size}.log", server.name));
+    let mut child = command(&s.bin_dir.join(server.example), s.pin.map(|p| p.0))
+        .args(["--addr", "127.0.0.1:0", "--buf", "4096"])
+        .args(server.extra)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(File::create(&log_path)?)
+        .spawn()?;
+    let stdout = child.stdout.take().expect("piped");
+    let pid = child.id();
+    let mut server_child = Reaper(child);
+
+    let addr = match read_announcement(stdout, Duration::from_secs(10)) {
+        Ok(addr) => addr,
+        Err(e) => {
+            // Closing stdout and exiting are not one step: give it a moment.
+            thread::sleep(Duration::from_millis(200));
+            let died = server_child.0.try_wait().ok().flatten();
+            let why = died.map_or(e.to_string(), |status| {
+                format!("crashed at startup ({status})")
+            });
+            return Ok(Outcome::Failed(why));
+        }
+    };
+    // Let the runtime finish setting up before calling it idle.
+    thread::sleep(Duration::from_millis(50));
+    let idle = procfs::status(pid).unwrap_or_default();
+
+    let sampler = Sampler::start(pid);
+    let load = loadgen::run(addr, conns, size, pid, s);
+    let peak = sampler.finish();
+
+    let crashed = match server_child.0.try_wait() {
+        Ok(Some(status)) => Some(format!("crashed ({status})")),
+        _ => None,
+    };
+    drop(server_child); // kill it now, before the next cell
+    let (load, window) = match load {
+        Ok(pair) => pair,
+        Err(e) if crashed.is_some() => {
+            log::debug!("{}: loadgen: {e}", server.name);
+            (Load::default(), Window::default())
+        }
+        Err(e) => return Ok(Outcome::Failed(format!("loadgen: {e}"))),
+    };
+    let cpu_secs = |ticks: u64| ticks as f64 / s.ticks_per_sec as f64;
+    let cpu_us_per_echo = window
+        .server_ticks
+        .filter(|_| load.msgs > 0)
+        .map(|ticks| cpu_secs(ticks) * 1e6 / load.msgs as f64);
+    let percent = |ticks: Option<u64>| ticks.map(|t| 100.0 * cpu_secs(t) / s.secs);
+    let others = window.machine_ticks.map(|all| {
+        let ours = window.server_ticks.unwrap_or(0) + window.loadgen_ticks.unwrap_or(0);
+        all.saturating_sub(ours)
+    });
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    Ok(Outcome::Measured(Box::new(Measurement {
+        load,
+        cpu_us_per_echo,
+        server_cpu_pct: percent(window.server_ticks),
+        loadgen_cpu_pct: percent(window.loadgen_ticks),
+        other_cpu_pct: percent(others),
+        server_ticks: window.server_ticks,
+        idle_rss_kib: idle.rss_kib,
+        idle_threads: idle.threads,
+        peak_rss_kib: peak.hwm_kib,
+        peak_threads: peak.threads,
+        kernel_stack_rise_kib: peak.kernel_stack_kib as i64 - stack_before as i64,
+        crashed,
+        log_lines: log.lines().count(),
+        first_log_line: log.lines().next().map(str::to_string),
+        runs: 1,
+        cpu_range: cpu_us_per_echo.map(|c| (c, c)),
+    })))
+}
+
+/// Reads the server's `listening on <addr>` line, waiting at most `limit`.
+fn read_announcement(stdout: ChildStdout, limit: Duration) -> io::Result<SocketAddr> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let read = reader.read_line(&mut line).map(|_| line);
+        let _ = tx.send(read);
+        // Keep the pipe open (and drained) until the server exits.
+        let _ = io::copy(&mut reader, &mut io::sink());
+    });
+    let line = rx
+        .recv_timeout(limit)
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no `listening on` line"))??;
+    line.trim()
+        .strip_prefix("listening on ")
+        .and_then(|addr| addr.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("unexpected first line {:?}", line.trim())))
+}

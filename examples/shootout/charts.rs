@@ -1,0 +1,126 @@
+//! The four charts of the report, from the rows of the table.
+
+use crate::cell::Measurement;
+use crate::report::{Row, size_label};
+use crate::servers::SERVERS;
+use crate::svg::{Chart, Point, Scale, Series, group_thousands};
+
+/// The charts, as `(file name, alt text, chart)`, over the cells of `size` bytes.
+pub fn all(rows: &[Row], size: usize) -> Vec<(&'static str, &'static str, Chart)> {
+    let series = |value: &dyn Fn(&Row, &Measurement) -> Option<f64>| -> Vec<Series> {
+        SERVERS
+            .iter()
+            .filter(|s| rows.iter().any(|r| r.server.name == s.name))
+            .map(|server| Series {
+                name: server.name.to_string(),
+                color: server.color.to_string(),
+                points: rows
+                    .iter()
+                    .filter(|r| r.server.name == server.name && r.size == size)
+                    .filter_map(|r| {
+                        let y = value(r, r.measured()?)?;
+                        Some(Point {
+                            x: r.conns as f64,
+                            y,
+                            complete: r.all_served(),
+                        })
+                    })
+                    .collect(),
+            })
+            .filter(|series| !series.points.is_empty())
+            .collect()
+    };
+    let x_label = format!(
+        "concurrent connections (log scale), {} messages",
+        size_label(size)
+    );
+    vec![
+        (
+            "throughput.svg",
+            "Echoes per second against connections",
+            Chart {
+                title: "Throughput (higher is better)".into(),
+                x_label: x_label.clone(),
+                y_label: "echoes per second".into(),
+                y_scale: Scale::Linear,
+                y_format: si,
+                series: series(&|_, m| Some(m.load.rps)),
+            },
+        ),
+        (
+            "p99.svg",
+            "99th percentile round trip against connections",
+            Chart {
+                title: "p99 round-trip latency (lower is better)".into(),
+                x_label: x_label.clone(),
+                y_label: "p99 round trip (log scale)".into(),
+                y_scale: Scale::Log,
+                y_format: micros,
+                series: series(&|_, m| Some(m.load.p99_us as f64)),
+            },
+        ),
+        (
+            "cpu.svg",
+            "Server CPU time per echo against connections",
+            Chart {
+                title: "Server CPU time per echo (lower is better)".into(),
+                x_label: x_label.clone(),
+                y_label: "µs of CPU (user + system) per echo".into(),
+                y_scale: Scale::Linear,
+                y_format: |v| format!("{v:.0}"),
+                series: series(&|_, m| m.cpu_us_per_echo),
+            },
+        ),
+        (
+            "memory.svg",
+            "Memory per connection, kernel stacks included, against connections",
+            Chart {
+                title: "Memory per connection, kernel stacks included (lower is better)".into(),
+                x_label,
+                y_label: "KiB per connection (log scale)".into(),
+                y_scale: Scale::Log,
+                y_format: |v| format!("{} KiB", trim(v)),
+                // Only where every connection was served: the pool holds the
+                // others in a queue, which costs it almost nothing, and serves none.
+                series: series(&|r, m| {
+                    Some(m.mem_per_conn_kib(r.conns)).filter(|v| *v > 0.0 && r.all_served())
+                }),
+            },
+        ),
+    ]
+}
+
+/// `120k`, `1.5M`.
+fn si(value: f64) -> String {
+    match value {
+        v if v >= 1e6 => format!("{}M", trim(v / 1e6)),
+        v if v >= 1e3 => format!("{}k", trim(v / 1e3)),
+        v => trim(v),
+    }
+}
+
+/// `100 µs`, `1 ms`, `1 s`.
+fn micros(value: f64) -> String {
+    match value {
+        v if v >= 1e6 => format!("{} s", trim(v / 1e6)),
+        v if v >= 1e3 => format!("{} ms", trim(v / 1e3)),
+        v => format!("{} µs", trim(v)),
+    }
+}
+
+/// A tick value with as many decimals as it needs (`0.01`, `2.5`, `1,000`).
+fn trim(value: f64) -> String {
+    if value >= 1000.0 {
+        return group_thousands(value);
+    }
+    let decimals = if value > 0.0 && value < 1.0 {
+        (-value.log10()).ceil() as usize
+    } else {
+        1
+    };
+    let text = format!("{value:.decimals$}");
+    match text.strip_suffix(".0") {
+        Some(whole) => whole.to_string(),
+        None => text,
+    }
+}

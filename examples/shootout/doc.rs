@@ -1,0 +1,363 @@
+//! Writing `docs/benchmarks.md` and its charts.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::cell::{Outcome, Settings};
+use crate::procfs::{KERNEL_STACK_KIB, Machine};
+use crate::report::{self, Row, Verdict, size_label};
+use crate::svg::group_thousands;
+
+/// Where and how the run happened.
+pub struct Context<'a> {
+    pub command: String,
+    pub machine: Machine,
+    pub pin_note: String,
+    pub settings: &'a Settings,
+    pub elapsed_secs: f64,
+    pub quick: bool,
+    /// What other processes took while we measured.
+    pub others: Others,
+}
+
+/// CPU time that other processes used during the measured windows, in
+/// percent of one CPU (100 = a whole core taken from us).
+#[derive(Clone, Copy, Debug)]
+pub struct Others {
+    /// Mean over the cells.
+    pub mean: f64,
+    /// The worst cell.
+    pub most: f64,
+}
+
+impl Others {
+    pub fn of(rows: &[Row]) -> Others {
+        let all: Vec<f64> = rows
+            .iter()
+            .filter_map(|r| r.measured()?.other_cpu_pct)
+            .collect();
+        Others {
+            mean: all.iter().sum::<f64>() / all.len().max(1) as f64,
+            most: all.iter().copied().fold(0.0, f64::max),
+        }
+    }
+
+    /// More than a twentieth of a core, on average, went to other processes.
+    pub fn busy(&self) -> bool {
+        self.mean > 5.0
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "while the shootout measured, other processes used {:.0}% of a CPU on \
+             average ({:.0}% in the worst cell){}",
+            self.mean,
+            self.most,
+            if self.busy() {
+                ": the machine was busy, so expect noise, above all in req/s and latency"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// What a reader should know about this run's odd cells, one sentence each.
+pub fn notes(rows: &[Row], settings: &Settings) -> Vec<String> {
+    let mut notes = Vec::new();
+    for row in rows {
+        let who = format!(
+            "`{}` at {} × {}",
+            row.server.name,
+            group_thousands(row.conns as f64),
+            size_label(row.size)
+        );
+        let m = match &row.outcome {
+            Outcome::Failed(why) => {
+                notes.push(format!("{who}: no numbers: {why}."));
+                continue;
+            }
+            Outcome::Measured(m) => m,
+        };
+        if let Some(how) = &m.crashed {
+            notes.push(format!("{who}: the server {how} during the cell."));
+        } else if !row.all_served() && row.server.name == "pool" {
+            notes.push(format!(
+                "{who}: served {} of {} connections; the others waited in the pool's queue \
+                 until loadgen gave up on them after {} s. Its req/s and latencies are those \
+                 of the served connections.",
+                m.load.connected, row.conns, settings.connect_timeout
+            ));
+        } else if !row.all_served() {
+            notes.push(format!(
+                "{who}: {} errors {}; {} of {} connections passed the warm-up.",
+                m.load.errors, m.load.error_kinds, m.load.connected, row.conns
+            ));
+        }
+        if let Some(first) = &m.first_log_line {
+            let first: String = first.chars().take(160).collect();
+            notes.push(format!(
+                "{who}: the server logged {} lines at `RUST_LOG=warn`; the first: `{first}`.",
+                m.log_lines
+            ));
+        }
+    }
+    // Check the 16 KiB per thread against the machine's own count, where
+    // threads are many enough to stand out from other processes.
+    let most = rows
+        .iter()
+        .filter_map(|r| Some((r, r.measured()?)))
+        .max_by_key(|(_, m)| m.peak_threads);
+    if let Some((row, m)) = most.filter(|(_, m)| m.peak_threads >= 500) {
+        notes.push(format!(
+            "Kernel stacks: while `{}` ran {} threads ({} connections), `KernelStack` in \
+             /proc/meminfo rose by {} KiB: {:.1} KiB per thread; the table counts {} KiB. \
+             The rise is machine-wide, so other processes add noise.",
+            row.server.name,
+            group_thousands(m.peak_threads as f64),
+            group_thousands(row.conns as f64),
+            group_thousands(m.kernel_stack_rise_kib as f64),
+            m.kernel_stack_rise_kib as f64 / m.peak_threads as f64,
+            KERNEL_STACK_KIB
+        ));
+    }
+    notes
+}
+
+/// Writes the report to `out` and the charts to `img/shootout/` beside it;
+/// returns the paths written.
+pub fn write(
+    out: &Path,
+    ctx: &Context,
+    rows: &[Row],
+    table: &str,
+    verdicts: &[Verdict],
+    notes: &[String],
+    size: usize,
+) -> io::Result<Vec<String>> {
+    let dir = out.parent().unwrap_or(Path::new("."));
+    let img = dir.join("img/shootout");
+    fs::create_dir_all(&img)?;
+    let mut written = Vec::new();
+    let mut links = String::new();
+    for (file, alt, chart) in crate::charts::all(rows, size) {
+        let path = img.join(file);
+        fs::write(&path, chart.render())?;
+        written.push(path.display().to_string());
+        let _ = writeln!(links, "![{alt}](img/shootout/{file})\n");
+    }
+    fs::write(out, document(ctx, rows, table, verdicts, notes, &links))?;
+    written.insert(0, out.display().to_string());
+    Ok(written)
+}
+
+fn document(
+    ctx: &Context,
+    rows: &[Row],
+    table: &str,
+    verdicts: &[Verdict],
+    notes: &[String],
+    charts: &str,
+) -> String {
+    let s = ctx.settings;
+    let mut servers = String::new();
+    for server in crate::servers::SERVERS.iter() {
+        if rows.iter().any(|r| r.server.name == server.name) {
+            let _ = writeln!(
+                servers,
+                "| `{}` | `examples/{}.rs` | {} |",
+                server.name, server.example, server.design
+            );
+        }
+    }
+    let notes = if notes.is_empty() {
+        "Nothing odd: every server served every connection in every cell.\n".to_string()
+    } else {
+        notes.iter().map(|n| format!("- {n}\n")).collect()
+    };
+    let ticks: Vec<u64> = rows
+        .iter()
+        .filter_map(|r| r.measured()?.server_ticks)
+        .collect();
+    let ticks = match (ticks.iter().min(), ticks.iter().max()) {
+        (Some(low), Some(high)) => format!(
+            " In this run the server used {low} to {high} ticks per run (medians), so one tick \
+             is at most {:.1}% of a run's CPU time.",
+            100.0 / (*low).max(1) as f64
+        ),
+        _ => String::new(),
+    };
+    let load = ctx
+        .others
+        .describe()
+        .replace("while the shootout measured, o", "O");
+    let load = match ctx.others.busy() {
+        true => format!("**{load}**"),
+        false => load,
+    };
+    let quick = if ctx.quick {
+        "\n**This is a `--quick` run**: fewer cells and short windows, for a smoke test.\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"# Benchmarks: the echo shootout
+
+*Written by `examples/shootout.rs`; do not edit by hand. Re-run the command
+below to replace this file and the charts in `img/shootout/`.*
+{quick}
+The same echo service, built five ways (same protocol, same flags, 4 KiB of
+buffer per connection: see `examples/README.md`), each measured by the same
+closed-loop load generator, `examples/loadgen.rs`, over loopback:
+
+| server | example | design |
+|---|---|---|
+{servers}
+## This run
+
+- **Command:** `{command}`
+- **Date:** {date}
+- **Machine:** {nproc} CPUs available (`nproc`), {cpu}
+- **Kernel:** `{kernel}`
+- **Pinning:** {pin}
+- **Other load:** {load}
+- **Per cell:** {reps} run(s), the servers taking turns; each run starts a
+  fresh server and measures {secs} s; connections are opened at {rate} per
+  second; a connection that has not connected and echoed its warm-up message
+  within {timeout} s counts as an error
+- **Whole run:** {elapsed:.0} s
+
+One run per cell: compare servers within this table (the servers of a cell
+ran within a minute of each other), not with numbers from another machine or
+another day.
+
+## Results
+
+{table}
+`req/s` counts verified echoes per second; `p50` / `p99` / `p99.9` are round
+trips seen by the client; `CPU µs/echo` is the server's own CPU time per
+echo; `CPU %` is the CPU time the server, loadgen and all other processes
+used in the window over its length (100 = one core busy throughout: when
+loadgen is near 100, it is loadgen, not the server, that sets req/s; when
+others is above a few percent, the cell was disturbed); `peak RSS` is the server's
+resident memory at peak; `kernel stacks` its threads × 16 KiB; `mem/conn`
+what one connection adds (below); `threads` the server's peak.
+
+## Targets
+
+The goals for `coop`, each checked as a ratio of two numbers from this run:
+CPU time per echo no more than tokio's at every connection count, and within
+5% of raw mio's at 100 and 1,000 connections; throughput at least 0.95 × raw
+mio's in every cell; all of 10,000 connections served without an error;
+memory per connection (kernel stacks included) no more than tokio's and at
+most 1/5 of thread-per-connection's, checked at 1,000 and 10,000 connections,
+where what a connection costs outweighs what a process costs. Each ratio is
+of medians; on a busy machine a check can still pass or miss by noise alone
+(see "Other load" above, and the ranges).
+
+{targets}
+## Charts
+
+A hollow marker is a cell where not every connection was served (the pool
+beyond 8 connections): its numbers are those of the served connections. The
+memory chart leaves those cells out.
+
+{charts}
+## Notes on this run
+
+{notes}
+## Method
+
+1. **Fresh server per run.** The shootout builds every example in release
+   mode, starts the server with `--addr 127.0.0.1:0 --buf 4096` and
+   `RUST_LOG=warn` (so logging costs nothing), reads its `listening on <addr>`
+   line, waits 50 ms and notes its idle `VmRSS` and `Threads` from
+   `/proc/PID/status`. The server is killed by PID at the end of the run.
+   Each cell is run `--reps` times (3 by default), round-robin over the
+   servers, and the table shows the median of each number, with the range
+   of CPU per echo; errors are those of the worst run. One run is not
+   enough: at the same connection count a server and loadgen can settle
+   into a faster or a slower rhythm (how many echoes one `epoll_wait`
+   returns), 20% apart in CPU per echo.
+2. **Warm-up before the clock.** `loadgen` opens the connections, and each
+   sends one message and checks its echo before the clock starts. A server
+   that has not accepted everyone yet is not flattered: those connections
+   are counted in the numbers or as errors.
+3. **Closed loop.** For the window, every connection keeps one message in
+   flight; each echo is checked byte for byte and its round trip recorded
+   in an HDR histogram. With `c` connections the mean round trip is
+   `c / rps` (Little's law), so at 10,000 connections latencies in the tens
+   of milliseconds mean the server is busy, not slow to wake.
+4. **CPU time per echo.** `loadgen --mark-window` prints `window start` and
+   `window end` as its clock starts and stops; at each line the shootout
+   reads `utime + stime` (fields 14 and 15) of `/proc/PID/stat`, which
+   count every thread of the server, living or exited. The difference,
+   divided by the echoes measured, is the server's CPU time per echo. The
+   unit is the clock tick, 1/{hz} s.{ticks} CPU time is the steadiest
+   number on a busy machine: req/s and latency also depend on when the
+   scheduler runs the two processes.
+5. **Peak RSS** is `VmHWM` of `/proc/PID/status`. **Threads** is the peak of
+   `Threads:`, sampled every 20 ms during the cell.
+6. **Kernel stacks.** Every thread has a kernel stack that RSS does not count:
+   `THREAD_SIZE`, 16 KiB on x86_64 and arm64 (4 KiB pages, no KASAN). The
+   table counts threads × 16 KiB. As a check, the shootout reads
+   `KernelStack` from `/proc/meminfo` before the server starts and at its
+   peak: the rise divided by the server's threads should be about 16 KiB
+   (see the notes; it is machine-wide, so other processes add noise).
+7. **Memory per connection** = (peak RSS − idle RSS + (peak threads − idle
+   threads) × 16 KiB) / connections. It leaves out the kernel's socket
+   buffers, which every design pays alike. At 1 connection it is mostly
+   allocator noise; read it at 1,000 and 10,000.
+8. **Errors** are connections that failed: refused, reset, a wrong byte, no
+   warm-up echo within the connect timeout, or echoes missing 2 s after the
+   window. `crashed` means the server process died during its cell.
+9. **Pinning.** On a machine with 2 or more CPUs and `taskset` (util-linux),
+   the server runs on one CPU and `loadgen` on another, so they do not take
+   turns on one core and CPU time is the server's alone. `--no-pin` turns it
+   off; with 1 CPU or no `taskset` the shootout warns and runs unpinned.
+10. **Noise.** At the same two moments the shootout also reads the
+   machine's busy time from `/proc/stat` (all CPUs, less `idle` and
+   `iowait`); less the server's and loadgen's, it is what other processes
+   took during the window: the `others` in `CPU %`, and "Other load" above.
+"#,
+        command = ctx.command,
+        date = utc_now(),
+        nproc = ctx.machine.nproc,
+        cpu = ctx.machine.cpu,
+        kernel = ctx.machine.kernel,
+        pin = ctx.pin_note,
+        secs = s.secs,
+        reps = s.reps,
+        rate = group_thousands(s.connect_rate),
+        timeout = s.connect_timeout,
+        elapsed = ctx.elapsed_secs,
+        targets = report::targets_table(verdicts),
+        hz = s.ticks_per_sec,
+    )
+}
+
+/// Now, as `2025-01-31 14:05 UTC`, from the system clock.
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60
+    )
+}

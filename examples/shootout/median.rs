@@ -1,0 +1,84 @@
+//! Several runs of one cell, summed up as one: the median of each number.
+//!
+//! Why more than one run: in a closed loop the server and loadgen settle into
+//! a rhythm (how many echoes each `epoll_wait` returns), and the same server
+//! at 100 connections can settle into a fast rhythm in one run and a slower
+//! one in the next, with 20% more CPU per echo. A single run per server makes
+//! a 5% comparison a coin toss; the median of three is steadier, and the
+//! range of CPU per echo shows how much the runs disagreed.
+//!
+//! Errors are not averaged away: the summary has the most errors and the
+//! fewest connections served of any run, and a crash in any run is reported.
+
+use crate::cell::{Measurement, Outcome};
+
+/// Sums up the runs of one cell. Runs that produced no numbers are left out,
+/// unless no run did.
+pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
+    let mut measured: Vec<Measurement> = Vec::new();
+    let mut failure = None;
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Measured(m) => measured.push(*m),
+            Outcome::Failed(why) => failure = failure.or(Some(why)),
+        }
+    }
+    if measured.len() <= 1 {
+        return match (measured.pop(), failure) {
+            (Some(m), _) => Outcome::Measured(Box::new(m)),
+            (None, why) => Outcome::Failed(why.unwrap_or_else(|| "not run".into())),
+        };
+    }
+    let ms = &measured;
+    let f = |get: fn(&Measurement) -> f64| median(ms.iter().map(get).collect());
+    let opt = |get: fn(&Measurement) -> Option<f64>| {
+        let values: Vec<f64> = ms.iter().filter_map(get).collect();
+        (!values.is_empty()).then(|| median(values))
+    };
+    let cpus: Vec<f64> = ms.iter().filter_map(|m| m.cpu_us_per_echo).collect();
+    let mut sum = ms[0].clone();
+    sum.load.msgs = f(|m| m.load.msgs as f64) as u64;
+    sum.load.rps = f(|m| m.load.rps);
+    sum.load.p50_us = f(|m| m.load.p50_us as f64) as u64;
+    sum.load.p99_us = f(|m| m.load.p99_us as f64) as u64;
+    sum.load.p999_us = f(|m| m.load.p999_us as f64) as u64;
+    let worst = ms
+        .iter()
+        .max_by_key(|m| m.load.errors)
+        .expect("two or more");
+    sum.load.errors = worst.load.errors;
+    sum.load.error_kinds = worst.load.error_kinds.clone();
+    sum.load.connected = ms.iter().map(|m| m.load.connected).min().unwrap_or(0);
+    sum.cpu_us_per_echo = opt(|m| m.cpu_us_per_echo);
+    sum.server_cpu_pct = opt(|m| m.server_cpu_pct);
+    sum.loadgen_cpu_pct = opt(|m| m.loadgen_cpu_pct);
+    sum.other_cpu_pct = opt(|m| m.other_cpu_pct);
+    sum.server_ticks = opt(|m| m.server_ticks.map(|t| t as f64)).map(|t| t as u64);
+    sum.idle_rss_kib = f(|m| m.idle_rss_kib as f64) as u64;
+    sum.idle_threads = f(|m| m.idle_threads as f64) as u64;
+    sum.peak_rss_kib = f(|m| m.peak_rss_kib as f64) as u64;
+    sum.peak_threads = f(|m| m.peak_threads as f64) as u64;
+    sum.kernel_stack_rise_kib = f(|m| m.kernel_stack_rise_kib as f64) as i64;
+    sum.crashed = ms.iter().find_map(|m| m.crashed.clone());
+    sum.log_lines = ms.iter().map(|m| m.log_lines).max().unwrap_or(0);
+    sum.first_log_line = ms.iter().find_map(|m| m.first_log_line.clone());
+    sum.runs = ms.len();
+    sum.cpu_range = cpus
+        .iter()
+        .copied()
+        .fold(None, |range: Option<(f64, f64)>, c| {
+            Some(range.map_or((c, c), |(lo, hi)| (lo.min(c), hi.max(c))))
+        });
+    Outcome::Measured(Box::new(sum))
+}
+
+/// The middle value (the mean of the middle two for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}

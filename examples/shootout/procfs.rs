@@ -1,0 +1,204 @@
+//! What the shootout reads from `/proc`: a server's CPU time, memory and
+//! threads, the kernel's stack total, and a description of the machine.
+//!
+//! Every number is parsed by hand from the text files Linux documents in
+//! `proc(5)`; a file that cannot be read gives `None`, never a panic (a
+//! server that has died has no `/proc/PID` left to read).
+
+use std::fs;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// Size of one thread's kernel stack on x86_64 and arm64 (`THREAD_SIZE`, 16 KiB
+/// with 4 KiB pages since Linux 3.15; KASAN builds double it). Every thread,
+/// sleeping or not, holds one. It is not part of RSS, so the memory columns add
+/// it separately. `/proc/meminfo`'s `KernelStack` is the system-wide sum, which
+/// the shootout also reads, as a check on this constant.
+pub const KERNEL_STACK_KIB: u64 = 16;
+
+/// CPU time the process has used so far, user plus system, in clock ticks:
+/// fields 14 (`utime`) and 15 (`stime`) of `/proc/PID/stat`. They include the
+/// threads that have already exited.
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces, so
+    // count fields from the last `)`: the word after it is field 3.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
+    let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Clock ticks per second (`USER_HZ`), the unit of [`cpu_ticks`]: 100 on every
+/// common Linux, asked of `getconf` in case this one differs.
+pub fn ticks_per_sec() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// A process's memory and threads at one moment, from `/proc/PID/status`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Status {
+    /// `Threads:`: how many threads the process has now.
+    pub threads: u64,
+    /// `VmRSS:`: resident memory now, KiB.
+    pub rss_kib: u64,
+    /// `VmHWM:`: the most resident memory since the process started, KiB.
+    pub hwm_kib: u64,
+}
+
+/// Reads [`Status`] of process `pid`.
+pub fn status(pid: u32) -> Option<Status> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    Some(Status {
+        threads: field(&text, "Threads:")?,
+        rss_kib: field(&text, "VmRSS:")?,
+        hwm_kib: field(&text, "VmHWM:")?,
+    })
+}
+
+/// `KernelStack:` from `/proc/meminfo`: the kernel stacks of every thread on the
+/// machine, KiB.
+pub fn kernel_stack_kib() -> Option<u64> {
+    field(&fs::read_to_string("/proc/meminfo").ok()?, "KernelStack:")
+}
+
+/// The number after `key` in a `/proc` text of `Key:  value [kB]` lines.
+fn field(text: &str, key: &str) -> Option<u64> {
+    let line = text.lines().find(|line| line.starts_with(key))?;
+    line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// The highest values seen while a [`Sampler`] ran.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Peak {
+    /// Most threads the server had at once.
+    pub threads: u64,
+    /// Highest `VmHWM` read (the last read is the highest: it only grows).
+    pub hwm_kib: u64,
+    /// Highest system-wide `KernelStack` read.
+    pub kernel_stack_kib: u64,
+}
+
+/// A thread that reads a server's `/proc/PID/status` and `/proc/meminfo` every
+/// [`Sampler::EVERY`] and keeps the peaks.
+///
+/// `VmHWM` is a peak by itself, but `Threads:` and `KernelStack` are only "now",
+/// so they must be sampled. The threads of a server are all there once the
+/// warm-up is done and stay until the load generator closes its connections,
+/// so a sample every 20 ms during the run cannot miss the peak.
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Peak>,
+}
+
+impl Sampler {
+    /// How often the sampler reads.
+    pub const EVERY: Duration = Duration::from_millis(20);
+
+    /// Starts sampling process `pid`.
+    pub fn start(pid: u32) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = thread::spawn(move || {
+            let mut peak = Peak::default();
+            loop {
+                // Read once more after `stop`, so the final VmHWM is in.
+                let last = flag.load(Ordering::Relaxed);
+                if let Some(now) = status(pid) {
+                    peak.threads = peak.threads.max(now.threads);
+                    peak.hwm_kib = peak.hwm_kib.max(now.hwm_kib);
+                }
+                if let Some(kib) = kernel_stack_kib() {
+                    peak.kernel_stack_kib = peak.kernel_stack_kib.max(kib);
+                }
+                if last {
+                    return peak;
+                }
+                thread::sleep(Self::EVERY);
+            }
+        });
+        Sampler { stop, handle }
+    }
+
+    /// Takes a last sample and returns the peaks.
+    pub fn finish(self) -> Peak {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+/// CPU time the whole machine has spent busy, all CPUs together, in clock
+/// ticks: the first line of `/proc/stat` less its `idle` and `iowait` columns.
+/// Less what the server and loadgen used, this is what other processes took
+/// while we measured.
+pub fn machine_busy_ticks() -> Option<u64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is in user).
+    let busy = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| ticks.get(i))
+        .sum();
+    Some(busy)
+}
+
+/// What the report says about the machine.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// CPUs this process may run on (`nproc`).
+    pub nproc: usize,
+    /// `model name` from `/proc/cpuinfo`.
+    pub cpu: String,
+    /// `/proc/version`, the kernel's own description.
+    pub kernel: String,
+}
+
+impl Machine {
+    pub fn read() -> Machine {
+        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find(|line| line.starts_with("model name"))
+            .and_then(|line| line.split_once(':'))
+            .map_or("unknown".to_string(), |(_, model)| model.trim().to_string());
+        let kernel = fs::read_to_string("/proc/version")
+            .map_or("unknown".to_string(), |text| text.trim().to_string());
+        Machine {
+            nproc: allowed_cpus().len().max(1),
+            cpu,
+            kernel,
+        }
+    }
+}
+
+/// The CPUs this process may run on, from `Cpus_allowed_list:` in
+/// `/proc/self/status` (such as `0-3,8`), in order; what `nproc` counts.
+pub fn allowed_cpus() -> Vec<usize> {
+    let text = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some(line) = text.lines().find(|l| l.starts_with("Cpus_allowed_list:")) else {
+        return Vec::new();
+    };
+    let mut cpus = Vec::new();
+    for range in line["Cpus_allowed_list:".len()..].trim().split(',') {
+        let (low, high) = range.split_once('-').unwrap_or((range, range));
+        if let (Ok(low), Ok(high)) = (low.parse::<usize>(), high.parse::<usize>()) {
+            cpus.extend(low..=high);
+        }
+    }
+    cpus
+}

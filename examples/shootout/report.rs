@@ -1,0 +1,290 @@
+//! The cells as a markdown table, and the targets with their verdicts.
+
+use std::fmt::Write;
+
+use crate::cell::{Measurement, Outcome};
+use crate::servers::Server;
+use crate::svg::group_thousands;
+
+/// The result of one cell.
+pub struct Row {
+    pub server: &'static Server,
+    pub conns: usize,
+    pub size: usize,
+    pub outcome: Outcome,
+}
+
+impl Row {
+    pub fn measured(&self) -> Option<&Measurement> {
+        match &self.outcome {
+            Outcome::Measured(m) if m.crashed.is_none() => Some(m.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// Every connection passed its warm-up and none failed.
+    pub fn all_served(&self) -> bool {
+        self.measured()
+            .is_some_and(|m| m.load.errors == 0 && m.load.connected == self.conns as u64)
+    }
+
+    /// `errors` column: a count, who was served, or what went wrong.
+    pub fn errors_cell(&self) -> String {
+        match &self.outcome {
+            Outcome::Failed(why) => format!("failed: {why}"),
+            Outcome::Measured(m) => match &m.crashed {
+                Some(how) => how.clone(),
+                None if m.load.errors == 0 && m.load.connected == self.conns as u64 => {
+                    "0".to_string()
+                }
+                None => format!(
+                    "{} ({} of {} served)",
+                    group_thousands(m.load.errors as f64),
+                    group_thousands(m.load.connected as f64),
+                    group_thousands(self.conns as f64)
+                ),
+            },
+        }
+    }
+}
+
+/// `12,345 KiB` below 10 MiB, else `123.4 MiB`.
+pub fn kib(value: u64) -> String {
+    if value < 10 * 1024 {
+        format!("{} KiB", group_thousands(value as f64))
+    } else {
+        format!("{:.1} MiB", value as f64 / 1024.0)
+    }
+}
+
+/// The results as a markdown table, grouped by cell so servers sit side by side.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| conns | size | server | req/s | p50 µs | p99 µs | p99.9 µs | CPU µs/echo | CPU % server / loadgen / others | peak RSS | kernel stacks | mem/conn KiB | threads | errors |\n\
+         |---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for row in rows {
+        let cells = match &row.outcome {
+            Outcome::Measured(m) if m.crashed.is_none() || m.load.msgs > 0 => {
+                let l = &m.load;
+                [
+                    group_thousands(l.rps),
+                    group_thousands(l.p50_us as f64),
+                    group_thousands(l.p99_us as f64),
+                    group_thousands(l.p999_us as f64),
+                    cpu_cell(m),
+                    format!(
+                        "{} / {} / {}",
+                        percent(m.server_cpu_pct),
+                        percent(m.loadgen_cpu_pct),
+                        percent(m.other_cpu_pct)
+                    ),
+                    kib(m.peak_rss_kib),
+                    kib(m.kernel_stack_kib()),
+                    format!("{:.1}", m.mem_per_conn_kib(row.conns)),
+                    group_thousands(m.peak_threads as f64),
+                ]
+            }
+            _ => std::array::from_fn(|_| "–".to_string()),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            group_thousands(row.conns as f64),
+            size_label(row.size),
+            row.server.name,
+            cells.join(" | "),
+            row.errors_cell()
+        );
+    }
+    out
+}
+
+/// `5.30`, or with several runs `5.30 (5.28–7.02)`: the median and the range.
+fn cpu_cell(m: &Measurement) -> String {
+    match (m.cpu_us_per_echo, m.cpu_range) {
+        (Some(c), Some((lo, hi))) if m.runs > 1 => format!("{c:.2} ({lo:.2}–{hi:.2})"),
+        (Some(c), _) => format!("{c:.2}"),
+        (None, _) => "–".into(),
+    }
+}
+
+/// `97`, or `–` when not measured.
+fn percent(value: Option<f64>) -> String {
+    value.map_or("–".into(), |v| format!("{v:.0}"))
+}
+
+/// `64 B` or `4 KiB`.
+pub fn size_label(size: usize) -> String {
+    if size >= 1024 && size.is_multiple_of(1024) {
+        format!("{} KiB", size / 1024)
+    } else {
+        format!("{size} B")
+    }
+}
+
+/// One target, checked in one cell.
+pub struct Verdict {
+    pub target: &'static str,
+    pub cell: String,
+    pub measured: String,
+    /// `None` when a number it needs is missing.
+    pub pass: Option<bool>,
+    /// The most CPU other processes took in either cell, when more than
+    /// [`DISTURBED_PCT`]: the verdict may be noise.
+    pub disturbed: Option<f64>,
+}
+
+/// Other processes' CPU use (percent of one CPU) above which a cell is
+/// called disturbed.
+pub const DISTURBED_PCT: f64 = 20.0;
+
+/// The issue's targets, each checked in every cell it names.
+pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
+    let find = |name: &str, conns: usize, size: usize| {
+        rows.iter()
+            .find(|r| r.server.name == name && r.conns == conns && r.size == size)
+    };
+    let cells: Vec<(usize, usize)> = {
+        let mut cells: Vec<_> = rows.iter().map(|r| (r.conns, r.size)).collect();
+        cells.dedup();
+        cells
+    };
+    let label = |conns: usize, size: usize| {
+        format!("{} × {}", group_thousands(conns as f64), size_label(size))
+    };
+    let mut verdicts = Vec::new();
+    // A ratio coop / other of some number, with a bound.
+    let mut ratio = |target: &'static str,
+                     other: &str,
+                     (conns, size): (usize, usize),
+                     value: &dyn Fn(&Row) -> Option<f64>,
+                     ok: &dyn Fn(f64) -> bool| {
+        let pair = find("coop", conns, size).zip(find(other, conns, size));
+        let numbers = pair.and_then(|(c, o)| value(c).zip(value(o)));
+        // For CPU time, the range over the runs too: it shows the noise.
+        let range = |r: &Row| {
+            let m = r.measured()?;
+            let (lo, hi) = m.cpu_range.filter(|_| m.runs > 1)?;
+            Some(format!("{lo:.2}–{hi:.2}"))
+        };
+        let ranges = pair
+            .filter(|_| target.starts_with("CPU"))
+            .and_then(|(c, o)| range(c).zip(range(o)))
+            .map_or(String::new(), |(c, o)| format!("; runs {c} / {o}"));
+        let others = |r: &Row| r.measured().and_then(|m| m.other_cpu_pct).unwrap_or(0.0);
+        // Memory does not depend on who else wants the CPU; time does.
+        let disturbed = pair
+            .filter(|_| !target.starts_with("memory"))
+            .map(|(c, o)| others(c).max(others(o)))
+            .filter(|&pct| pct > DISTURBED_PCT);
+        verdicts.push(match numbers {
+            Some((c, o)) if o > 0.0 => Verdict {
+                target,
+                cell: label(conns, size),
+                measured: format!("{:.3}  ({} / {}{ranges})", c / o, short(c), short(o)),
+                pass: Some(ok(c / o)),
+                disturbed,
+            },
+            _ => Verdict {
+                target,
+                cell: label(conns, size),
+                measured: "not measured".into(),
+                pass: None,
+                disturbed: None,
+            },
+        });
+    };
+    let cpu = |r: &Row| r.measured().and_then(|m| m.cpu_us_per_echo);
+    let rps = |r: &Row| r.measured().map(|m| m.load.rps);
+    let mem = |r: &Row| r.measured().map(|m| m.mem_per_conn_kib(r.conns));
+    for &cell in &cells {
+        let t = "CPU per echo: coop ≤ tokio (ratio ≤ 1)";
+        ratio(t, "tokio", cell, &cpu, &|r| r <= 1.0);
+    }
+    for &cell in cells.iter().filter(|c| c.0 == 100 || c.0 == 1000) {
+        let t = "CPU per echo: coop within 5% of mio_raw (ratio ≤ 1.05)";
+        ratio(t, "mio_raw", cell, &cpu, &|r| r <= 1.05);
+    }
+    for &cell in &cells {
+        let t = "throughput: coop ≥ 0.95 × mio_raw";
+        ratio(t, "mio_raw", cell, &rps, &|r| r >= 0.95);
+    }
+    for &cell in cells.iter().filter(|c| c.0 >= 1000) {
+        let t = "memory per connection: coop ≤ tokio (ratio ≤ 1)";
+        ratio(t, "tokio", cell, &mem, &|r| r <= 1.0);
+        let t = "memory per connection: coop ≤ 1/5 × threads (ratio ≤ 0.2)";
+        ratio(t, "threads", cell, &mem, &|r| r <= 0.2);
+    }
+    let big_cell = (10_000, small);
+    let served = find("coop", big_cell.0, big_cell.1);
+    verdicts.push(Verdict {
+        target: "10,000 connections: coop serves every one, no errors",
+        cell: label(big_cell.0, big_cell.1),
+        measured: served.map_or("not measured".into(), |r| {
+            r.measured().map_or(r.errors_cell(), |m| {
+                format!(
+                    "{} of {} served, {} errors",
+                    group_thousands(m.load.connected as f64),
+                    group_thousands(r.conns as f64),
+                    m.load.errors
+                )
+            })
+        }),
+        pass: served.map(Row::all_served),
+        disturbed: None,
+    });
+    verdicts
+}
+
+/// `0.912` or `93,191`: enough digits to see the ratio's inputs.
+fn short(value: f64) -> String {
+    if value >= 1000.0 {
+        group_thousands(value)
+    } else {
+        format!("{value:.3}")
+    }
+}
+
+/// The targets as a markdown table, and a count of those met.
+pub fn targets_table(verdicts: &[Verdict]) -> String {
+    let mut out =
+        String::from("| target | cell | measured (coop / other) | verdict |\n|---|---|---|---|\n");
+    for v in verdicts {
+        let mut verdict = match v.pass {
+            Some(true) => "PASS",
+            Some(false) => "**MISS**",
+            None => "–",
+        }
+        .to_string();
+        if let Some(pct) = v.disturbed {
+            let _ = write!(verdict, " (disturbed: others {pct:.0}%)");
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {verdict} |",
+            v.target, v.cell, v.measured
+        );
+    }
+    let checked = verdicts.iter().filter(|v| v.pass.is_some()).count();
+    let passed = verdicts.iter().filter(|v| v.pass == Some(true)).count();
+    let unmeasured = verdicts.len() - checked;
+    let disturbed = verdicts
+        .iter()
+        .filter(|v| v.pass.is_some() && v.disturbed.is_some())
+        .count();
+    let _ = write!(out, "\n{passed} of {checked} checks met");
+    let _ = match unmeasured {
+        0 => writeln!(out, "."),
+        n => writeln!(out, "; {n} not measured in this run."),
+    };
+    if disturbed > 0 {
+        let _ = writeln!(
+            out,
+            "\n{disturbed} of the checks compare a cell where other processes took more \
+             than {DISTURBED_PCT:.0}% of a CPU (`others` in the table): re-run before \
+             trusting those."
+        );
+    }
+    out
+}
