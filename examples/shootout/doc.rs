@@ -149,7 +149,15 @@ pub fn write(
         written.push(path.display().to_string());
         let _ = writeln!(links, "![{alt}](img/shootout/{file})\n");
     }
-    fs::write(out, document(ctx, rows, table, verdicts, notes, &links))?;
+    let mut text = document(ctx, rows, table, verdicts, notes, &links);
+    // The criterion micro benchmarks are measured by `cargo bench`, not by
+    // this program; their write-up lives in micro-benchmarks.md beside the
+    // report and is carried into it, so one page holds every figure.
+    if let Ok(micro) = fs::read_to_string(dir.join("micro-benchmarks.md")) {
+        text.push('\n');
+        text.push_str(&micro);
+    }
+    fs::write(out, text)?;
     written.insert(0, out.display().to_string());
     Ok(written)
 }
