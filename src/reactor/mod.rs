@@ -154,7 +154,10 @@ impl Reactor {
             poll: RefCell::new(poll),
             events: RefCell::new(Events::with_capacity(event_capacity.max(1))),
             sources: RefCell::new(Slab::new()),
-            to_wake: RefCell::new(Vec::new()),
+            // Sized once, like `events`: one poll wakes at most a reader
+            // and a writer per event, and growing it in the hot path would
+            // reallocate just when the loop is busiest.
+            to_wake: RefCell::new(Vec::with_capacity(2 * event_capacity.max(1))),
             io_events: std::cell::Cell::new(0),
         };
         Ok((reactor, waker))
