@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::Report;
 use crate::measure;
-use crate::timeline::{Lane, Picture, Timeline};
+use crate::timeline::{Picture, Timeline};
 
 /// The range of job `x` is `0..BASE + x`.
 pub const BASE: u64 = 5_000_000;
@@ -79,16 +79,21 @@ pub fn coop(jobs: u64, trace: bool) -> io::Result<Report> {
                     .spawn(async move { job(x) })
             })
             .collect();
-        let mut answer = 0u64;
-        for task in tasks {
-            answer = answer.wrapping_add(task.await.map_err(crate::join_error)?);
-        }
-        Ok::<_, io::Error>(answer)
+        sum(tasks).await
     })?;
     Ok(Report {
         answer: Some(answer),
         ..Report::coop(&rt)
     })
+}
+
+/// Awaits every job's handle and adds up the answers.
+async fn sum(tasks: Vec<coop::JoinHandle<u64>>) -> io::Result<u64> {
+    let mut answer = 0u64;
+    for task in tasks {
+        answer = answer.wrapping_add(task.await.map_err(io::Error::other)?);
+    }
+    Ok(answer)
 }
 
 /// The same tasks, but each hands its job to `coop::spawn_blocking`: the
@@ -108,11 +113,7 @@ pub fn blocking(jobs: u64, cores: usize, trace: bool) -> io::Result<Report> {
                     .spawn_blocking(move || job(x))
             })
             .collect();
-        let mut answer = 0u64;
-        for task in tasks {
-            answer = answer.wrapping_add(task.await.map_err(crate::join_error)?);
-        }
-        Ok::<_, io::Error>(answer)
+        sum(tasks).await
     })?;
     Ok(Report {
         answer: Some(answer),
@@ -166,11 +167,9 @@ pub fn processes(jobs: u64, cores: usize) -> io::Result<Report> {
     }
     lanes.sort();
     for (x, n, a, b) in lanes {
-        timeline.lanes.push(Lane {
-            label: format!("job {x} · process {n}"),
-            waiting: None,
-            busy: vec![(a, b)],
-        });
+        timeline
+            .lanes
+            .push(Timeline::busy_lane(format!("job {x} · process {n}"), a, b));
     }
     Ok(Report {
         answer: Some(answer),

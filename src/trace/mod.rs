@@ -18,6 +18,8 @@
 mod chrome;
 mod svg;
 
+pub use svg::{BLOCKING, BUSY, Diagram, IDLE, Lane, WAITING};
+
 use std::cell::RefCell;
 use std::panic::Location;
 use std::sync::{Arc, Mutex};
@@ -199,6 +201,17 @@ impl Event {
             | Event::Blocking { start_us, .. } => start_us,
         }
     }
+
+    /// When the event (or its span) ended; an instant event's end is its
+    /// start.
+    pub fn end_us(&self) -> u64 {
+        match *self {
+            Event::Poll { end_us, .. }
+            | Event::Park { end_us, .. }
+            | Event::Blocking { end_us, .. } => end_us,
+            ref other => other.start_us(),
+        }
+    }
 }
 
 /// A recorded timeline, from [`Runtime::trace`](crate::Runtime::trace).
@@ -215,24 +228,15 @@ impl Trace {
         chrome::render(self)
     }
 
-    /// The trace as an SVG timing diagram titled `title`.
+    /// The trace as an SVG timing diagram titled `title` (see
+    /// [`Trace::to_diagram`]).
     pub fn to_svg(&self, title: &str) -> String {
-        svg::render(self, title)
+        self.to_diagram().to_svg(title)
     }
 
     /// The time from the first event to the last.
     pub fn duration(&self) -> Duration {
-        let end = self
-            .events
-            .iter()
-            .map(|e| match *e {
-                Event::Poll { end_us, .. }
-                | Event::Park { end_us, .. }
-                | Event::Blocking { end_us, .. } => end_us,
-                ref other => other.start_us(),
-            })
-            .max()
-            .unwrap_or(0);
+        let end = self.events.iter().map(Event::end_us).max().unwrap_or(0);
         let start = self.events.first().map_or(0, Event::start_us);
         Duration::from_micros(end.saturating_sub(start))
     }

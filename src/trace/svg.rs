@@ -1,4 +1,4 @@
-//! An SVG timing diagram: one lane per task or thread, time across.
+//! SVG timing diagrams: one lane per task or thread, time across.
 //!
 //! ```text
 //!  event loop   ░░░░░        ░░░░░░░░░         idle in mio::Poll
@@ -7,7 +7,11 @@
 //!  blocking 0          ▓▓▓▓▓▓▓▓                ▓▓ blocking-pool job
 //! ```
 //!
-//! Wakes are small marks above a lane, coloured by reason.
+//! A [`Diagram`] knows nothing about runtimes: it is lanes of spans. A
+//! [`Trace`] becomes one through [`Trace::to_diagram`]; a program that times
+//! plain threads or processes builds its own, so that every model of
+//! concurrency is drawn the same way (the `concurrency_models` example does
+//! both). Wakes are small marks above a lane, coloured by reason.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -18,210 +22,273 @@ const WIDTH: f64 = 1000.0;
 const LABEL: f64 = 170.0;
 const LANE: f64 = 18.0;
 const TOP: f64 = 46.0;
-/// Lanes drawn at most; a trace of thousands of tasks gets a note instead.
+/// Task lanes drawn at most; a trace of thousands of tasks gets a note.
 const MAX_TASK_LANES: usize = 120;
 
-/// One lane's spans.
-#[derive(Default)]
-struct Lane {
-    label: String,
-    alive: Option<(u64, u64)>,
-    busy: Vec<(u64, u64)>,
-    wakes: Vec<(u64, &'static str)>,
+/// The colour of busy spans of a task (or of a thread doing work).
+pub const BUSY: &str = "#e67e22";
+/// The colour of the line that shows a lane alive but waiting.
+pub const WAITING: &str = "#999";
+/// The colour of blocking-pool jobs.
+pub const BLOCKING: &str = "#8e44ad";
+/// The colour of the loop's waits in `mio::Poll`.
+pub const IDLE: &str = "#c8d6e5";
+
+/// Wake reasons and their mark colours.
+const WAKE_COLOURS: [(&str, &str); 5] = [
+    ("io", "#2980b9"),
+    ("timer", "#27ae60"),
+    ("task", "#c0392b"),
+    ("yield", "#f1c40f"),
+    ("remote", "#8e44ad"),
+];
+
+/// One lane of a [`Diagram`]. Times are microseconds on any common clock.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Lane {
+    /// The text at the left.
+    pub label: String,
+    /// The colour of the busy spans.
+    pub colour: &'static str,
+    /// From when to when the lane existed (drawn as a thin line).
+    pub alive: Option<(u64, u64)>,
+    /// When it was busy (drawn as bars).
+    pub busy: Vec<(u64, u64)>,
+    /// Marks above the lane: (time, reason), coloured by reason name.
+    pub wakes: Vec<(u64, &'static str)>,
 }
 
-pub(super) fn render(trace: &Trace, title: &str) -> String {
-    let t0 = trace.events.first().map_or(0, Event::start_us);
-    let t1 = t0 + (trace.duration().as_micros() as u64).max(1);
-    let mut park = Lane {
-        label: "event loop (idle)".into(),
+/// A timing diagram: lanes of spans over a common time axis.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diagram {
+    /// The lanes, top to bottom.
+    pub lanes: Vec<Lane>,
+    /// The legend: (colour, text) pairs.
+    pub legend: Vec<(&'static str, &'static str)>,
+    /// Lanes left out (noted under the diagram).
+    pub hidden: usize,
+}
+
+/// The lane of `task`, created (named `task N`) on first sight.
+fn task_lane(tasks: &mut BTreeMap<u64, Lane>, task: u64) -> &mut Lane {
+    tasks.entry(task).or_insert_with(|| Lane {
+        label: format!("task {task}"),
+        colour: BUSY,
         ..Lane::default()
-    };
-    let mut blocking: BTreeMap<usize, Lane> = BTreeMap::new();
-    let mut tasks: BTreeMap<u64, Lane> = BTreeMap::new();
-    for event in &trace.events {
-        match event {
-            Event::Spawn { task, .. } => {
-                let lane = tasks.entry(*task).or_default();
-                lane.label = trace.task_label(*task);
-                lane.alive = Some((event.start_us(), t1));
-            }
-            Event::Poll {
-                task,
-                start_us,
-                end_us,
-            } => {
-                tasks
-                    .entry(*task)
-                    .or_default()
-                    .busy
-                    .push((*start_us, *end_us));
-            }
-            Event::Wake {
-                task,
-                reason,
-                at_us,
-            } => {
-                tasks
-                    .entry(*task)
-                    .or_default()
-                    .wakes
-                    .push((*at_us, reason.name()));
-            }
-            Event::Finish { task, at_us } => {
-                if let Some((start, _)) = tasks.entry(*task).or_default().alive {
-                    tasks.get_mut(task).unwrap().alive = Some((start, *at_us));
+    })
+}
+
+impl Trace {
+    /// The trace as a [`Diagram`]: the loop's idle lane, one lane per
+    /// blocking thread, then one per task (at most 120).
+    pub fn to_diagram(&self) -> Diagram {
+        let end = self.events.iter().map(Event::end_us).max().unwrap_or(0);
+        let mut idle = Lane {
+            label: "event loop (idle)".into(),
+            colour: IDLE,
+            ..Lane::default()
+        };
+        let mut blocking: BTreeMap<usize, Lane> = BTreeMap::new();
+        let mut tasks: BTreeMap<u64, Lane> = BTreeMap::new();
+        for event in &self.events {
+            match *event {
+                Event::Spawn {
+                    task,
+                    ref name,
+                    at_us,
+                    ..
+                } => {
+                    let lane = task_lane(&mut tasks, task);
+                    if let Some(name) = name {
+                        lane.label = name.clone();
+                    }
+                    lane.alive = Some((at_us, end));
+                }
+                Event::Poll {
+                    task,
+                    start_us,
+                    end_us,
+                } => {
+                    task_lane(&mut tasks, task).busy.push((start_us, end_us));
+                }
+                Event::Wake {
+                    task,
+                    reason,
+                    at_us,
+                } => {
+                    task_lane(&mut tasks, task)
+                        .wakes
+                        .push((at_us, reason.name()));
+                }
+                Event::Finish { task, at_us } => {
+                    let lane = task_lane(&mut tasks, task);
+                    if let Some((start, _)) = lane.alive {
+                        lane.alive = Some((start, at_us));
+                    }
+                }
+                Event::Park { start_us, end_us } => idle.busy.push((start_us, end_us)),
+                Event::Blocking {
+                    thread,
+                    start_us,
+                    end_us,
+                } => {
+                    let lane = blocking.entry(thread).or_insert_with(|| Lane {
+                        label: format!("blocking thread {thread}"),
+                        colour: BLOCKING,
+                        ..Lane::default()
+                    });
+                    lane.busy.push((start_us, end_us));
                 }
             }
-            Event::Park { start_us, end_us } => park.busy.push((*start_us, *end_us)),
-            Event::Blocking {
-                thread,
-                start_us,
-                end_us,
-            } => {
-                let lane = blocking.entry(*thread).or_default();
-                lane.label = format!("blocking thread {thread}");
-                lane.busy.push((*start_us, *end_us));
+        }
+        let hidden = tasks.len().saturating_sub(MAX_TASK_LANES);
+        let mut lanes = vec![idle];
+        lanes.extend(blocking.into_values());
+        lanes.extend(tasks.into_values().take(MAX_TASK_LANES));
+        Diagram {
+            lanes,
+            legend: vec![
+                (BUSY, "task being polled (busy)"),
+                (WAITING, "task alive, waiting"),
+                (BLOCKING, "blocking-pool job"),
+                (IDLE, "loop idle in mio::Poll"),
+            ],
+            hidden,
+        }
+    }
+}
+
+impl Diagram {
+    /// The diagram as SVG, titled `title`.
+    pub fn to_svg(&self, title: &str) -> String {
+        let spans = self
+            .lanes
+            .iter()
+            .flat_map(|l| l.alive.iter().chain(&l.busy));
+        let t0 = spans.clone().map(|s| s.0).min().unwrap_or(0);
+        let t1 = spans.map(|s| s.1).max().unwrap_or(0).max(t0 + 1);
+        let any_wakes = self.lanes.iter().any(|l| !l.wakes.is_empty());
+        let height = TOP + LANE * self.lanes.len() as f64 + if any_wakes { 66.0 } else { 50.0 };
+        let x = |t: u64| {
+            LABEL + t.saturating_sub(t0) as f64 / (t1 - t0) as f64 * (WIDTH - LABEL - 10.0)
+        };
+        let mut svg = String::new();
+        let _ = writeln!(
+            svg,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" font-family=\"monospace\" font-size=\"11\">"
+        );
+        let _ = writeln!(svg, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
+        let _ = writeln!(
+            svg,
+            "<text x=\"8\" y=\"18\" font-size=\"14\">{}</text>",
+            escape(title)
+        );
+        // Time axis: about ten ticks, in ms.
+        let span_ms = (t1 - t0) as f64 / 1000.0;
+        let step = nice_step(span_ms / 10.0);
+        let ticks = (span_ms / step + 1e-9).floor() as u64;
+        for k in 0..=ticks {
+            // k × step, not a running sum: no creeping float error in labels.
+            let ms = (k as f64 * step * 1e6).round() / 1e6;
+            let px = x(t0 + (ms * 1000.0) as u64);
+            let _ = writeln!(
+                svg,
+                "<line x1=\"{px:.1}\" y1=\"{}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/><text x=\"{px:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#666\">{ms} ms</text>",
+                TOP - 8.0,
+                height - 38.0,
+                TOP - 12.0
+            );
+        }
+        for (i, lane) in self.lanes.iter().enumerate() {
+            let y = TOP + LANE * i as f64;
+            let _ = writeln!(
+                svg,
+                "<text x=\"8\" y=\"{:.1}\">{}</text>",
+                y + 12.0,
+                escape(&truncate(&lane.label, 22))
+            );
+            if let Some((a, b)) = lane.alive {
+                let _ = writeln!(
+                    svg,
+                    "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{WAITING}\" stroke-width=\"1\"/>",
+                    x(a),
+                    y + 9.0,
+                    x(b),
+                    y + 9.0
+                );
+            }
+            for &(a, b) in &lane.busy {
+                // A thin white outline keeps back-to-back spans apart; a
+                // span narrower than that would vanish under it.
+                let w = (x(b) - x(a)).max(1.0);
+                let outline = if w >= 3.0 {
+                    " stroke=\"white\" stroke-width=\"0.5\""
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    svg,
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"12\" fill=\"{}\"{outline}/>",
+                    x(a),
+                    y + 3.0,
+                    lane.colour
+                );
+            }
+            for &(t, reason) in &lane.wakes {
+                let _ = writeln!(
+                    svg,
+                    "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"2\" height=\"4\" fill=\"{}\"><title>wake: {reason}</title></rect>",
+                    x(t),
+                    wake_colour(reason)
+                );
             }
         }
-    }
-    let hidden = tasks.len().saturating_sub(MAX_TASK_LANES);
-    let mut lanes: Vec<(Lane, &str)> = vec![(park, "#c8d6e5")];
-    lanes.extend(blocking.into_values().map(|l| (l, "#8e44ad")));
-    lanes.extend(tasks.into_values().take(MAX_TASK_LANES).map(|mut l| {
-        if l.label.is_empty() {
-            l.label = "task".into();
-        }
-        (l, "#e67e22")
-    }));
-
-    let height = TOP + LANE * lanes.len() as f64 + 66.0;
-    let x =
-        |t: u64| LABEL + (t.saturating_sub(t0)) as f64 / (t1 - t0) as f64 * (WIDTH - LABEL - 10.0);
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" font-family=\"monospace\" font-size=\"11\">"
-    );
-    let _ = writeln!(svg, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
-    let _ = writeln!(
-        svg,
-        "<text x=\"8\" y=\"18\" font-size=\"14\">{}</text>",
-        escape(title)
-    );
-    // Time axis: about ten ticks, in ms.
-    let span_ms = (t1 - t0) as f64 / 1000.0;
-    let step = nice_step(span_ms / 10.0);
-    let ticks = (span_ms / step + 1e-9).floor() as u64;
-    for k in 0..=ticks {
-        // k × step, not a running sum: no creeping float error in labels.
-        let ms = (k as f64 * step * 1e6).round() / 1e6;
-        let px = x(t0 + (ms * 1000.0) as u64);
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{px:.1}\" y1=\"{}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/><text x=\"{px:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#666\">{ms} ms</text>",
-            TOP - 8.0,
-            height - 38.0,
-            TOP - 12.0
-        );
-    }
-    for (i, (lane, colour)) in lanes.iter().enumerate() {
-        let y = TOP + LANE * i as f64;
-        let _ = writeln!(
-            svg,
-            "<text x=\"8\" y=\"{:.1}\">{}</text>",
-            y + 12.0,
-            escape(&truncate(&lane.label, 22))
-        );
-        if let Some((a, b)) = lane.alive {
+        let legend_y = height - if any_wakes { 34.0 } else { 18.0 };
+        for (i, (colour, text)) in self.legend.iter().enumerate() {
+            let lx = 8.0 + 240.0 * i as f64;
             let _ = writeln!(
                 svg,
-                "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#999\" stroke-width=\"1\"/>",
-                x(a),
-                y + 9.0,
-                x(b),
-                y + 9.0
+                "<rect x=\"{lx}\" y=\"{:.1}\" width=\"12\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"{legend_y}\">{}</text>",
+                legend_y - 9.0,
+                lx + 16.0,
+                escape(text)
             );
         }
-        for &(a, b) in &lane.busy {
-            let w = (x(b) - x(a)).max(1.0);
-            // A thin white outline keeps back-to-back polls apart.
+        if any_wakes {
+            let _ = write!(
+                svg,
+                "<text x=\"8\" y=\"{:.1}\" fill=\"#666\">wake marks:</text>",
+                legend_y + 14.0
+            );
+            for (i, (name, colour)) in WAKE_COLOURS.iter().enumerate() {
+                let lx = 100.0 + 90.0 * i as f64;
+                let _ = writeln!(
+                    svg,
+                    "<rect x=\"{lx}\" y=\"{:.1}\" width=\"3\" height=\"8\" fill=\"{colour}\"/><text x=\"{}\" y=\"{:.1}\">{name}</text>",
+                    legend_y + 6.0,
+                    lx + 6.0,
+                    legend_y + 14.0
+                );
+            }
+        }
+        if self.hidden > 0 {
             let _ = writeln!(
                 svg,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"12\" fill=\"{colour}\" stroke=\"white\" stroke-width=\"0.5\"/>",
-                x(a),
-                y + 3.0
+                "<text x=\"8\" y=\"{:.1}\" fill=\"#666\">(+{} more lanes not drawn)</text>",
+                legend_y - 16.0,
+                self.hidden
             );
         }
-        for &(t, reason) in &lane.wakes {
-            let _ = writeln!(
-                svg,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"2\" height=\"4\" fill=\"{}\"><title>wake: {reason}</title></rect>",
-                x(t),
-                y,
-                wake_colour(reason)
-            );
-        }
+        svg.push_str("</svg>\n");
+        svg
     }
-    let legend_y = height - 34.0;
-    let legend = [
-        ("#e67e22", "task being polled (busy)"),
-        ("#999", "task alive, waiting"),
-        ("#8e44ad", "blocking-pool job"),
-        ("#c8d6e5", "loop idle in mio::Poll"),
-    ];
-    for (i, (colour, text)) in legend.iter().enumerate() {
-        let lx = 8.0 + 240.0 * i as f64;
-        let _ = writeln!(
-            svg,
-            "<rect x=\"{lx}\" y=\"{:.1}\" width=\"12\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"{legend_y}\">{text}</text>",
-            legend_y - 9.0,
-            lx + 16.0
-        );
-    }
-    // Wake marks, by reason.
-    let wakes = [
-        ("io", "#2980b9"),
-        ("timer", "#27ae60"),
-        ("task", "#c0392b"),
-        ("yield", "#f1c40f"),
-        ("remote", "#8e44ad"),
-    ];
-    let _ = write!(
-        svg,
-        "<text x=\"8\" y=\"{:.1}\" fill=\"#666\">wake marks:</text>",
-        legend_y + 14.0
-    );
-    for (i, (name, colour)) in wakes.iter().enumerate() {
-        let lx = 100.0 + 90.0 * i as f64;
-        let _ = writeln!(
-            svg,
-            "<rect x=\"{lx}\" y=\"{:.1}\" width=\"3\" height=\"8\" fill=\"{colour}\"/><text x=\"{}\" y=\"{:.1}\">{name}</text>",
-            legend_y + 6.0,
-            lx + 6.0,
-            legend_y + 14.0
-        );
-    }
-    if hidden > 0 {
-        let _ = writeln!(
-            svg,
-            "<text x=\"8\" y=\"{:.1}\" fill=\"#666\">(+{hidden} more tasks not drawn)</text>",
-            height - 34.0
-        );
-    }
-    svg.push_str("</svg>\n");
-    svg
 }
 
 fn wake_colour(reason: &str) -> &'static str {
-    match reason {
-        "io" => "#2980b9",
-        "timer" => "#27ae60",
-        "task" => "#c0392b",
-        "yield" => "#f1c40f",
-        "remote" => "#8e44ad",
-        _ => "#555",
-    }
+    WAKE_COLOURS
+        .iter()
+        .find(|(name, _)| *name == reason)
+        .map_or("#555", |(_, colour)| colour)
 }
 
 /// 1, 2 or 5 times a power of ten, at least `raw` (and at least 0.001).
