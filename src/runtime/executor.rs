@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use crate::runtime::WakeCounts;
 use crate::task::JoinError;
 use crate::task::JoinHandle;
 use crate::task::cell::{Describe, Task, TaskCell, TaskMeta};
@@ -74,21 +75,8 @@ pub(crate) struct Stats {
     pub(crate) polls: Cell<u64>,
     /// Polls that took longer than the slow-poll threshold.
     pub(crate) slow_polls: Cell<u64>,
-    /// Wakes by reason, indexed by [`reason_index`].
-    pub(crate) wakes: [Cell<u64>; 7],
-}
-
-/// The slot of `reason` in [`Stats::wakes`].
-pub(crate) fn reason_index(reason: WakeReason) -> usize {
-    match reason {
-        WakeReason::Spawn => 0,
-        WakeReason::Io { .. } => 1,
-        WakeReason::Timer => 2,
-        WakeReason::Task { .. } => 3,
-        WakeReason::Yield => 4,
-        WakeReason::Remote => 5,
-        WakeReason::Other => 6,
-    }
+    /// Wakes by reason.
+    pub(crate) wakes: RefCell<WakeCounts>,
 }
 
 impl Executor {
@@ -181,8 +169,7 @@ impl Executor {
     }
 
     fn push(&self, id: TaskId, reason: WakeReason) {
-        let count = &self.stats.wakes[reason_index(reason)];
-        count.set(count.get() + 1);
+        self.stats.wakes.borrow_mut().add(reason);
         if let Some(trace) = &self.trace {
             trace.record(Event::Wake {
                 task: id.generation,

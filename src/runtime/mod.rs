@@ -419,6 +419,22 @@ pub struct WakeCounts {
     pub other: u64,
 }
 
+impl WakeCounts {
+    /// Counts one wake.
+    pub(crate) fn add(&mut self, reason: WakeReason) {
+        let count = match reason {
+            WakeReason::Spawn => &mut self.spawn,
+            WakeReason::Io { .. } => &mut self.io,
+            WakeReason::Timer => &mut self.timer,
+            WakeReason::Task { .. } => &mut self.task,
+            WakeReason::Yield => &mut self.yields,
+            WakeReason::Remote => &mut self.remote,
+            WakeReason::Other => &mut self.other,
+        };
+        *count += 1;
+    }
+}
+
 impl Metrics {
     fn read(core: &Core) -> Metrics {
         let stats = &core.executor.stats;
@@ -431,15 +447,7 @@ impl Metrics {
             timers_pending: core.timers.len(),
             timers_fired: core.timers.fired_total.get(),
             timer_lateness: core.timers.lateness(),
-            wakes: WakeCounts {
-                spawn: stats.wakes[0].get(),
-                io: stats.wakes[1].get(),
-                timer: stats.wakes[2].get(),
-                task: stats.wakes[3].get(),
-                yields: stats.wakes[4].get(),
-                remote: stats.wakes[5].get(),
-                other: stats.wakes[6].get(),
-            },
+            wakes: stats.wakes.borrow().clone(),
             slow_polls: stats.slow_polls.get(),
             loop_turns: core.turns.get(),
             time_parked: core.parked.get(),
