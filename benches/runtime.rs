@@ -32,8 +32,10 @@ use std::hint::black_box;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+mod common;
+use common::{coop_rt, group, tokio_rt};
 use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
 
@@ -49,31 +51,6 @@ const PINGS: usize = 1_000;
 const CHAIN: usize = 1_000;
 /// Bytes per write in `tcp_echo_round_trip`.
 const MESSAGE: usize = 64;
-
-fn coop_rt() -> coop::Runtime {
-    coop::Runtime::builder()
-        .slow_poll_warnings(false)
-        .build()
-        .expect("coop runtime")
-}
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// The bounded settings every group uses: the whole file runs in about two
-/// minutes on a 2-core machine.
-fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
-    let mut group = c.benchmark_group(name);
-    group
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    group
-}
 
 fn spawn_many(c: &mut Criterion) {
     let mut g = group(c, "spawn_many");

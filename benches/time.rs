@@ -35,32 +35,11 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 
+mod common;
+use common::{coop_rt, group, tokio_rt};
+
 /// The length of the sleeps and timeouts that are not meant to fire.
 const LONG: Duration = Duration::from_secs(1);
-
-fn coop_rt() -> coop::Runtime {
-    coop::Runtime::builder()
-        .slow_poll_warnings(false)
-        .build()
-        .expect("coop runtime")
-}
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// The same bounded settings as `benches/runtime.rs`.
-fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
-    let mut group = c.benchmark_group(name);
-    group
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    group
-}
 
 /// Times `iters` runs of `op` inside one `block_on` of each runtime.
 fn bench_both<CF, CO, TF, TO>(g: &mut BenchmarkGroup<WallTime>, coop_op: CO, tokio_op: TO)

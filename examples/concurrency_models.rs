@@ -208,12 +208,6 @@ impl Report {
     }
 }
 
-/// A task's `JoinError` as an `io::Error`. (`JoinError` may hold a panic
-/// payload, which is not `Sync`, so `io::Error::other` cannot wrap it.)
-pub fn join_error(e: coop::JoinError) -> io::Error {
-    io::Error::other(e.to_string())
-}
-
 /// One finished run: a row of the table.
 struct Row {
     workload: &'static str,

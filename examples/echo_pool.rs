@@ -28,7 +28,7 @@
 //! The queue between acceptor and workers is unbounded, like the executor's work
 //! queue: every connection is accepted at once and waits in the queue.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
@@ -37,6 +37,8 @@ use std::thread;
 use clap::Parser;
 use log::{debug, info, warn};
 
+#[path = "common/blocking_echo.rs"]
+mod blocking_echo;
 mod common;
 
 #[derive(Parser, Debug)]
@@ -106,28 +108,9 @@ fn worker(receiver: &Mutex<Receiver<Job>>, buf_len: usize) {
         let Ok((stream, peer)) = next else {
             return; // the acceptor is gone: the server is shutting down
         };
-        match echo(stream, &mut buf) {
+        match blocking_echo::echo(stream, &mut buf) {
             Ok(bytes) => debug!("{peer} disconnected after {bytes} bytes"),
             Err(error) => warn!("{peer}: {error}"),
         }
-    }
-}
-
-/// Echoes until the client closes its write side; returns the bytes echoed.
-///
-/// The same blocking loop as in `echo_threads`. Returning drops the stream, which
-/// closes the connection.
-fn echo(mut stream: TcpStream, buf: &mut [u8]) -> io::Result<u64> {
-    stream.set_nodelay(true)?;
-    let mut echoed = 0u64;
-    loop {
-        let n = match stream.read(buf) {
-            Ok(0) => return Ok(echoed), // the client shut down its write side
-            Ok(n) => n,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        stream.write_all(&buf[..n])?;
-        echoed += n as u64;
     }
 }

@@ -24,13 +24,15 @@
 //! every byte received is sent back until the client shuts down its write side;
 //! then the server finishes echoing and closes.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 
 use clap::Parser;
 use log::{debug, warn};
 
+#[path = "common/blocking_echo.rs"]
+mod blocking_echo;
 mod common;
 
 /// Stack size of each connection thread.
@@ -86,29 +88,8 @@ fn main() -> io::Result<()> {
 
 /// Runs on the connection's own thread: echo, then log how it ended.
 fn serve(stream: TcpStream, peer: SocketAddr, buf_len: usize) {
-    match echo(stream, buf_len) {
+    match blocking_echo::echo(stream, &mut vec![0u8; buf_len]) {
         Ok(bytes) => debug!("{peer} disconnected after {bytes} bytes"),
         Err(error) => warn!("{peer}: {error}"),
-    }
-}
-
-/// Echoes until the client closes its write side; returns the bytes echoed.
-///
-/// Blocking I/O: `read` parks this thread until data arrives, and `write_all`
-/// parks it until the kernel has taken every byte. Returning drops the stream,
-/// which closes the connection.
-fn echo(mut stream: TcpStream, buf_len: usize) -> io::Result<u64> {
-    stream.set_nodelay(true)?;
-    let mut buf = vec![0u8; buf_len];
-    let mut echoed = 0u64;
-    loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) => return Ok(echoed), // the client shut down its write side
-            Ok(n) => n,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        stream.write_all(&buf[..n])?;
-        echoed += n as u64;
     }
 }

@@ -108,7 +108,7 @@ pub fn coop(addr: SocketAddr, pages: usize, delay: Duration, trace: bool) -> io:
             })
             .collect();
         for task in tasks {
-            task.await.map_err(crate::join_error)??;
+            task.await.map_err(io::Error::other)??;
         }
         Ok::<_, io::Error>(())
     })?;

@@ -64,7 +64,7 @@ pub fn run(addr: SocketAddr, mix: Mix, offload: bool, trace: bool) -> io::Result
                             .name(format!("chunk {x}"))
                             .spawn_blocking(move || job(x))
                             .await
-                            .map_err(crate::join_error)?
+                            .map_err(io::Error::other)?
                     } else {
                         let sum = job(x);
                         coop::yield_now().await; // let the loop look at the network
@@ -76,9 +76,9 @@ pub fn run(addr: SocketAddr, mix: Mix, offload: bool, trace: bool) -> io::Result
             });
         let mut latencies = Vec::new();
         for ping in pings {
-            latencies.push(ping.await.map_err(crate::join_error)??);
+            latencies.push(ping.await.map_err(io::Error::other)??);
         }
-        cpu.await.map_err(crate::join_error)??;
+        cpu.await.map_err(io::Error::other)??;
         Ok::<_, io::Error>(latencies)
     })?;
     latencies.sort();
