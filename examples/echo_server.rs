@@ -44,16 +44,15 @@
 
 use std::cell::Cell;
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use clap::Parser;
-use futures::StreamExt;
-use futures::channel::mpsc;
 use futures::future::{Either, select};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -120,7 +119,7 @@ async fn run(args: Args) -> io::Result<()> {
         buf: args.buf,
         idle: args.idle_timeout.map(Duration::from_secs_f64),
     };
-    let (live, mut all_closed) = Connections::new();
+    let live = Connections::new();
 
     // Serve until the first signal. The accept loop never ends by itself.
     {
@@ -137,7 +136,7 @@ async fn run(args: Args) -> io::Result<()> {
     // connection task holds a clone of `live`; when the last one is dropped,
     // `all_closed` ends.
     let open = live.count();
-    drop(live);
+    let all_closed = live.all_closed();
     if open > 0 {
         log::info!(
             "waiting up to {} s for {open} open connection(s)",
@@ -145,7 +144,7 @@ async fn run(args: Args) -> io::Result<()> {
         );
     }
     let grace = Duration::from_secs_f64(args.shutdown_grace);
-    let drained = pin!(timeout(grace, all_closed.next()));
+    let drained = pin!(timeout(grace, all_closed));
     let again = pin!(either_signal(&mut interrupt, &mut terminate));
     match select(drained, again).await {
         Either::Left((Ok(_), _)) => log::info!("all connections closed; exiting"),
@@ -237,10 +236,16 @@ enum End {
 async fn echo(stream: &mut TcpStream, config: Config) -> io::Result<End> {
     let mut buf = vec![0u8; config.buf];
     loop {
-        let Some(n) = within(config.idle, stream.read(&mut buf)).await else {
-            return Ok(End::Idle);
+        // Two spellings of each step, with and without the idle limit, so
+        // that a server without one does not pay for a timer wrapper on
+        // every read and write.
+        let n = match config.idle {
+            None => stream.read(&mut buf).await?,
+            Some(limit) => match timeout(limit, stream.read(&mut buf)).await {
+                Ok(n) => n?,
+                Err(_) => return Ok(End::Idle),
+            },
         };
-        let n = n?;
         if n == 0 {
             // End of file after the last byte: everything read has already
             // been written back, so closing now loses nothing.
@@ -249,63 +254,79 @@ async fn echo(stream: &mut TcpStream, config: Config) -> io::Result<End> {
         // While this write waits (a client that does not read), we do not
         // read either: the client's own sends then block. That is the
         // backpressure that keeps this connection's memory at `buf` bytes.
-        let Some(written) = within(config.idle, stream.write_all(&buf[..n])).await else {
-            return Ok(End::Idle);
-        };
-        written?;
+        match config.idle {
+            None => stream.write_all(&buf[..n]).await?,
+            Some(limit) => match timeout(limit, stream.write_all(&buf[..n])).await {
+                Ok(written) => written?,
+                Err(_) => return Ok(End::Idle),
+            },
+        }
     }
 }
 
-/// `future`'s output, or `None` if `limit` passes first (no limit: wait as
-/// long as it takes).
-async fn within<F: Future>(limit: Option<Duration>, future: F) -> Option<F::Output> {
-    match limit {
-        Some(limit) => timeout(limit, future).await.ok(),
-        None => Some(future.await),
-    }
-}
-
-/// Counts open connections, and tells the shutdown when there are none.
+/// Counts open connections, and tells the shutdown when there are none
+/// (a wait group).
 ///
-/// Each clone is one connection (plus the original, held by `run` until
-/// shutdown). Nothing is ever sent on the channel: the receiver only waits
-/// for the moment every sender has been dropped.
-#[derive(Debug)]
+/// Each clone is one connection; the original is held by `run` until
+/// shutdown, when [`all_closed`](Self::all_closed) trades it for a future
+/// that ends once every clone has been dropped. A count and one waker are
+/// all it takes, with no allocation per connection.
 struct Connections {
-    /// How many clones exist.
-    count: Rc<Cell<usize>>,
-    /// Closed when the last clone drops.
-    _alive: mpsc::Sender<Infallible>,
+    shared: Rc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// How many `Connections` values exist.
+    count: Cell<usize>,
+    /// The shutdown, waiting for `count` to reach zero.
+    waiting: Cell<Option<Waker>>,
 }
 
 impl Connections {
-    fn new() -> (Connections, mpsc::Receiver<Infallible>) {
-        let (tx, rx) = mpsc::channel(0);
-        let live = Connections {
-            count: Rc::new(Cell::new(1)),
-            _alive: tx,
-        };
-        (live, rx)
+    fn new() -> Connections {
+        let shared = Rc::new(Shared::default());
+        shared.count.set(1);
+        Connections { shared }
     }
 
     /// Open connections (not counting the original).
     fn count(&self) -> usize {
-        self.count.get() - 1
+        self.shared.count.get() - 1
+    }
+
+    /// Gives up the original and waits until no connection is left.
+    async fn all_closed(self) {
+        let shared = self.shared.clone();
+        drop(self);
+        poll_fn(|cx| {
+            if shared.count.get() == 0 {
+                return Poll::Ready(());
+            }
+            shared.waiting.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+        .await
     }
 }
 
 impl Clone for Connections {
     fn clone(&self) -> Self {
-        self.count.set(self.count.get() + 1);
+        self.shared.count.set(self.shared.count.get() + 1);
         Connections {
-            count: self.count.clone(),
-            _alive: self._alive.clone(),
+            shared: self.shared.clone(),
         }
     }
 }
 
 impl Drop for Connections {
     fn drop(&mut self) {
-        self.count.set(self.count.get() - 1);
+        let left = self.shared.count.get() - 1;
+        self.shared.count.set(left);
+        if left == 0
+            && let Some(waker) = self.shared.waiting.take()
+        {
+            waker.wake();
+        }
     }
 }

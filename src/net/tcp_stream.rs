@@ -127,6 +127,7 @@ impl TcpStream {
         super::split::into_split(self)
     }
 
+    #[inline]
     pub(crate) fn poll_read_priv(
         &self,
         cx: &mut Context<'_>,
@@ -142,6 +143,7 @@ impl TcpStream {
         Poll::Ready(Ok(n))
     }
 
+    #[inline]
     pub(crate) fn poll_write_priv(
         &self,
         cx: &mut Context<'_>,

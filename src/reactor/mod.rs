@@ -62,10 +62,6 @@ pub(crate) struct Reactor {
     events: RefCell<Events>,
     /// One slot per registered source, keyed by its token.
     sources: RefCell<Slab<ScheduledIo>>,
-    /// Wakers collected while reading events, with their source's key,
-    /// woken after the `sources` borrow ends (a waker may run arbitrary
-    /// code). Reused every turn.
-    to_wake: RefCell<Vec<(usize, Waker)>>,
     /// Readiness events of registered sources so far (for metrics; the
     /// cross-thread waker's events are not counted).
     pub(crate) io_events: std::cell::Cell<u64>,
@@ -122,14 +118,29 @@ impl Waiters {
         }
     }
 
-    /// Moves every waiter into `into`, to be woken, tagged with `key`.
-    fn take_into(&mut self, key: usize, into: &mut Vec<(usize, Waker)>) {
-        if let Some(waker) = self.first.take() {
-            into.push((key, waker));
+    /// Whether no task is waiting.
+    fn is_empty(&self) -> bool {
+        self.first.is_none() && self.more.is_none()
+    }
+
+    /// Wakes every waiter (consuming them).
+    #[inline]
+    fn wake_all(self) {
+        let Waiters { first, more } = self;
+        if let Some(waker) = first {
+            waker.wake();
         }
-        if let Some(more) = self.more.take() {
-            into.extend(more.into_iter().map(|w| (key, w)));
+        if let Some(more) = more {
+            wake_each(*more);
         }
+    }
+}
+
+/// The rare case: a second (third...) task waiting on one direction.
+#[cold]
+fn wake_each(wakers: Vec<Waker>) {
+    for waker in wakers {
+        waker.wake();
     }
 }
 
@@ -143,6 +154,26 @@ impl ScheduledIo {
             Direction::Write => self.write_ready || self.write_closed,
         }
     }
+
+    /// Records what one event says about this source.
+    fn note(&mut self, event: &mio::event::Event) {
+        self.read_ready |= event.is_readable() || event.is_error();
+        self.write_ready |= event.is_writable() || event.is_error();
+        self.read_closed |= event.is_read_closed();
+        self.write_closed |= event.is_write_closed();
+    }
+
+    /// Takes the tasks waiting on `dir` if `dir` is ready (they are to be
+    /// woken), or nobody if it is not.
+    fn take_ready(&mut self, dir: Direction) -> Waiters {
+        if !self.ready(dir) {
+            return Waiters::default();
+        }
+        match dir {
+            Direction::Read => std::mem::take(&mut self.readers),
+            Direction::Write => std::mem::take(&mut self.writers),
+        }
+    }
 }
 
 impl Reactor {
@@ -154,10 +185,6 @@ impl Reactor {
             poll: RefCell::new(poll),
             events: RefCell::new(Events::with_capacity(event_capacity.max(1))),
             sources: RefCell::new(Slab::new()),
-            // Sized once, like `events`: one poll wakes at most a reader
-            // and a writer per event, and growing it in the hot path would
-            // reallocate just when the loop is busiest.
-            to_wake: RefCell::new(Vec::with_capacity(2 * event_capacity.max(1))),
             io_events: std::cell::Cell::new(0),
         };
         Ok((reactor, waker))
@@ -181,33 +208,33 @@ impl Reactor {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
             Err(e) => return Err(e),
         }
-        let mut to_wake = self.to_wake.borrow_mut();
         let mut count = 0;
-        {
-            let mut sources = self.sources.borrow_mut();
-            for event in events.iter() {
-                let key = event.token().0;
+        for event in events.iter() {
+            let key = event.token().0;
+            // Update the source and take the tasks it can now serve; the
+            // borrow ends before any of them is woken, because a waker may
+            // run arbitrary code (ours only queue a task, but a waker from
+            // a combinator or another executor could reach the reactor).
+            let (readers, writers) = {
+                let mut sources = self.sources.borrow_mut();
                 let Some(io) = sources.get_mut(key) else {
                     continue; // the waker token, or a source dropped this turn
                 };
                 count += 1;
-                io.read_ready |= event.is_readable() || event.is_error();
-                io.write_ready |= event.is_writable() || event.is_error();
-                io.read_closed |= event.is_read_closed();
-                io.write_closed |= event.is_write_closed();
-                if io.ready(Direction::Read) {
-                    io.readers.take_into(key, &mut to_wake);
-                }
-                if io.ready(Direction::Write) {
-                    io.writers.take_into(key, &mut to_wake);
-                }
+                io.note(event);
+                (
+                    io.take_ready(Direction::Read),
+                    io.take_ready(Direction::Write),
+                )
+            };
+            if readers.is_empty() && writers.is_empty() {
+                continue;
             }
+            before_wake(key);
+            readers.wake_all();
+            writers.wake_all();
         }
         self.io_events.set(self.io_events.get() + count as u64);
-        for (key, waker) in to_wake.drain(..) {
-            before_wake(key);
-            waker.wake();
-        }
         Ok(count)
     }
 

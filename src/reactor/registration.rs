@@ -83,6 +83,7 @@ impl<S: Source> IoSource<S> {
 
     /// `Ready` if the reactor says `dir` is ready; otherwise stores the
     /// task's waker and returns `Pending`.
+    #[inline]
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<()> {
         let mut sources = self.reactor.sources.borrow_mut();
         let io = &mut sources[self.key];
@@ -99,6 +100,7 @@ impl<S: Source> IoSource<S> {
     /// Forgets readiness in `dir` after a short read or write: the next
     /// operation waits for the OS. Closed states stay (see the reactor's
     /// docs).
+    #[inline]
     pub(crate) fn clear_ready(&self, dir: Direction) {
         let mut sources = self.reactor.sources.borrow_mut();
         let io = &mut sources[self.key];
@@ -110,6 +112,7 @@ impl<S: Source> IoSource<S> {
 
     /// The operation said `WouldBlock`: the direction is neither ready nor
     /// closed, whatever earlier events said.
+    #[inline]
     fn clear_would_block(&self, dir: Direction) {
         let mut sources = self.reactor.sources.borrow_mut();
         let io = &mut sources[self.key];
@@ -121,6 +124,7 @@ impl<S: Source> IoSource<S> {
 
     /// Runs the non-blocking `op` once the source is ready in `dir`,
     /// waiting (returning `Pending`) for as long as it would block.
+    #[inline]
     pub(crate) fn poll_io<R>(
         &self,
         cx: &mut Context<'_>,

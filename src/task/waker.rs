@@ -86,6 +86,13 @@ impl Remote {
         }
     }
 
+    /// Whether a wake may have arrived since the last drain (a hint: the
+    /// drain itself is what settles it).
+    #[inline]
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+
     /// Moves every remotely woken id into `into` (called by the loop).
     ///
     /// A push stores `pending` *after* its id is in the queue, and this

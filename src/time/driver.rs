@@ -89,14 +89,13 @@ impl Timers {
 
     /// Step 2 of a turn: wakes the tasks of every timer due by now.
     pub(crate) fn fire_due(&self) {
-        let mut fired = self.fired.borrow_mut();
-        {
-            let mut queue = self.queue.borrow_mut();
-            if queue.is_empty() {
-                return;
-            }
-            queue.advance(self.tick_of(Instant::now()), &mut fired);
+        let mut queue = self.queue.borrow_mut();
+        if queue.is_empty() {
+            return;
         }
+        let mut fired = self.fired.borrow_mut();
+        queue.advance(self.tick_of(Instant::now()), &mut fired);
+        drop(queue);
         self.fired_total
             .set(self.fired_total.get() + fired.len() as u64);
         // Wake with no queue borrow held: a waker may run any code.
