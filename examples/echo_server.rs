@@ -215,7 +215,11 @@ fn is_connection_error(e: &io::Error) -> bool {
 /// Echoes everything `peer` sends until it closes its side, then logs how
 /// the connection ended.
 async fn serve(mut stream: TcpStream, peer: SocketAddr, config: Config, _live: Connections) {
-    match echo(&mut stream, config).await {
+    // The buffer is allocated here and lent to `echo`, which keeps only
+    // what each round trip needs: a smaller future touches fewer cache
+    // lines per echo, which shows at 10,000 connections.
+    let mut buf = vec![0u8; config.buf];
+    match echo(&mut stream, &mut buf, config.idle).await {
         Ok(End::Closed) => log::info!("{peer}: disconnected"),
         Ok(End::Idle) => log::info!(
             "{peer}: idle for {} s; closing",
@@ -233,15 +237,14 @@ enum End {
     Idle,
 }
 
-async fn echo(stream: &mut TcpStream, config: Config) -> io::Result<End> {
-    let mut buf = vec![0u8; config.buf];
+async fn echo(stream: &mut TcpStream, buf: &mut [u8], idle: Option<Duration>) -> io::Result<End> {
     loop {
         // Two spellings of each step, with and without the idle limit, so
         // that a server without one does not pay for a timer wrapper on
         // every read and write.
-        let n = match config.idle {
-            None => stream.read(&mut buf).await?,
-            Some(limit) => match timeout(limit, stream.read(&mut buf)).await {
+        let n = match idle {
+            None => stream.read(buf).await?,
+            Some(limit) => match timeout(limit, stream.read(buf)).await {
                 Ok(n) => n?,
                 Err(_) => return Ok(End::Idle),
             },
@@ -254,7 +257,7 @@ async fn echo(stream: &mut TcpStream, config: Config) -> io::Result<End> {
         // While this write waits (a client that does not read), we do not
         // read either: the client's own sends then block. That is the
         // backpressure that keeps this connection's memory at `buf` bytes.
-        match config.idle {
+        match idle {
             None => stream.write_all(&buf[..n]).await?,
             Some(limit) => match timeout(limit, stream.write_all(&buf[..n])).await {
                 Ok(written) => written?,

@@ -77,8 +77,10 @@ pub struct JoinError {
 enum Repr {
     Cancelled,
     /// The payload is `Send` but not `Sync`; a `Mutex` makes the error
-    /// `Sync` without `unsafe` (tokio uses an unsafe `SyncWrapper`).
-    Panic(Mutex<Box<dyn Any + Send + 'static>>),
+    /// `Sync` without `unsafe` (tokio uses an unsafe `SyncWrapper`). Boxed
+    /// so that a `JoinError` is one pointer: every task cell has room for
+    /// one, and panics are rare.
+    Panic(Box<Mutex<Box<dyn Any + Send + 'static>>>),
 }
 
 impl JoinError {
@@ -90,7 +92,7 @@ impl JoinError {
 
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
-            repr: Repr::Panic(Mutex::new(payload)),
+            repr: Repr::Panic(Box::new(Mutex::new(payload))),
         }
     }
 

@@ -124,6 +124,12 @@ pub(crate) struct TaskWaker {
     key: u32,
     /// Set while the task sits in a run queue; see the module docs.
     pub(crate) scheduled: AtomicBool,
+    /// Set by `JoinHandle::abort`: the executor cancels the task instead of
+    /// polling it. It lives here, not in the task cell, because every poll
+    /// reads this struct anyway (to clear `scheduled`), and it fits in the
+    /// padding after `scheduled`. Only the loop's thread touches it (a
+    /// `JoinHandle` is not `Send`), so `Relaxed` is enough.
+    aborted: AtomicBool,
 }
 
 impl TaskWaker {
@@ -138,7 +144,18 @@ impl TaskWaker {
                 u32::try_from(id.key).expect("coop: more than 4 billion live tasks")
             },
             scheduled: AtomicBool::new(true),
+            aborted: AtomicBool::new(false),
         }
+    }
+
+    /// Asks the executor to cancel this task at its next turn.
+    pub(crate) fn request_abort(&self) {
+        self.aborted.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`request_abort`](Self::request_abort) was called.
+    pub(crate) fn abort_requested(&self) -> bool {
+        self.aborted.load(Ordering::Relaxed)
     }
 
     /// The task this waker queues.
