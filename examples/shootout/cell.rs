@@ -80,6 +80,12 @@ pub struct Measurement {
     pub runs: usize,
     /// Lowest and highest `cpu_us_per_echo` over those runs.
     pub cpu_range: Option<(f64, f64)>,
+    /// `cpu_us_per_echo` of every run, in the order the runs took turns
+    /// (`None` for a run that failed), so that two servers can be compared
+    /// run by run (see `report::targets`).
+    pub cpu_runs: Vec<Option<f64>>,
+    /// Echoes per second of every run, in the same order.
+    pub rps_runs: Vec<Option<f64>>,
 }
 
 impl Measurement {
@@ -199,6 +205,7 @@ fn run_cell(server: &Server, conns: usize, size: usize, s: &Settings) -> io::Res
         all.saturating_sub(ours)
     });
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let rps = Some(load.rps).filter(|_| load.msgs > 0);
     Ok(Outcome::Measured(Box::new(Measurement {
         load,
         cpu_us_per_echo,
@@ -216,6 +223,8 @@ fn run_cell(server: &Server, conns: usize, size: usize, s: &Settings) -> io::Res
         first_log_line: log.lines().next().map(str::to_string),
         runs: 1,
         cpu_range: cpu_us_per_echo.map(|c| (c, c)),
+        cpu_runs: vec![cpu_us_per_echo],
+        rps_runs: vec![rps],
     })))
 }
 

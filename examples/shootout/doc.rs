@@ -262,9 +262,19 @@ CPU time per echo no more than tokio's at every connection count, and within
 mio's in every cell; all of 10,000 connections served without an error;
 memory per connection (kernel stacks included) no more than tokio's and at
 most 1/5 of thread-per-connection's, checked at 1,000 and 10,000 connections,
-where what a connection costs outweighs what a process costs. Each ratio is
-of medians; on a busy machine a check can still pass or miss by noise alone
-(see "Other load" above, and the ranges).
+where what a connection costs outweighs what a process costs.
+
+CPU and throughput ratios are taken **run by run**: coop's run *i* of a cell
+against the other server's run *i*, which ran just before or after it, and
+the check judges the median of those ratios (memory ratios are of medians).
+The machine drifts between a faster and a slower state that lasts for
+several runs in a row and moves every server alike (at 100 connections all
+three single-threaded servers measured about 5.3 µs per echo in one round
+and about 7.0 µs in the next), so two runs side by side are comparable where
+two medians taken minutes apart may not be. Where both ends of the loop are
+busy (roughly 10 to 1,000 connections at 64 B) any server that keeps up
+spends about the same CPU per echo, and a ratio within a percent or two of
+1.0 is a tie that noise decides; see also "Other load" above.
 
 {targets}
 ## Charts
@@ -287,9 +297,9 @@ memory chart leaves those cells out.
    Each cell is run `--reps` times (3 by default), round-robin over the
    servers, and the table shows the median of each number, with the range
    of CPU per echo; errors are those of the worst run. One run is not
-   enough: at the same connection count a server and loadgen can settle
-   into a faster or a slower rhythm (how many echoes one `epoll_wait`
-   returns), 20% apart in CPU per echo.
+   enough: the same server in the same cell can measure 20% apart in CPU
+   per echo from one minute to the next, and the targets compare servers
+   run by run (see "Targets").
 2. **Warm-up before the clock.** `loadgen` opens the connections, and each
    sends one message and checks its echo before the clock starts. A server
    that has not accepted everyone yet is not flattered: those connections

@@ -1,11 +1,13 @@
 //! Several runs of one cell, summed up as one: the median of each number.
 //!
-//! Why more than one run: in a closed loop the server and loadgen settle into
-//! a rhythm (how many echoes each `epoll_wait` returns), and the same server
-//! at 100 connections can settle into a fast rhythm in one run and a slower
-//! one in the next, with 20% more CPU per echo. A single run per server makes
-//! a 5% comparison a coin toss; the median of three is steadier, and the
-//! range of CPU per echo shows how much the runs disagreed.
+//! Why more than one run: the same server at 100 connections can measure
+//! 5.3 µs of CPU per echo in one run and 7.0 µs a minute later. The shift
+//! comes from the machine (a VM's two CPUs), lasts for several runs, and
+//! moves every server alike. A single run per server makes a 5% comparison
+//! a coin toss; the median of three is steadier, and the range of CPU per
+//! echo shows how much the runs disagreed. Each run's CPU and rate are also
+//! kept in order (`cpu_runs`, `rps_runs`), so that the targets can compare
+//! two servers run by run, each pair measured a few seconds apart.
 //!
 //! Errors are not averaged away: the summary has the most errors and the
 //! fewest connections served of any run, and a crash in any run is reported.
@@ -17,15 +19,29 @@ use crate::cell::{Measurement, Outcome};
 pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
     let mut measured: Vec<Measurement> = Vec::new();
     let mut failure = None;
+    // Every run's CPU and rate, failed runs included (as `None`), so that
+    // run `i` of one server still lines up with run `i` of another.
+    let (mut cpu_runs, mut rps_runs) = (Vec::new(), Vec::new());
     for outcome in outcomes {
         match outcome {
-            Outcome::Measured(m) => measured.push(*m),
-            Outcome::Failed(why) => failure = failure.or(Some(why)),
+            Outcome::Measured(m) => {
+                cpu_runs.push(m.cpu_us_per_echo);
+                rps_runs.push(m.rps_runs.first().copied().flatten());
+                measured.push(*m);
+            }
+            Outcome::Failed(why) => {
+                cpu_runs.push(None);
+                rps_runs.push(None);
+                failure = failure.or(Some(why));
+            }
         }
     }
     if measured.len() <= 1 {
         return match (measured.pop(), failure) {
-            (Some(m), _) => Outcome::Measured(Box::new(m)),
+            (Some(mut m), _) => {
+                (m.cpu_runs, m.rps_runs) = (cpu_runs, rps_runs);
+                Outcome::Measured(Box::new(m))
+            }
             (None, why) => Outcome::Failed(why.unwrap_or_else(|| "not run".into())),
         };
     }
@@ -63,6 +79,7 @@ pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
     sum.log_lines = ms.iter().map(|m| m.log_lines).max().unwrap_or(0);
     sum.first_log_line = ms.iter().find_map(|m| m.first_log_line.clone());
     sum.runs = ms.len();
+    (sum.cpu_runs, sum.rps_runs) = (cpu_runs, rps_runs);
     sum.cpu_range = cpus
         .iter()
         .copied()
@@ -73,7 +90,7 @@ pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
 }
 
 /// The middle value (the mean of the middle two for an even count).
-fn median(mut values: Vec<f64>) -> f64 {
+pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     match n {

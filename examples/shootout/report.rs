@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::cell::{Measurement, Outcome};
+use crate::median;
 use crate::servers::Server;
 use crate::svg::group_thousands;
 
@@ -139,6 +140,9 @@ pub struct Verdict {
 /// called disturbed.
 pub const DISTURBED_PCT: f64 = 20.0;
 
+/// One number of every run of a cell, in run order (`None`: that run failed).
+type PerRun = fn(&Measurement) -> &[Option<f64>];
+
 /// The targets, each checked in every cell it names.
 pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
     let find = |name: &str, conns: usize, size: usize| {
@@ -154,41 +158,65 @@ pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
         format!("{} × {}", group_thousands(conns as f64), size_label(size))
     };
     let mut verdicts = Vec::new();
-    // A ratio coop / other of some number, with a bound.
+    // A ratio coop / other of some number, with a bound. With `runs`, the
+    // ratio is taken run by run (coop's run i against the other's run i,
+    // which ran just before or after it) and the median of those ratios is
+    // judged; without, the ratio of the two medians.
     let mut ratio = |target: &'static str,
                      other: &str,
                      (conns, size): (usize, usize),
                      value: &dyn Fn(&Row) -> Option<f64>,
+                     runs: Option<PerRun>,
                      ok: &dyn Fn(f64) -> bool| {
         let pair = find("coop", conns, size).zip(find(other, conns, size));
         let numbers = pair.and_then(|(c, o)| value(c).zip(value(o)));
-        // For CPU time, the range over the runs too: it shows the noise.
-        let range = |r: &Row| {
-            let m = r.measured()?;
-            let (lo, hi) = m.cpu_range.filter(|_| m.runs > 1)?;
-            Some(format!("{lo:.2}–{hi:.2}"))
+        let paired: Vec<f64> = match (pair, runs) {
+            (Some((c, o)), Some(runs)) => match (c.measured(), o.measured()) {
+                (Some(c), Some(o)) => runs(c)
+                    .iter()
+                    .zip(runs(o))
+                    .filter_map(|(c, o)| Some(c.as_ref()? / o.filter(|&o| o > 0.0)?))
+                    .collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
         };
-        let ranges = pair
-            .filter(|_| target.starts_with("CPU"))
-            .and_then(|(c, o)| range(c).zip(range(o)))
-            .map_or(String::new(), |(c, o)| format!("; runs {c} / {o}"));
         let others = |r: &Row| r.measured().and_then(|m| m.other_cpu_pct).unwrap_or(0.0);
         // Memory does not depend on who else wants the CPU; time does.
         let disturbed = pair
             .filter(|_| !target.starts_with("memory"))
             .map(|(c, o)| others(c).max(others(o)))
             .filter(|&pct| pct > DISTURBED_PCT);
+        let cell = label(conns, size);
         verdicts.push(match numbers {
+            Some((c, o)) if paired.len() >= 2 => {
+                let judged = median::median(paired.clone());
+                let (lo, hi) = paired
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+                Verdict {
+                    target,
+                    cell,
+                    measured: format!(
+                        "{judged:.3}  (median of {} run-by-run ratios, {lo:.3}–{hi:.3}; medians {} / {})",
+                        paired.len(),
+                        short(c),
+                        short(o)
+                    ),
+                    pass: Some(ok(judged)),
+                    disturbed,
+                }
+            }
             Some((c, o)) if o > 0.0 => Verdict {
                 target,
-                cell: label(conns, size),
-                measured: format!("{:.3}  ({} / {}{ranges})", c / o, short(c), short(o)),
+                cell,
+                measured: format!("{:.3}  ({} / {})", c / o, short(c), short(o)),
                 pass: Some(ok(c / o)),
                 disturbed,
             },
             _ => Verdict {
                 target,
-                cell: label(conns, size),
+                cell,
                 measured: "not measured".into(),
                 pass: None,
                 disturbed: None,
@@ -198,23 +226,25 @@ pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
     let cpu = |r: &Row| r.measured().and_then(|m| m.cpu_us_per_echo);
     let rps = |r: &Row| r.measured().map(|m| m.load.rps);
     let mem = |r: &Row| r.measured().map(|m| m.mem_per_conn_kib(r.conns));
+    let cpu_runs: Option<PerRun> = Some(|m| &m.cpu_runs);
+    let rps_runs: Option<PerRun> = Some(|m| &m.rps_runs);
     for &cell in &cells {
         let t = "CPU per echo: coop ≤ tokio (ratio ≤ 1)";
-        ratio(t, "tokio", cell, &cpu, &|r| r <= 1.0);
+        ratio(t, "tokio", cell, &cpu, cpu_runs, &|r| r <= 1.0);
     }
     for &cell in cells.iter().filter(|c| c.0 == 100 || c.0 == 1000) {
         let t = "CPU per echo: coop within 5% of mio_raw (ratio ≤ 1.05)";
-        ratio(t, "mio_raw", cell, &cpu, &|r| r <= 1.05);
+        ratio(t, "mio_raw", cell, &cpu, cpu_runs, &|r| r <= 1.05);
     }
     for &cell in &cells {
         let t = "throughput: coop ≥ 0.95 × mio_raw";
-        ratio(t, "mio_raw", cell, &rps, &|r| r >= 0.95);
+        ratio(t, "mio_raw", cell, &rps, rps_runs, &|r| r >= 0.95);
     }
     for &cell in cells.iter().filter(|c| c.0 >= 1000) {
         let t = "memory per connection: coop ≤ tokio (ratio ≤ 1)";
-        ratio(t, "tokio", cell, &mem, &|r| r <= 1.0);
+        ratio(t, "tokio", cell, &mem, None, &|r| r <= 1.0);
         let t = "memory per connection: coop ≤ 1/5 × threads (ratio ≤ 0.2)";
-        ratio(t, "threads", cell, &mem, &|r| r <= 0.2);
+        ratio(t, "threads", cell, &mem, None, &|r| r <= 0.2);
     }
     let big_cell = (10_000, small);
     let served = find("coop", big_cell.0, big_cell.1);
