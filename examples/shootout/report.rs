@@ -318,3 +318,77 @@ pub fn targets_table(verdicts: &[Verdict]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::median::combine;
+    use crate::servers::SERVERS;
+
+    /// One server's runs of the 100 × 64 B cell: CPU µs per echo of each
+    /// run (`None`: that run failed), summed up the way the shootout does.
+    fn row(name: &str, cpus: &[Option<f64>]) -> Row {
+        let runs = cpus
+            .iter()
+            .map(|cpu| match cpu {
+                Some(cpu) => {
+                    let mut m = Measurement {
+                        cpu_us_per_echo: Some(*cpu),
+                        cpu_runs: vec![Some(*cpu)],
+                        rps_runs: vec![Some(1e6 / cpu)],
+                        runs: 1,
+                        ..Measurement::default()
+                    };
+                    m.load.msgs = 1000;
+                    m.load.rps = 1e6 / cpu;
+                    Outcome::Measured(Box::new(m))
+                }
+                None => Outcome::Failed("loadgen: gave up".into()),
+            })
+            .collect();
+        Row {
+            server: SERVERS.iter().find(|s| s.name == name).unwrap(),
+            conns: 100,
+            size: 64,
+            outcome: combine(runs),
+        }
+    }
+
+    fn verdict<'a>(verdicts: &'a [Verdict], prefix: &str) -> &'a Verdict {
+        verdicts
+            .iter()
+            .find(|v| v.target.starts_with(prefix))
+            .unwrap()
+    }
+
+    #[test]
+    fn cpu_targets_judge_the_median_of_run_by_run_ratios() {
+        // The machine is slow in the middle run for both servers. coop is
+        // 2% cheaper in every pair, but the median of coop's runs (7.0) is
+        // above tokio's median (5.1): ratios of medians would call it a miss.
+        let rows = [
+            row("coop", &[Some(4.9), Some(7.0), Some(7.0)]),
+            row("tokio", &[Some(5.0), Some(7.15), Some(5.1)]),
+        ];
+        let verdicts = targets(&rows, 64);
+        let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
+        assert_eq!(cpu.pass, Some(true), "{}", cpu.measured);
+        assert!(cpu.measured.starts_with("0.980"), "{}", cpu.measured);
+        assert!(cpu.measured.contains("median of 3"), "{}", cpu.measured);
+    }
+
+    #[test]
+    fn a_failed_run_drops_out_of_the_pairs_without_shifting_them() {
+        let rows = [
+            row("coop", &[Some(5.0), None, Some(6.0)]),
+            row("tokio", &[Some(4.0), Some(100.0), Some(5.0)]),
+        ];
+        let verdicts = targets(&rows, 64);
+        let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
+        // Pairs 1 and 3: 1.25 and 1.2; run 2 of tokio is not compared with
+        // coop's run 3.
+        assert_eq!(cpu.pass, Some(false));
+        assert!(cpu.measured.starts_with("1.225"), "{}", cpu.measured);
+        assert!(cpu.measured.contains("median of 2"), "{}", cpu.measured);
+    }
+}
