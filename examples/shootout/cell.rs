@@ -78,8 +78,6 @@ pub struct Measurement {
     pub first_log_line: Option<String>,
     /// How many runs of the cell these numbers sum up (see `median.rs`).
     pub runs: usize,
-    /// Lowest and highest `cpu_us_per_echo` over those runs.
-    pub cpu_range: Option<(f64, f64)>,
     /// `cpu_us_per_echo` of every run, in the order the runs took turns
     /// (`None` for a run that failed), so that two servers can be compared
     /// run by run (see `report::targets`).
@@ -89,6 +87,13 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// Lowest and highest `cpu_us_per_echo` over the runs that measured it.
+    pub fn cpu_range(&self) -> Option<(f64, f64)> {
+        self.cpu_runs.iter().flatten().fold(None, |range, &c| {
+            Some(range.map_or((c, c), |(lo, hi): (f64, f64)| (lo.min(c), hi.max(c))))
+        })
+    }
+
     /// Kernel stacks of the server's threads at peak: threads × 16 KiB.
     pub fn kernel_stack_kib(&self) -> u64 {
         self.peak_threads * procfs::KERNEL_STACK_KIB
@@ -222,7 +227,6 @@ fn run_cell(server: &Server, conns: usize, size: usize, s: &Settings) -> io::Res
         log_lines: log.lines().count(),
         first_log_line: log.lines().next().map(str::to_string),
         runs: 1,
-        cpu_range: cpu_us_per_echo.map(|c| (c, c)),
         cpu_runs: vec![cpu_us_per_echo],
         rps_runs: vec![rps],
     })))

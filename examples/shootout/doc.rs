@@ -268,10 +268,11 @@ CPU and throughput ratios are taken **run by run**: coop's run *i* of a cell
 against the other server's run *i*, which ran just before or after it, and
 the check judges the median of those ratios (memory ratios are of medians).
 The machine drifts between a faster and a slower state that lasts for
-several runs in a row and moves every server alike (at 100 connections all
-three single-threaded servers measured about 5.3 µs per echo in one round
-and about 7.0 µs in the next), so two runs side by side are comparable where
-two medians taken minutes apart may not be. Where both ends of the loop are
+several runs in a row and moves every server alike (when this method was
+chosen, back-to-back runs at 100 connections put all three single-threaded
+servers at about 5.3 µs per echo in one round and about 7.0 µs in the
+next), so two runs side by side are comparable where two medians taken
+minutes apart may not be. Where both ends of the loop are
 busy (roughly 10 to 1,000 connections at 64 B) any server that keeps up
 spends about the same CPU per echo, and a ratio within a percent or two of
 1.0 is a tie that noise decides; see also "Other load" above.

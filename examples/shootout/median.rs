@@ -25,8 +25,8 @@ pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
     for outcome in outcomes {
         match outcome {
             Outcome::Measured(m) => {
-                cpu_runs.push(m.cpu_us_per_echo);
-                rps_runs.push(m.rps_runs.first().copied().flatten());
+                cpu_runs.extend_from_slice(&m.cpu_runs);
+                rps_runs.extend_from_slice(&m.rps_runs);
                 measured.push(*m);
             }
             Outcome::Failed(why) => {
@@ -51,7 +51,6 @@ pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
         let values: Vec<f64> = ms.iter().filter_map(get).collect();
         (!values.is_empty()).then(|| median(values))
     };
-    let cpus: Vec<f64> = ms.iter().filter_map(|m| m.cpu_us_per_echo).collect();
     let mut sum = ms[0].clone();
     sum.load.msgs = f(|m| m.load.msgs as f64) as u64;
     sum.load.rps = f(|m| m.load.rps);
@@ -80,12 +79,6 @@ pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
     sum.first_log_line = ms.iter().find_map(|m| m.first_log_line.clone());
     sum.runs = ms.len();
     (sum.cpu_runs, sum.rps_runs) = (cpu_runs, rps_runs);
-    sum.cpu_range = cpus
-        .iter()
-        .copied()
-        .fold(None, |range: Option<(f64, f64)>, c| {
-            Some(range.map_or((c, c), |(lo, hi)| (lo.min(c), hi.max(c))))
-        });
     Outcome::Measured(Box::new(sum))
 }
 

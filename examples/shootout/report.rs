@@ -103,7 +103,7 @@ pub fn table(rows: &[Row]) -> String {
 
 /// `5.30`, or with several runs `5.30 (5.28–7.02)`: the median and the range.
 fn cpu_cell(m: &Measurement) -> String {
-    match (m.cpu_us_per_echo, m.cpu_range) {
+    match (m.cpu_us_per_echo, m.cpu_range()) {
         (Some(c), Some((lo, hi))) if m.runs > 1 => format!("{c:.2} ({lo:.2}–{hi:.2})"),
         (Some(c), _) => format!("{c:.2}"),
         (None, _) => "–".into(),

@@ -278,7 +278,7 @@ impl Executor {
     /// Moves wakes that arrived from other threads onto the run queue.
     pub(crate) fn drain_remote(&self) {
         if !self.remote.has_pending() {
-            return; // the usual case: one atomic load, no borrow
+            return; // the usual case
         }
         let mut buf = self.remote_buf.borrow_mut();
         self.remote.drain_into(&mut buf);
