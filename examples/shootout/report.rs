@@ -134,7 +134,17 @@ pub struct Verdict {
     /// The most CPU other processes took in either cell, when more than
     /// [`DISTURBED_PCT`]: the verdict may be noise.
     pub disturbed: Option<f64>,
+    /// A CPU check where both servers and the load generator were all at
+    /// least [`SATURATED_PCT`] busy. Each server then turns whatever time it
+    /// saves into more, smaller `epoll_wait` batches, so its CPU per echo
+    /// follows the load generator's rate more than its own work ("Method",
+    /// item 11, in the report).
+    pub saturated: bool,
 }
+
+/// CPU use (percent of one CPU) at and above which a process is called
+/// saturated.
+pub const SATURATED_PCT: f64 = 95.0;
 
 /// Other processes' CPU use (percent of one CPU) above which a cell is
 /// called disturbed.
@@ -187,6 +197,15 @@ pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
             .filter(|_| !target.starts_with("memory"))
             .map(|(c, o)| others(c).max(others(o)))
             .filter(|&pct| pct > DISTURBED_PCT);
+        let busy = |pct: Option<f64>| pct.is_some_and(|p| p >= SATURATED_PCT);
+        let saturated = target.starts_with("CPU")
+            && pair.is_some_and(|(c, o)| {
+                [c, o].iter().all(|r| {
+                    r.measured().is_some_and(|m| {
+                        busy(m.server_cpu_pct) && busy(m.loadgen_cpu_pct)
+                    })
+                })
+            });
         let cell = label(conns, size);
         verdicts.push(match numbers {
             Some((c, o)) if paired.len() >= 2 => {
@@ -205,6 +224,7 @@ pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
                     ),
                     pass: Some(ok(judged)),
                     disturbed,
+                    saturated,
                 }
             }
             Some((c, o)) if o > 0.0 => Verdict {
@@ -213,6 +233,7 @@ pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
                 measured: format!("{:.3}  ({} / {})", c / o, short(c), short(o)),
                 pass: Some(ok(c / o)),
                 disturbed,
+                saturated,
             },
             _ => Verdict {
                 target,
@@ -220,6 +241,7 @@ pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
                 measured: "not measured".into(),
                 pass: None,
                 disturbed: None,
+                saturated: false,
             },
         });
     };
@@ -263,6 +285,7 @@ pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
         }),
         pass: served.map(Row::all_served),
         disturbed: None,
+        saturated: false,
     });
     verdicts
 }
@@ -290,6 +313,9 @@ pub fn targets_table(verdicts: &[Verdict]) -> String {
         if let Some(pct) = v.disturbed {
             let _ = write!(verdict, " (disturbed: others {pct:.0}%)");
         }
+        if v.saturated {
+            verdict.push_str(" (saturated)");
+        }
         let _ = writeln!(
             out,
             "| {} | {} | {} | {verdict} |",
@@ -308,6 +334,19 @@ pub fn targets_table(verdicts: &[Verdict]) -> String {
         0 => writeln!(out, "."),
         n => writeln!(out, "; {n} not measured in this run."),
     };
+    let saturated = verdicts
+        .iter()
+        .filter(|v| v.pass.is_some() && v.saturated)
+        .count();
+    if saturated > 0 {
+        let _ = writeln!(
+            out,
+            "\n{saturated} of the CPU checks are marked *saturated*: both servers and the \
+             load generator were at least {SATURATED_PCT:.0}% busy. There a server's CPU \
+             per echo follows the load generator's rate more than the server's own work, \
+             so a difference of a few percent either way is a tie (\"Method\", item 11)."
+        );
+    }
     if disturbed > 0 {
         let _ = writeln!(
             out,
@@ -326,8 +365,15 @@ mod tests {
     use crate::servers::SERVERS;
 
     /// One server's runs of the 100 × 64 B cell: CPU µs per echo of each
-    /// run (`None`: that run failed), summed up the way the shootout does.
+    /// run (`None`: that run failed), summed up the way the shootout does,
+    /// with the server and load generator 50% busy.
     fn row(name: &str, cpus: &[Option<f64>]) -> Row {
+        busy_row(name, cpus, 50.0, 50.0)
+    }
+
+    /// The same, with the server and the load generator `server_pct` and
+    /// `loadgen_pct` busy.
+    fn busy_row(name: &str, cpus: &[Option<f64>], server_pct: f64, loadgen_pct: f64) -> Row {
         let runs = cpus
             .iter()
             .map(|cpu| match cpu {
@@ -336,6 +382,8 @@ mod tests {
                         cpu_us_per_echo: Some(*cpu),
                         cpu_runs: vec![Some(*cpu)],
                         rps_runs: vec![Some(1e6 / cpu)],
+                        server_cpu_pct: Some(server_pct),
+                        loadgen_cpu_pct: Some(loadgen_pct),
                         runs: 1,
                         ..Measurement::default()
                     };
@@ -390,5 +438,29 @@ mod tests {
         assert_eq!(cpu.pass, Some(false));
         assert!(cpu.measured.starts_with("1.225"), "{}", cpu.measured);
         assert!(cpu.measured.contains("median of 2"), "{}", cpu.measured);
+    }
+
+    #[test]
+    fn cpu_checks_where_both_ends_are_busy_are_marked_saturated() {
+        let cpus = [Some(5.0), Some(5.0)];
+        let judge = |coop_pct: f64, loadgen_pct: f64| {
+            let rows = [
+                busy_row("coop", &cpus, coop_pct, loadgen_pct),
+                busy_row("tokio", &cpus, 98.0, 99.0),
+            ];
+            let verdicts = targets(&rows, 64);
+            let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
+            let rps = verdict(&verdicts, "throughput");
+            assert!(!rps.saturated, "only CPU checks are marked");
+            (cpu.saturated, targets_table(&verdicts))
+        };
+        let (saturated, table) = judge(97.0, 99.0);
+        assert!(saturated);
+        assert!(table.contains("PASS (saturated)"), "{table}");
+        assert!(table.contains("1 of the CPU checks are marked"), "{table}");
+        // A server with time to spare, or a load generator with time to
+        // spare, measures the server itself.
+        assert!(!judge(71.0, 99.0).0);
+        assert!(!judge(97.0, 80.0).0);
     }
 }
