@@ -201,9 +201,8 @@ pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
         let saturated = target.starts_with("CPU")
             && pair.is_some_and(|(c, o)| {
                 [c, o].iter().all(|r| {
-                    r.measured().is_some_and(|m| {
-                        busy(m.server_cpu_pct) && busy(m.loadgen_cpu_pct)
-                    })
+                    r.measured()
+                        .is_some_and(|m| busy(m.server_cpu_pct) && busy(m.loadgen_cpu_pct))
                 })
             });
         let cell = label(conns, size);
