@@ -31,6 +31,12 @@
 //! program too (one thread, one task per connection), so the soak exercises
 //! the runtime on both ends.
 
+// The soak reads only `/proc/PID/status`, so `stat_field` goes unused here;
+// the allow keeps it from warning in this example alone.
+#[allow(dead_code)]
+#[path = "common/procfs.rs"]
+mod procfs;
+
 use std::cell::Cell;
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
@@ -362,10 +368,7 @@ async fn close(mut stream: TcpStream) -> io::Result<()> {
 /// The server's resident memory, in KiB (`VmRSS` in `/proc/PID/status`).
 fn rss_kib(pid: u32) -> io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+    procfs::status_field(&status, "VmRSS:")
         .ok_or_else(|| io::Error::other("no VmRSS in /proc/PID/status"))
 }
 

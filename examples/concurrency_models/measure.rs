@@ -19,6 +19,9 @@
 //! ÷ wall time is how many cores were busy on average, a number that other
 //! programs on a shared machine disturb far less than wall time.
 
+#[path = "../common/procfs.rs"]
+mod procfs;
+
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,22 +66,14 @@ fn thread_cpu_secs_now() -> f64 {
 /// The sum of `fields` fields from field 14 (utime) of a `stat` file.
 fn cpu_secs(stat_file: &str, fields: usize) -> f64 {
     let stat = std::fs::read_to_string(stat_file).unwrap_or_default();
-    // The command name, field 2, may hold spaces: count from after its ')'.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: u64 = after_name
-        .split_whitespace()
-        .skip(11) // fields 3..=13
-        .take(fields)
-        .filter_map(|f| f.parse::<u64>().ok())
+    let ticks: u64 = (14..14 + fields)
+        .filter_map(|n| procfs::stat_field(&stat, n))
         .sum();
     ticks as f64 / 100.0
 }
 
 /// The number after `key` in a `/proc/*/status` text (`VmRSS:  5120 kB`).
-pub fn field(status: &str, key: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line[key.len()..].split_whitespace().next()?.parse().ok()
-}
+pub use procfs::status_field as field;
 
 /// The number in `key=<number>` among the words of `line`.
 pub fn field_kv(line: &str, key: &str) -> Option<u64> {

@@ -2,8 +2,12 @@
 //! threads, the kernel's stack total, and a description of the machine.
 //!
 //! Every number is parsed by hand from the text files Linux documents in
-//! `proc(5)`; a file that cannot be read gives `None`, never a panic (a
-//! server that has died has no `/proc/PID` left to read).
+//! `proc(5)`, with the two helpers of `common/procfs.rs`; a file that cannot
+//! be read gives `None`, never a panic (a server that has died has no
+//! `/proc/PID` left to read).
+
+#[path = "../common/procfs.rs"]
+mod common;
 
 use std::fs;
 use std::process::Command;
@@ -24,13 +28,7 @@ pub const KERNEL_STACK_KIB: u64 = 16;
 /// threads that have already exited.
 pub fn cpu_ticks(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may contain spaces, so
-    // count fields from the last `)`: the word after it is field 3.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
-    let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
-    Some(utime + stime)
+    Some(common::stat_field(&stat, 14)? + common::stat_field(&stat, 15)?)
 }
 
 /// Clock ticks per second (`USER_HZ`), the unit of [`cpu_ticks`]: 100 on every
@@ -60,22 +58,16 @@ pub struct Status {
 pub fn status(pid: u32) -> Option<Status> {
     let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     Some(Status {
-        threads: field(&text, "Threads:")?,
-        rss_kib: field(&text, "VmRSS:")?,
-        hwm_kib: field(&text, "VmHWM:")?,
+        threads: common::status_field(&text, "Threads:")?,
+        rss_kib: common::status_field(&text, "VmRSS:")?,
+        hwm_kib: common::status_field(&text, "VmHWM:")?,
     })
 }
 
 /// `KernelStack:` from `/proc/meminfo`: the kernel stacks of every thread on the
 /// machine, KiB.
 pub fn kernel_stack_kib() -> Option<u64> {
-    field(&fs::read_to_string("/proc/meminfo").ok()?, "KernelStack:")
-}
-
-/// The number after `key` in a `/proc` text of `Key:  value [kB]` lines.
-fn field(text: &str, key: &str) -> Option<u64> {
-    let line = text.lines().find(|line| line.starts_with(key))?;
-    line[key.len()..].split_whitespace().next()?.parse().ok()
+    common::status_field(&fs::read_to_string("/proc/meminfo").ok()?, "KernelStack:")
 }
 
 /// The highest values seen while a [`Sampler`] ran.
@@ -201,4 +193,30 @@ pub fn allowed_cpus() -> Vec<usize> {
         }
     }
     cpus
+}
+
+#[cfg(test)]
+mod tests {
+    use super::common::{stat_field, status_field};
+
+    #[test]
+    fn stat_fields_count_from_the_last_parenthesis() {
+        // A command name with a space and a `)` in it, as a program may
+        // choose; fields 14 and 15 (utime, stime) are 11 and 22.
+        let stat = "42 (my )prog x) S 1 42 42 0 -1 4194304 100 0 0 0 11 22 0 0 20 0 1";
+        assert_eq!(stat_field(stat, 3), None, "the state is not a number");
+        assert_eq!(stat_field(stat, 4), Some(1));
+        assert_eq!(stat_field(stat, 14), Some(11));
+        assert_eq!(stat_field(stat, 15), Some(22));
+        assert_eq!(stat_field(stat, 2), None, "the name is not a field to read");
+        assert_eq!(stat_field(stat, 99), None);
+    }
+
+    #[test]
+    fn status_fields_match_the_whole_key() {
+        let status = "Name:\techo\nVmRSSx:\t1 kB\nVmRSS:\t  5120 kB\nThreads:\t3\n";
+        assert_eq!(status_field(status, "VmRSS:"), Some(5120));
+        assert_eq!(status_field(status, "Threads:"), Some(3));
+        assert_eq!(status_field(status, "VmHWM:"), None);
+    }
 }

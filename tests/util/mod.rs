@@ -1,6 +1,9 @@
 //! Shared set-up for the integration tests.
 #![allow(dead_code)] // each test file uses a different subset
 
+#[path = "../../examples/common/procfs.rs"]
+mod procfs;
+
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -86,18 +89,13 @@ impl Rng {
 pub fn thread_cpu_ticks() -> u64 {
     let stat =
         std::fs::read_to_string("/proc/thread-self/stat").expect("read /proc/thread-self/stat");
-    // The command name (field 2) may contain spaces; count fields after ')'.
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 overall: 12 and 13 after ')'.
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    stat_cpu_ticks(&stat)
 }
 
 /// Fields 14 and 15 (utime, stime) of a `/proc/.../stat` line, summed.
 fn stat_cpu_ticks(stat: &str) -> u64 {
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    let field = |n| procfs::stat_field(stat, n).expect("utime and stime in a /proc stat line");
+    field(14) + field(15)
 }
 
 /// CPU time (user + system) process `pid` has used, in clock ticks (1/100 s
@@ -111,12 +109,7 @@ pub fn process_cpu_ticks(pid: u32) -> u64 {
 pub fn process_rss_kib(pid: u32) -> u64 {
     let status =
         std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .expect("VmRSS in /proc/PID/status")
+    procfs::status_field(&status, "VmRSS:").expect("VmRSS in /proc/PID/status")
 }
 
 /// Open file descriptors of process `pid` (entries of `/proc/PID/fd`).

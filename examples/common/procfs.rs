@@ -1,0 +1,42 @@
+//! Reading numbers out of Linux's `/proc` text files, the two ways the
+//! examples and the tests need (the formats are documented in `proc(5)`).
+//!
+//! 1. **`/proc/PID/stat`** (and `/proc/self/stat`, `/proc/thread-self/stat`)
+//!    is one line of fields separated by spaces, which `proc(5)` numbers from
+//!    1: field 1 is the PID, field 2 the command name in parentheses, field 3
+//!    the state, ..., fields 14 and 15 `utime` and `stime` (CPU time spent in
+//!    user and in kernel mode, in clock ticks). The command name is whatever
+//!    the program chose, spaces and parentheses included (`(my )prog)`), so
+//!    splitting the whole line on spaces can miscount. Everything after the
+//!    name is numbers and the one-letter state, so the *last* `)` in the line
+//!    is the one that closes the name, and the first word after it is field 3.
+//!    [`stat_field`] counts that way.
+//! 2. **`/proc/PID/status`** and **`/proc/meminfo`** are lines of
+//!    `Key:  value`, the memory ones with a unit (`VmRSS:  5120 kB`, where
+//!    `kB` means KiB). [`status_field`] finds the line by its key and reads
+//!    the number after it.
+//!
+//! Both give `None`, never a panic, when the field is missing or not a
+//! number, and reading the file is left to the caller: a server that has died
+//! has no `/proc/PID` left, which fails a test but only blanks a cell of the
+//! shootout, so each caller decides what a missing number means.
+
+/// Field `n` of a `/proc/.../stat` line, numbered as in `proc(5)` (14 is
+/// `utime`), counted from after the last `)`. Only fields from 3 on can be
+/// read this way, and only numeric ones: `None` for any other.
+pub fn stat_field(stat: &str, n: usize) -> Option<u64> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name
+        .split_whitespace()
+        .nth(n.checked_sub(3)?)?
+        .parse()
+        .ok()
+}
+
+/// The number after `key` in a `/proc` text of `Key:  value [kB]` lines, such
+/// as `/proc/PID/status` or `/proc/meminfo`. `key` includes the colon
+/// (`"VmRSS:"`), so that it cannot match a longer key that starts the same.
+pub fn status_field(text: &str, key: &str) -> Option<u64> {
+    let line = text.lines().find(|line| line.starts_with(key))?;
+    line[key.len()..].split_whitespace().next()?.parse().ok()
+}
