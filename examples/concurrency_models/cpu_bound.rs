@@ -194,7 +194,7 @@ pub fn worker(n: usize, workers: usize, jobs: u64) -> io::Result<()> {
     }
     // A process's own peak is its VmHWM ("high water mark").
     let status = std::fs::read_to_string("/proc/self/status")?;
-    let peak = measure::field(&status, "VmHWM:").unwrap_or(0);
+    let peak = measure::procfs::status_field(&status, "VmHWM:").unwrap_or(0);
     println!("peak_rss_kib={peak}");
     Ok(())
 }

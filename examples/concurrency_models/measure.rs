@@ -20,7 +20,7 @@
 //! programs on a shared machine disturb far less than wall time.
 
 #[path = "../common/procfs.rs"]
-mod procfs;
+pub mod procfs;
 
 use std::io;
 use std::sync::Arc;
@@ -45,8 +45,8 @@ pub struct Usage {
 pub fn status_now() -> (usize, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     (
-        field(&status, "Threads:").unwrap_or(1) as usize,
-        field(&status, "VmRSS:").unwrap_or(0),
+        procfs::status_field(&status, "Threads:").unwrap_or(1) as usize,
+        procfs::status_field(&status, "VmRSS:").unwrap_or(0),
     )
 }
 
@@ -71,9 +71,6 @@ fn cpu_secs(stat_file: &str, fields: usize) -> f64 {
         .sum();
     ticks as f64 / 100.0
 }
-
-/// The number after `key` in a `/proc/*/status` text (`VmRSS:  5120 kB`).
-pub use procfs::status_field as field;
 
 /// The number in `key=<number>` among the words of `line`.
 pub fn field_kv(line: &str, key: &str) -> Option<u64> {
