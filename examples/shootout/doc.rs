@@ -345,14 +345,15 @@ memory chart leaves those cells out.
    only while the server has time to spare. When the server and `loadgen`
    are both at 95% or more of their CPUs (`saturated` in "Targets"), neither
    waits for the other: `epoll_wait` always finds events, so a server that
-   spends less per echo calls it more often, on smaller batches, and
-   most of what it saved goes there. Its CPU per echo then follows
-   `loadgen`'s rate (which depends in turn on how the server batches its
-   answers) more than its own work, so ratios within a few percent of 1
-   are ties, whichever server is leaner; the instruction
-   counts of `docs/benchmarks.md`'s callgrind section are the noise-free
-   view of the same difference. The 1-connection and 4 KiB cells leave the server idle part
-   of the time, and there CPU per echo does follow what the server does.
+   spends less per echo calls it more often, on smaller batches, and most
+   of what it saved goes there. Its CPU per echo then follows `loadgen`'s
+   rate (which depends in turn on how the server batches its answers) more
+   than its own work, so ratios within a few percent of 1 are ties,
+   whichever server is leaner; the instruction counts of
+   `docs/benchmarks.md`'s callgrind section are the noise-free view of the
+   same difference. The 1-connection and 4 KiB cells leave the server idle
+   part of the time, and there CPU per echo does follow what the server
+   does.
 "#,
         command = ctx.command,
         date = utc_now(),
