@@ -7,7 +7,7 @@
 //! loop {
 //!     wait until the reactor says "ready" (else store waker, return Pending)
 //!     try the non-blocking operation
-//!         WouldBlock  → clear "ready", go round again (which stores the waker)
+//!         WouldBlock  → clear "ready", store the waker, return Pending
 //!         anything else (data, EOF, a real error) → return it
 //! }
 //! ```
@@ -111,14 +111,22 @@ impl<S: Source> IoSource<S> {
     }
 
     /// The operation said `WouldBlock`: the direction is neither ready nor
-    /// closed, whatever earlier events said.
+    /// closed, whatever earlier events said. Forgets that, and stores the
+    /// task's waker, in one visit to the slot: nothing can make the source
+    /// ready in between, because events are read only between polls.
     #[inline]
-    fn clear_would_block(&self, dir: Direction) {
+    fn wait_after_would_block(&self, cx: &mut Context<'_>, dir: Direction) {
         let mut sources = self.reactor.sources.borrow_mut();
         let io = &mut sources[self.key];
         match dir {
-            Direction::Read => (io.read_ready, io.read_closed) = (false, false),
-            Direction::Write => (io.write_ready, io.write_closed) = (false, false),
+            Direction::Read => {
+                (io.read_ready, io.read_closed) = (false, false);
+                io.readers.add(cx.waker());
+            }
+            Direction::Write => {
+                (io.write_ready, io.write_closed) = (false, false);
+                io.writers.add(cx.waker());
+            }
         }
     }
 
@@ -134,7 +142,10 @@ impl<S: Source> IoSource<S> {
         loop {
             std::task::ready!(self.poll_ready(cx, dir));
             match op(&self.io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_would_block(dir),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait_after_would_block(cx, dir);
+                    return Poll::Pending;
+                }
                 // EINTR: the call was cut short by a signal; just retry.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 result => return Poll::Ready(result),

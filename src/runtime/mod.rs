@@ -419,22 +419,6 @@ pub struct WakeCounts {
     pub other: u64,
 }
 
-impl WakeCounts {
-    /// Counts one wake.
-    pub(crate) fn add(&mut self, reason: WakeReason) {
-        let count = match reason {
-            WakeReason::Spawn => &mut self.spawn,
-            WakeReason::Io { .. } => &mut self.io,
-            WakeReason::Timer => &mut self.timer,
-            WakeReason::Task { .. } => &mut self.task,
-            WakeReason::Yield => &mut self.yields,
-            WakeReason::Remote => &mut self.remote,
-            WakeReason::Other => &mut self.other,
-        };
-        *count += 1;
-    }
-}
-
 impl Metrics {
     fn read(core: &Core) -> Metrics {
         let stats = &core.executor.stats;
@@ -447,7 +431,7 @@ impl Metrics {
             timers_pending: core.timers.len(),
             timers_fired: core.timers.fired_total.get(),
             timer_lateness: core.timers.lateness(),
-            wakes: stats.wakes.borrow().clone(),
+            wakes: stats.wakes.counts(),
             slow_polls: stats.slow_polls.get(),
             loop_turns: core.turns.get(),
             time_parked: core.parked.get(),

@@ -106,9 +106,6 @@ pub(crate) trait Task {
     fn run(&self) -> Poll<()>;
     /// The task's name and spawn location.
     fn meta(&self) -> &TaskMeta;
-    /// The task's generation: the half of its id that tells it apart from
-    /// any later task in the same slab slot.
-    fn generation(&self) -> u64;
     /// Ends the task with `error` (a panic, or cancellation when the runtime
     /// shuts down), dropping its future. Does nothing if already finished,
     /// except that a panic replaces an output not yet taken (the panic came
@@ -172,10 +169,6 @@ impl<F: Future> Task for TaskCell<F> {
 
     fn meta(&self) -> &TaskMeta {
         &self.meta
-    }
-
-    fn generation(&self) -> u64 {
-        self.task_waker.id().generation
     }
 
     fn fail(&self, error: JoinError) {
