@@ -221,11 +221,18 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, config: Config, _live: C
     if let Err(e) = stream.set_nodelay(true) {
         log::warn!("{peer}: cannot set TCP_NODELAY: {e}");
     }
-    // The buffer is allocated here and lent to `echo`, which keeps only
-    // what each round trip needs: a smaller future touches fewer cache
+    // The buffer is allocated here and lent to the echo loop, which keeps
+    // only what each round trip needs: a smaller future touches fewer cache
     // lines per echo, which shows at 10,000 connections.
     let mut buf = vec![0u8; config.buf];
-    match echo(&mut stream, &mut buf, config.idle).await {
+    // Two loops, with and without the idle limit. A future is as large as
+    // the largest state it can be in, so the loop with timers is boxed: the
+    // plain one then does not carry their space in every connection.
+    let ended = match config.idle {
+        None => echo(&mut stream, &mut buf).await,
+        Some(limit) => Box::pin(echo_or_idle(&mut stream, &mut buf, limit)).await,
+    };
+    match ended {
         Ok(End::Closed) => log::info!("{peer}: disconnected"),
         Ok(End::Idle) => log::info!(
             "{peer}: idle for {} s; closing",
@@ -243,18 +250,10 @@ enum End {
     Idle,
 }
 
-async fn echo(stream: &mut TcpStream, buf: &mut [u8], idle: Option<Duration>) -> io::Result<End> {
+/// Reads what the client sends and writes it back, until end of file.
+async fn echo(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<End> {
     loop {
-        // Two spellings of each step, with and without the idle limit, so
-        // that a server without one does not pay for a timer wrapper on
-        // every read and write.
-        let n = match idle {
-            None => stream.read(buf).await?,
-            Some(limit) => match timeout(limit, stream.read(buf)).await {
-                Ok(n) => n?,
-                Err(_) => return Ok(End::Idle),
-            },
-        };
+        let n = stream.read(buf).await?;
         if n == 0 {
             // End of file after the last byte: everything read has already
             // been written back, so closing now loses nothing.
@@ -263,12 +262,23 @@ async fn echo(stream: &mut TcpStream, buf: &mut [u8], idle: Option<Duration>) ->
         // While this write waits (a client that does not read), we do not
         // read either: the client's own sends then block. That is the
         // backpressure that keeps this connection's memory at `buf` bytes.
-        match idle {
-            None => stream.write_all(&buf[..n]).await?,
-            Some(limit) => match timeout(limit, stream.write_all(&buf[..n])).await {
-                Ok(written) => written?,
-                Err(_) => return Ok(End::Idle),
-            },
+        stream.write_all(&buf[..n]).await?;
+    }
+}
+
+/// [`echo`], giving up when a read or a write makes no progress for `limit`.
+async fn echo_or_idle(stream: &mut TcpStream, buf: &mut [u8], limit: Duration) -> io::Result<End> {
+    loop {
+        let n = match timeout(limit, stream.read(buf)).await {
+            Ok(n) => n?,
+            Err(_) => return Ok(End::Idle),
+        };
+        if n == 0 {
+            return Ok(End::Closed);
+        }
+        match timeout(limit, stream.write_all(&buf[..n])).await {
+            Ok(written) => written?,
+            Err(_) => return Ok(End::Idle),
         }
     }
 }
