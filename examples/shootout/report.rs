@@ -153,6 +153,18 @@ pub const DISTURBED_PCT: f64 = 20.0;
 /// One number of every run of a cell, in run order (`None`: that run failed).
 type PerRun = fn(&Measurement) -> &[Option<f64>];
 
+/// What a ratio compares, which decides the notes its verdict may carry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quantity {
+    /// CPU time per echo: may be disturbed by other load, and is a tie
+    /// where both ends are saturated.
+    Cpu,
+    /// Echoes per second: may be disturbed by other load.
+    Throughput,
+    /// Memory per connection: does not depend on who else wants the CPU.
+    Memory,
+}
+
 /// The targets, each checked in every cell it names.
 pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
     let find = |name: &str, conns: usize, size: usize| {
@@ -173,6 +185,7 @@ pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
     // which ran just before or after it) and the median of those ratios is
     // judged; without, the ratio of the two medians.
     let mut ratio = |target: &'static str,
+                     quantity: Quantity,
                      other: &str,
                      (conns, size): (usize, usize),
                      value: &dyn Fn(&Row) -> Option<f64>,
@@ -194,11 +207,11 @@ pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
         let others = |r: &Row| r.measured().and_then(|m| m.other_cpu_pct).unwrap_or(0.0);
         // Memory does not depend on who else wants the CPU; time does.
         let disturbed = pair
-            .filter(|_| !target.starts_with("memory"))
+            .filter(|_| quantity != Quantity::Memory)
             .map(|(c, o)| others(c).max(others(o)))
             .filter(|&pct| pct > DISTURBED_PCT);
         let busy = |pct: Option<f64>| pct.is_some_and(|p| p >= SATURATED_PCT);
-        let saturated = target.starts_with("CPU")
+        let saturated = quantity == Quantity::Cpu
             && pair.is_some_and(|(c, o)| {
                 [c, o].iter().all(|r| {
                     r.measured()
@@ -251,21 +264,37 @@ pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
     let rps_runs: Option<PerRun> = Some(|m| &m.rps_runs);
     for &cell in &cells {
         let t = "CPU per echo: coop ≤ tokio (ratio ≤ 1)";
-        ratio(t, "tokio", cell, &cpu, cpu_runs, &|r| r <= 1.0);
+        ratio(t, Quantity::Cpu, "tokio", cell, &cpu, cpu_runs, &|r| {
+            r <= 1.0
+        });
     }
     for &cell in cells.iter().filter(|c| c.0 == 100 || c.0 == 1000) {
         let t = "CPU per echo: coop within 5% of mio_raw (ratio ≤ 1.05)";
-        ratio(t, "mio_raw", cell, &cpu, cpu_runs, &|r| r <= 1.05);
+        ratio(t, Quantity::Cpu, "mio_raw", cell, &cpu, cpu_runs, &|r| {
+            r <= 1.05
+        });
     }
     for &cell in &cells {
         let t = "throughput: coop ≥ 0.95 × mio_raw";
-        ratio(t, "mio_raw", cell, &rps, rps_runs, &|r| r >= 0.95);
+        ratio(
+            t,
+            Quantity::Throughput,
+            "mio_raw",
+            cell,
+            &rps,
+            rps_runs,
+            &|r| r >= 0.95,
+        );
     }
     for &cell in cells.iter().filter(|c| c.0 >= 1000) {
         let t = "memory per connection: coop ≤ tokio (ratio ≤ 1)";
-        ratio(t, "tokio", cell, &mem, None, &|r| r <= 1.0);
+        ratio(t, Quantity::Memory, "tokio", cell, &mem, None, &|r| {
+            r <= 1.0
+        });
         let t = "memory per connection: coop ≤ 1/5 × threads (ratio ≤ 0.2)";
-        ratio(t, "threads", cell, &mem, None, &|r| r <= 0.2);
+        ratio(t, Quantity::Memory, "threads", cell, &mem, None, &|r| {
+            r <= 0.2
+        });
     }
     let big_cell = (10_000, small);
     let served = find("coop", big_cell.0, big_cell.1);
