@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Interleaved A/B: the CPU time per echo of two or more echo servers.
+
+The shootout answers "how do five designs compare?" in one pass over a
+matrix. This script answers a narrower question more precisely: "is server
+A cheaper per echo than server B in this one cell?". It runs the servers in
+turns (A, B, A, B, ...), so a slow minute on the machine hits both alike,
+and compares each run of A with the run of B right after it.
+
+    cargo build --release --examples
+    python3 scripts/ab.py coop mio_raw --conns 100 --size 4096 --reps 6
+
+A server is one of the shootout's names (coop, tokio, mio_raw, threads,
+pool) or NAME=PATH for any binary that takes `--addr 127.0.0.1:0 --buf N`
+and prints its address on its first line (a build of another commit, say).
+
+Per run it prints the server's CPU time per echo in nanoseconds, read from
+/proc/PID/task/*/schedstat (nanoseconds, every thread) at loadgen's
+`--mark-window` lines, and its context switches per echo. At the end, for
+every server after the first, the run-by-run ratios against the first and
+their median. Like the shootout, it pins the server to the first allowed CPU
+and loadgen to the second (taskset). Linux only; loopback only; each run
+stops by itself after --secs plus connection time.
+"""
+
+import argparse
+import glob
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "target", "release", "examples")
+NAMED = {
+    "coop": "echo_server",
+    "tokio": "echo_tokio",
+    "mio_raw": "echo_mio_raw",
+    "threads": "echo_threads",
+    "pool": "echo_pool",
+}
+
+
+def server_path(spec):
+    """`coop` or `name=/path/to/binary` -> (name, path)."""
+    if "=" in spec:
+        name, path = spec.split("=", 1)
+        return name, path
+    if spec not in NAMED:
+        sys.exit(f"unknown server {spec!r}: one of {', '.join(NAMED)}, or NAME=PATH")
+    return spec, os.path.join(EXAMPLES, NAMED[spec])
+
+
+def tasks(pid):
+    return glob.glob(f"/proc/{pid}/task/*")
+
+
+def cpu_ns(pid):
+    """CPU time of every live thread of `pid`, in nanoseconds."""
+    total = 0
+    for task in tasks(pid):
+        try:
+            with open(f"{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that ended between the listing and the read
+    return total
+
+
+def switches(pid):
+    """Context switches, voluntary and not, of every live thread of `pid`."""
+    total = 0
+    for task in tasks(pid):
+        try:
+            with open(f"{task}/status") as f:
+                for line in f:
+                    if "ctxt_switches" in line:  # voluntary_ and nonvoluntary_
+                        total += int(line.split()[-1])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def cpus():
+    with open("/proc/self/status") as f:
+        text = f.read()
+    spec = re.search(r"Cpus_allowed_list:\s*(\S+)", text).group(1)
+    out = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def one_run(path, args, pin):
+    """Starts the server, runs loadgen against it, returns (ns/echo, cs/echo)."""
+    server_cmd = [path, "--addr", "127.0.0.1:0", "--buf", str(args.buf)]
+    load_cmd = [
+        os.path.join(EXAMPLES, "loadgen"),
+        "--conns", str(args.conns), "--size", str(args.size), "--secs", str(args.secs),
+        "--threads", "1", "--connect-timeout", "3", "--mark-window",
+    ]
+    if pin:
+        server_cmd = ["taskset", "-c", str(pin[0])] + server_cmd
+        load_cmd = ["taskset", "-c", str(pin[1])] + load_cmd
+    env = dict(os.environ, RUST_LOG="warn")
+    server = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              env=env, text=True)
+    try:
+        match = re.search(r"127\.0\.0\.1:\d+", server.stdout.readline())
+        if not match:
+            raise RuntimeError(f"{path} did not print its address")
+        load_cmd[load_cmd.index("--conns"):load_cmd.index("--conns")] = ["--addr", match.group(0)]
+        load = subprocess.Popen(load_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True)
+        start = end = None
+        msgs = 0
+        for line in load.stdout:
+            if "window start" in line:
+                start = (cpu_ns(server.pid), switches(server.pid))
+            elif "window end" in line:
+                end = (cpu_ns(server.pid), switches(server.pid))
+            elif line.startswith("conns="):
+                msgs = int(re.search(r"msgs=(\d+)", line).group(1))
+        load.wait()
+    finally:
+        server.send_signal(2)  # SIGINT: the servers shut down gracefully
+        try:
+            server.wait(5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    if not (start and end and msgs):
+        return float("nan"), float("nan")
+    return (end[0] - start[0]) / msgs, (end[1] - start[1]) / msgs
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("servers", nargs="+", help="coop, tokio, mio_raw, threads, pool, or NAME=PATH")
+    parser.add_argument("--conns", type=int, default=100)
+    parser.add_argument("--size", type=int, default=64, help="bytes per message")
+    parser.add_argument("--secs", type=float, default=3.0, help="measured seconds per run")
+    parser.add_argument("--reps", type=int, default=4, help="runs of each server")
+    parser.add_argument("--buf", type=int, default=4096, help="the servers' --buf")
+    parser.add_argument("--no-pin", action="store_true")
+    args = parser.parse_args()
+
+    servers = [server_path(s) for s in args.servers]
+    for name, path in servers + [("loadgen", os.path.join(EXAMPLES, "loadgen"))]:
+        if not os.access(path, os.X_OK):
+            sys.exit(f"{name}: no binary at {path} (cargo build --release --examples)")
+    allowed = cpus()
+    pin = None if args.no_pin or len(allowed) < 2 else (allowed[0], allowed[1])
+    print(f"{args.conns} conns x {args.size} B, {args.secs} s per run, {args.reps} reps, "
+          f"{'server on CPU %d, loadgen on CPU %d' % pin if pin else 'not pinned'}")
+
+    cpu = {name: [] for name, _ in servers}
+    for rep in range(args.reps):
+        for name, path in servers:
+            ns, cs = one_run(path, args, pin)
+            cpu[name].append(ns)
+            print(f"rep {rep}  {name:>10}  {ns:8.1f} ns/echo  {cs:6.3f} context switches/echo", flush=True)
+
+    print()
+    for name, _ in servers:
+        runs = cpu[name]
+        print(f"{name:>10}: median {statistics.median(runs):8.1f} ns/echo  "
+              f"runs {[round(x) for x in runs]}")
+    first = servers[0][0]
+    for name, _ in servers[1:]:
+        ratios = [a / b for a, b in zip(cpu[first], cpu[name]) if b > 0]
+        if ratios:
+            print(f"{first}/{name}: median of run-by-run ratios {statistics.median(ratios):.3f}  "
+                  f"({', '.join(f'{r:.3f}' for r in ratios)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Instructions per echo, counted by valgrind's callgrind: the noise-free view
+# of a server's user-space cost (the kernel's share is not counted).
+#
+#   scripts/callgrind-per-echo.sh coop 100 4096        # server, connections, bytes
+#   scripts/callgrind-per-echo.sh mio_raw 2 4096 10    # ... and seconds of load (default 5)
+#
+# Builds the server with line tables into target/callgrind (so the profile
+# names source lines), runs it under callgrind, drives it with loadgen,
+# prints "Ir per echo", and leaves the per-function profile in
+# target/callgrind/<server>-<conns>x<size>.txt (callgrind_annotate's output).
+#
+# Under callgrind a server runs some 50 times slower, so each epoll_wait
+# returns a larger batch than it would natively: at 100 connections the
+# count is that of a saturated server. Two connections come close to the
+# one-event-per-turn pattern of a server that keeps up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+server=${1:?server: coop, tokio or mio_raw}
+conns=${2:-100}
+size=${3:-64}
+secs=${4:-5}
+case $server in
+  coop) example=echo_server ;;
+  tokio) example=echo_tokio ;;
+  mio_raw) example=echo_mio_raw ;;
+  *) echo "unknown server $server (coop, tokio or mio_raw)" >&2; exit 2 ;;
+esac
+command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 2; }
+
+out=target/callgrind
+mkdir -p "$out"
+CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
+  cargo build --quiet --release --example "$example" --target-dir "$out/build"
+cargo build --quiet --release --example loadgen
+
+tag="$server-${conns}x$size"
+rm -f "$out/$tag.callgrind" "$out/$tag.server.out"
+RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out/$tag.callgrind" \
+  "$out/build/release/examples/$example" --addr 127.0.0.1:0 --buf 4096 \
+  >"$out/$tag.server.out" 2>/dev/null &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true' EXIT
+for _ in $(seq 300); do
+  grep -q listening "$out/$tag.server.out" 2>/dev/null && break
+  sleep 0.1
+done
+addr=$(grep -o '127\.0\.0\.1:[0-9]*' "$out/$tag.server.out" | head -1)
+[ -n "$addr" ] || { echo "the server did not start" >&2; exit 1; }
+
+result=$(target/release/examples/loadgen --addr "$addr" --conns "$conns" --size "$size" \
+  --secs "$secs" 2>/dev/null | grep '^conns=')
+# SIGTERM, not SIGINT: a job started with & in a script ignores SIGINT
+# unless it installs its own handler (coop and tokio do; mio_raw does not).
+# callgrind writes its counts as the process ends either way.
+kill -TERM "$pid"
+wait "$pid" 2>/dev/null || true
+trap - EXIT
+
+msgs=$(grep -o 'msgs=[0-9]*' <<<"$result" | cut -d= -f2)
+ir=$(grep -m1 '^summary:' "$out/$tag.callgrind" | awk '{print $2}')
+[ -n "$ir" ] || ir=$(grep -m1 '^totals:' "$out/$tag.callgrind" | awk '{print $2}')
+callgrind_annotate "$out/$tag.callgrind" >"$out/$tag.txt" 2>/dev/null || true
+# The whole run is counted, start-up and shutdown included; over thousands
+# of echoes they add a few instructions per echo.
+echo "$server $conns conns x $size B: $msgs echoes, $ir instructions, $((ir / msgs)) per echo (profile: $out/$tag.txt)"
