@@ -95,15 +95,10 @@ def cpus():
 
 def one_run(path, args, pin):
     """Starts the server, runs loadgen against it, returns (ns/echo, cs/echo)."""
-    server_cmd = [path, "--addr", "127.0.0.1:0", "--buf", str(args.buf)]
-    load_cmd = [
-        os.path.join(EXAMPLES, "loadgen"),
-        "--conns", str(args.conns), "--size", str(args.size), "--secs", str(args.secs),
-        "--threads", "1", "--connect-timeout", "3", "--mark-window",
-    ]
-    if pin:
-        server_cmd = ["taskset", "-c", str(pin[0])] + server_cmd
-        load_cmd = ["taskset", "-c", str(pin[1])] + load_cmd
+    def pinned(cpu, cmd):
+        return ["taskset", "-c", str(cpu)] + cmd if pin else cmd
+
+    server_cmd = pinned(pin and pin[0], [path, "--addr", "127.0.0.1:0", "--buf", str(args.buf)])
     env = dict(os.environ, RUST_LOG="warn")
     server = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               env=env, text=True)
@@ -111,7 +106,11 @@ def one_run(path, args, pin):
         match = re.search(r"127\.0\.0\.1:\d+", server.stdout.readline())
         if not match:
             raise RuntimeError(f"{path} did not print its address")
-        load_cmd[load_cmd.index("--conns"):load_cmd.index("--conns")] = ["--addr", match.group(0)]
+        load_cmd = pinned(pin and pin[1], [
+            os.path.join(EXAMPLES, "loadgen"), "--addr", match.group(0),
+            "--conns", str(args.conns), "--size", str(args.size), "--secs", str(args.secs),
+            "--threads", "1", "--connect-timeout", "3", "--mark-window",
+        ])
         load = subprocess.Popen(load_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 text=True)
         start = end = None

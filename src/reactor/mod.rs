@@ -169,9 +169,15 @@ impl ScheduledIo {
         if !self.ready(dir) {
             return Waiters::default();
         }
+        std::mem::take(self.waiters(dir))
+    }
+
+    /// The tasks waiting on `dir`.
+    #[inline]
+    pub(crate) fn waiters(&mut self, dir: Direction) -> &mut Waiters {
         match dir {
-            Direction::Read => std::mem::take(&mut self.readers),
-            Direction::Write => std::mem::take(&mut self.writers),
+            Direction::Read => &mut self.readers,
+            Direction::Write => &mut self.writers,
         }
     }
 }

@@ -90,10 +90,7 @@ impl<S: Source> IoSource<S> {
         if io.ready(dir) {
             return Poll::Ready(());
         }
-        match dir {
-            Direction::Read => io.readers.add(cx.waker()),
-            Direction::Write => io.writers.add(cx.waker()),
-        }
+        io.waiters(dir).add(cx.waker());
         Poll::Pending
     }
 
@@ -119,15 +116,10 @@ impl<S: Source> IoSource<S> {
         let mut sources = self.reactor.sources.borrow_mut();
         let io = &mut sources[self.key];
         match dir {
-            Direction::Read => {
-                (io.read_ready, io.read_closed) = (false, false);
-                io.readers.add(cx.waker());
-            }
-            Direction::Write => {
-                (io.write_ready, io.write_closed) = (false, false);
-                io.writers.add(cx.waker());
-            }
+            Direction::Read => (io.read_ready, io.read_closed) = (false, false),
+            Direction::Write => (io.write_ready, io.write_closed) = (false, false),
         }
+        io.waiters(dir).add(cx.waker());
     }
 
     /// Runs the non-blocking `op` once the source is ready in `dir`,

@@ -88,7 +88,7 @@ pub(crate) struct TaskCell<F: Future> {
     /// The future, then its output.
     stage: RefCell<Stage<F>>,
     /// This task's waker, typed, to reach its `scheduled` and `aborted`
-    /// flags and its generation.
+    /// flags.
     task_waker: Arc<TaskWaker>,
     /// The same waker as a `Waker`. Kept here so polling needs no refcount
     /// traffic: `Context::from_waker(&self.waker)` borrows it.
