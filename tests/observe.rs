@@ -308,3 +308,18 @@ fn tracing_is_off_by_default() {
     rt.block_on(async { coop::spawn(async {}).await.unwrap() });
     assert!(rt.trace().is_none());
 }
+
+#[test]
+fn time_parked_counts_the_waits_only_when_park_timing_is_on() {
+    with_deadline(20, || {
+        let nap = Duration::from_millis(30);
+        let timed = Runtime::builder().park_timing(true).build().unwrap();
+        timed.block_on(coop::time::sleep(nap));
+        // The loop slept in mio::Poll until the timer's tick came due.
+        assert!(timed.metrics().time_parked >= Duration::from_millis(20));
+
+        let untimed = Runtime::new().unwrap();
+        untimed.block_on(coop::time::sleep(nap));
+        assert_eq!(untimed.metrics().time_parked, Duration::ZERO);
+    });
+}

@@ -77,8 +77,12 @@ pub(crate) struct Core {
     pub(crate) blocking: BlockingPool,
     /// Loop turns so far.
     turns: std::cell::Cell<u64>,
-    /// Time spent waiting in `mio::Poll` with a non-zero timeout.
+    /// Time spent waiting in `mio::Poll` with a non-zero timeout, counted
+    /// only if `park_timing` is on.
     parked: std::cell::Cell<Duration>,
+    /// Read the clock around every wait (the builder's `park_timing`, or
+    /// tracing, which draws the waits).
+    park_timing: bool,
 }
 
 /// A single-threaded event loop with its tasks and I/O sources.
@@ -112,6 +116,8 @@ pub struct Builder {
     slow_poll: Option<Duration>,
     /// Record a timeline.
     trace: bool,
+    /// Time every wait in `mio::Poll` for `Metrics::time_parked`.
+    park_timing: bool,
     /// Most threads the blocking pool may run at once.
     blocking_threads: usize,
     /// How long an idle blocking thread waits for work before exiting.
@@ -130,6 +136,7 @@ impl Default for Builder {
             // On in debug builds, off in release (as asyncio's debug mode).
             slow_poll: cfg!(debug_assertions).then_some(DEFAULT_SLOW_POLL),
             trace: false,
+            park_timing: false,
             blocking_threads: 64,
             blocking_keep_alive: Duration::from_secs(10),
         }
@@ -178,6 +185,16 @@ impl Builder {
         self
     }
 
+    /// Times every wait in `mio::Poll`, for [`Metrics::time_parked`]. Off
+    /// by default (and on whenever [`trace`](Builder::trace) is): it reads
+    /// the clock twice per wait, some 50 ns, which in a server whose turns
+    /// serve one echo each is a measurable share of the turn. (tokio makes
+    /// its poll-time histogram opt-in for the same reason.)
+    pub fn park_timing(mut self, on: bool) -> Builder {
+        self.park_timing = on;
+        self
+    }
+
     /// The most threads `spawn_blocking` may use at once (default 64; at
     /// least 1). More jobs than threads wait in a queue.
     pub fn blocking_threads(mut self, threads: usize) -> Builder {
@@ -212,6 +229,7 @@ impl Builder {
             blocking,
             turns: std::cell::Cell::new(0),
             parked: std::cell::Cell::new(Duration::ZERO),
+            park_timing: self.park_timing || self.trace,
         };
         Ok(Runtime {
             core: Rc::new(core),
@@ -302,7 +320,8 @@ impl Runtime {
             };
             polls_since_io = 0;
             executor.take_yielded();
-            let park_start = (timeout != Some(Duration::ZERO)).then(Instant::now);
+            let park_start =
+                (core.park_timing && timeout != Some(Duration::ZERO)).then(Instant::now);
             let polled = core.reactor.poll(timeout, |source| {
                 executor.set_cause(WakeReason::Io { source })
             });
@@ -390,7 +409,8 @@ pub struct Metrics {
     pub slow_polls: u64,
     /// Turns of the loop.
     pub loop_turns: u64,
-    /// Time the loop spent asleep in `mio::Poll`.
+    /// Time the loop spent asleep in `mio::Poll`; zero unless the runtime
+    /// was built with [`Builder::park_timing`] (or [`Builder::trace`]).
     pub time_parked: Duration,
     /// Blocking-pool threads alive now.
     pub blocking_threads: usize,
