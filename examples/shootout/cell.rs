@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use crate::loadgen::{self, Load, Window};
+use crate::loadgen::{self, CpuClock, Load, Window};
 use crate::procfs::{self, Sampler};
 use crate::servers::Server;
 
@@ -56,9 +56,9 @@ pub struct Measurement {
     pub loadgen_cpu_pct: Option<f64>,
     /// The same for every other process on the machine together: the noise.
     pub other_cpu_pct: Option<f64>,
-    /// The server's CPU time in the window, in clock ticks: the resolution
-    /// of `cpu_us_per_echo` is one tick in this many.
-    pub server_ticks: Option<u64>,
+    /// Where the server's CPU time was read: per-thread `schedstat` in
+    /// nanoseconds, or clock ticks (1/100 s) when that was not possible.
+    pub cpu_clock: CpuClock,
     /// `VmRSS` after startup, before any connection, KiB.
     pub idle_rss_kib: u64,
     /// `Threads:` after startup.
@@ -199,25 +199,26 @@ fn run_cell(server: &Server, conns: usize, size: usize, s: &Settings) -> io::Res
         }
         Err(e) => return Ok(Outcome::Failed(format!("loadgen: {e}"))),
     };
-    let cpu_secs = |ticks: u64| ticks as f64 / s.ticks_per_sec as f64;
+    let cpu_secs = |ns: u64| ns as f64 / 1e9;
     let cpu_us_per_echo = window
-        .server_ticks
+        .server_ns
         .filter(|_| load.msgs > 0)
-        .map(|ticks| cpu_secs(ticks) * 1e6 / load.msgs as f64);
-    let percent = |ticks: Option<u64>| ticks.map(|t| 100.0 * cpu_secs(t) / s.secs);
+        .map(|ns| cpu_secs(ns) * 1e6 / load.msgs as f64);
+    let percent = |ns: Option<u64>| ns.map(|t| 100.0 * cpu_secs(t) / s.secs);
+    let tick_ns = 1_000_000_000 / s.ticks_per_sec.max(1);
     let others = window.machine_ticks.map(|all| {
-        let ours = window.server_ticks.unwrap_or(0) + window.loadgen_ticks.unwrap_or(0);
-        all.saturating_sub(ours)
+        let ours = window.server_ns.unwrap_or(0) + window.loadgen_ns.unwrap_or(0);
+        (all * tick_ns).saturating_sub(ours)
     });
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     let rps = Some(load.rps).filter(|_| load.msgs > 0);
     Ok(Outcome::Measured(Box::new(Measurement {
         load,
         cpu_us_per_echo,
-        server_cpu_pct: percent(window.server_ticks),
-        loadgen_cpu_pct: percent(window.loadgen_ticks),
+        server_cpu_pct: percent(window.server_ns),
+        loadgen_cpu_pct: percent(window.loadgen_ns),
         other_cpu_pct: percent(others),
-        server_ticks: window.server_ticks,
+        cpu_clock: window.server_clock,
         idle_rss_kib: idle.rss_kib,
         idle_threads: idle.threads,
         peak_rss_kib: peak.hwm_kib,

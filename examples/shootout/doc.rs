@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cell::{Outcome, Settings};
+use crate::loadgen::CpuClock;
 use crate::procfs::{KERNEL_STACK_KIB, Machine};
 use crate::report::{self, Row, Verdict, size_label};
 use crate::svg::group_thousands;
@@ -186,17 +187,25 @@ fn document(
     } else {
         notes.iter().map(|n| format!("- {n}\n")).collect()
     };
-    let ticks: Vec<u64> = rows
+    let in_ticks: Vec<String> = rows
         .iter()
-        .filter_map(|r| r.measured()?.server_ticks)
+        .filter(|r| r.measured().is_some_and(|m| m.cpu_clock == CpuClock::Ticks))
+        .map(|r| {
+            format!(
+                "`{}` at {} × {} B",
+                r.server.name,
+                group_thousands(r.conns as f64),
+                r.size
+            )
+        })
         .collect();
-    let ticks = match (ticks.iter().min(), ticks.iter().max()) {
-        (Some(low), Some(high)) => format!(
-            " In this run the server used {low} to {high} ticks per run (medians), so one tick \
-             is at most {:.1}% of a run's CPU time.",
-            100.0 / (*low).max(1) as f64
-        ),
-        _ => String::new(),
+    let clock = if in_ticks.is_empty() {
+        " In this run every cell was read from `schedstat`.".to_string()
+    } else {
+        format!(
+            " In this run these cells fell back on ticks: {}.",
+            in_ticks.join(", ")
+        )
     };
     let load = ctx
         .others
@@ -312,10 +321,14 @@ memory chart leaves those cells out.
    of milliseconds mean the server is busy, not slow to wake.
 4. **CPU time per echo.** `loadgen --mark-window` prints `window start` and
    `window end` as its clock starts and stops; at each line the shootout
-   reads `utime + stime` (fields 14 and 15) of `/proc/PID/stat`, which
-   count every thread of the server, living or exited. The difference,
-   divided by the echoes measured, is the server's CPU time per echo. The
-   unit is the clock tick, 1/{hz} s.{ticks} CPU time is the steadiest
+   reads how long each of the server's threads has run, in nanoseconds:
+   the first field of `/proc/PID/task/TID/schedstat`. The difference,
+   divided by the echoes measured, is the server's CPU time per echo.
+   Where that cannot work, it reads `utime + stime` (fields 14 and 15) of
+   `/proc/PID/stat` instead, which counts exited threads too but in clock
+   ticks of 1/{hz} s (about 1% of a run's CPU time): when the server has
+   more than {max_threads} threads (one file per thread would blur the mark) or
+   a thread exits during the window.{clock} CPU time is the steadiest
    number on a busy machine: req/s and latency also depend on when the
    scheduler runs the two processes.
 5. **Peak RSS** is `VmHWM` of `/proc/PID/status`. **Threads** is the peak of
@@ -368,6 +381,7 @@ memory chart leaves those cells out.
         elapsed = ctx.elapsed_secs,
         targets = report::targets_table(verdicts),
         hz = s.ticks_per_sec,
+        max_threads = crate::procfs::MAX_THREADS_FOR_NS,
     )
 }
 

@@ -25,13 +25,56 @@ pub struct Load {
     pub error_kinds: String,
 }
 
-/// CPU ticks used between `window start` and `window end`.
+/// CPU time used between `window start` and `window end`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Window {
-    pub server_ticks: Option<u64>,
-    pub loadgen_ticks: Option<u64>,
-    /// Busy time of the whole machine, all CPUs.
+    /// The server's, in nanoseconds (see [`CpuClock`]).
+    pub server_ns: Option<u64>,
+    /// Which count `server_ns` comes from.
+    pub server_clock: CpuClock,
+    /// loadgen's, in nanoseconds, counted the same way.
+    pub loadgen_ns: Option<u64>,
+    /// Busy time of the whole machine, all CPUs, in clock ticks.
     pub machine_ticks: Option<u64>,
+}
+
+/// Where a process's CPU time in the window was read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CpuClock {
+    /// Each thread's `schedstat`, in nanoseconds.
+    #[default]
+    Schedstat,
+    /// `utime + stime` of `/proc/PID/stat`, in clock ticks: the fallback
+    /// when the process has too many threads to read one file each, or one
+    /// of them exited during the window.
+    Ticks,
+}
+
+/// One reading of a process's CPU time at a window mark, both ways.
+struct CpuReading {
+    by_thread: Option<HashMap<u32, u64>>,
+    ticks: Option<u64>,
+}
+
+impl CpuReading {
+    fn take(pid: u32) -> CpuReading {
+        CpuReading {
+            by_thread: procfs::cpu_ns_by_thread(pid),
+            ticks: procfs::cpu_ticks(pid),
+        }
+    }
+
+    /// The CPU time from `start` to `end`, in nanoseconds, from schedstat if
+    /// both readings have it and no thread left in between, else from ticks.
+    fn used(start: &CpuReading, end: &CpuReading, tick_ns: u64) -> (Option<u64>, CpuClock) {
+        if let (Some(a), Some(b)) = (&start.by_thread, &end.by_thread)
+            && let Some(ns) = procfs::cpu_ns_between(a, b)
+        {
+            return (Some(ns), CpuClock::Schedstat);
+        }
+        let ticks = start.ticks.zip(end.ticks).map(|(a, b)| b.saturating_sub(a));
+        (ticks.map(|t| t * tick_ns), CpuClock::Ticks)
+    }
 }
 
 /// Runs loadgen against `addr`; returns its numbers and the CPU time it and
@@ -59,6 +102,7 @@ pub fn run(
     let stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let loadgen_pid = child.id();
+    let tick_ns = 1_000_000_000 / s.ticks_per_sec.max(1);
     let mut loadgen = Reaper(child);
 
     // Read stdout on a thread that samples the server the moment a mark
@@ -69,17 +113,17 @@ pub fn run(
     thread::spawn(move || {
         let sample = || {
             (
-                procfs::cpu_ticks(server_pid),
-                procfs::cpu_ticks(loadgen_pid),
+                CpuReading::take(server_pid),
+                CpuReading::take(loadgen_pid),
                 procfs::machine_busy_ticks(),
             )
         };
-        let (mut start, mut end, mut result) = ((None, None, None), (None, None, None), None);
+        let (mut start, mut end, mut result) = (None, None, None);
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             match line.trim() {
-                "window start" => start = sample(),
-                "window end" => end = sample(),
+                "window start" => start = Some(sample()),
+                "window end" => end = Some(sample()),
                 text if text.starts_with("conns=") => result = Some(parse_load(text)),
                 // `100 of 100 connections passed the warm-up echo; 0 errors (...)`
                 text if text.contains("passed the warm-up echo") => {
@@ -90,11 +134,17 @@ pub fn run(
                 _ => {}
             }
         }
-        let used = |a: Option<u64>, b: Option<u64>| a.zip(b).map(|(a, b)| b.saturating_sub(a));
-        let window = Window {
-            server_ticks: used(start.0, end.0),
-            loadgen_ticks: used(start.1, end.1),
-            machine_ticks: used(start.2, end.2),
+        let window = match (start, end) {
+            (Some(start), Some(end)) => {
+                let (server_ns, server_clock) = CpuReading::used(&start.0, &end.0, tick_ns);
+                Window {
+                    server_ns,
+                    server_clock,
+                    loadgen_ns: CpuReading::used(&start.1, &end.1, tick_ns).0,
+                    machine_ticks: start.2.zip(end.2).map(|(a, b)| b.saturating_sub(a)),
+                }
+            }
+            _ => Window::default(),
         };
         let _ = done.send((result, window));
     });

@@ -13,6 +13,7 @@
 //! fewest connections served of any run, and a crash in any run is reported.
 
 use crate::cell::{Measurement, Outcome};
+use crate::loadgen::CpuClock;
 
 /// Sums up the runs of one cell. Runs that produced no numbers are left out,
 /// unless no run did.
@@ -68,7 +69,13 @@ pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
     sum.server_cpu_pct = opt(|m| m.server_cpu_pct);
     sum.loadgen_cpu_pct = opt(|m| m.loadgen_cpu_pct);
     sum.other_cpu_pct = opt(|m| m.other_cpu_pct);
-    sum.server_ticks = opt(|m| m.server_ticks.map(|t| t as f64)).map(|t| t as u64);
+    // Ticks if any run fell back on them: the coarser count is the one to
+    // report.
+    sum.cpu_clock = ms
+        .iter()
+        .map(|m| m.cpu_clock)
+        .find(|&c| c == CpuClock::Ticks)
+        .unwrap_or_default();
     sum.idle_rss_kib = f(|m| m.idle_rss_kib as f64) as u64;
     sum.idle_threads = f(|m| m.idle_threads as f64) as u64;
     sum.peak_rss_kib = f(|m| m.peak_rss_kib as f64) as u64;
