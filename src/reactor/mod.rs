@@ -104,17 +104,24 @@ pub(crate) struct Waiters {
 }
 
 impl Waiters {
-    /// Adds `waker` unless it would wake a task already waiting.
+    /// Adds `waker` unless it would wake a task already waiting. Inlined:
+    /// it runs at every wait, and its usual case is a test and a clone.
+    #[inline]
     pub(crate) fn add(&mut self, waker: &Waker) {
         match &self.first {
             None => self.first = Some(waker.clone()),
             Some(w) if w.will_wake(waker) => {}
-            Some(_) => {
-                let more = self.more.get_or_insert_default();
-                if !more.iter().any(|w| w.will_wake(waker)) {
-                    more.push(waker.clone());
-                }
-            }
+            Some(_) => self.add_another(waker),
+        }
+    }
+
+    /// The rare case: a second task waits on this direction.
+    #[cold]
+    #[inline(never)]
+    fn add_another(&mut self, waker: &Waker) {
+        let more = self.more.get_or_insert_default();
+        if !more.iter().any(|w| w.will_wake(waker)) {
+            more.push(waker.clone());
         }
     }
 

@@ -325,10 +325,19 @@ impl Executor {
     }
 
     /// Moves wakes that arrived from other threads onto the run queue.
+    /// Inlined into the loop, so the usual turn, with none, costs one
+    /// atomic load and a branch, not a call.
+    #[inline]
     pub(crate) fn drain_remote(&self) {
-        if !self.remote.has_pending() {
-            return; // the usual case
+        if self.remote.has_pending() {
+            self.take_remote();
         }
+    }
+
+    /// The rare half of [`drain_remote`](Self::drain_remote).
+    #[cold]
+    #[inline(never)]
+    fn take_remote(&self) {
         let mut buf = self.remote_buf.borrow_mut();
         self.remote.drain_into(&mut buf);
         for id in buf.drain(..) {

@@ -153,6 +153,7 @@ impl TaskWaker {
     }
 
     /// Whether [`request_abort`](Self::request_abort) was called.
+    #[inline]
     pub(crate) fn abort_requested(&self) -> bool {
         self.aborted.load(Ordering::Relaxed)
     }
