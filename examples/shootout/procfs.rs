@@ -34,7 +34,7 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
 
 /// Most threads whose `schedstat` files [`cpu_ns_by_thread`] reads. Past
 /// this, reading one file per thread at each window mark would take long
-/// enough (some 5 µs a file) to blur the mark, so the caller falls back on
+/// enough (a few µs a file) to blur the mark, so the caller falls back on
 /// [`cpu_ticks`]: only thread-per-connection at 1,000 connections and more.
 pub const MAX_THREADS_FOR_NS: usize = 256;
 

@@ -187,9 +187,10 @@ impl Builder {
 
     /// Times every wait in `mio::Poll`, for [`Metrics::time_parked`]. Off
     /// by default (and on whenever [`trace`](Builder::trace) is): it reads
-    /// the clock twice per wait, some 50 ns, which in a server whose turns
-    /// serve one echo each is a measurable share of the turn. (tokio makes
-    /// its poll-time histogram opt-in for the same reason.)
+    /// the clock twice per wait, which in a server whose every turn sleeps
+    /// once and serves one echo measured about 90 ns per echo, 1.2% of its
+    /// CPU time (`docs/benchmarks.md`). tokio makes its poll-time histogram
+    /// opt-in for the same reason.
     pub fn park_timing(mut self, on: bool) -> Builder {
         self.park_timing = on;
         self
