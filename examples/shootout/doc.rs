@@ -326,7 +326,7 @@ memory chart leaves those cells out.
    divided by the echoes measured, is the server's CPU time per echo.
    Where that cannot work, it reads `utime + stime` (fields 14 and 15) of
    `/proc/PID/stat` instead, which counts exited threads too but in clock
-   ticks of 1/{hz} s (about 1% of a run's CPU time): when the server has
+   ticks of 1/{hz} s (at least {tick_pct:.1}% of a run's CPU time): when the server has
    more than {max_threads} threads (one file per thread would blur the mark) or
    a thread exits during the window.{clock} CPU time is the steadiest
    number on a busy machine: req/s and latency also depend on when the
@@ -382,6 +382,8 @@ memory chart leaves those cells out.
         targets = report::targets_table(verdicts),
         hz = s.ticks_per_sec,
         max_threads = crate::procfs::MAX_THREADS_FOR_NS,
+        // A run's CPU time is at most a whole core for the window.
+        tick_pct = 100.0 / (s.ticks_per_sec as f64 * s.secs),
     )
 }
 
