@@ -43,8 +43,12 @@ pub const MAX_THREADS_FOR_NS: usize = 256;
 /// (the scheduler's own count of time on a CPU). 100,000 times finer than
 /// [`cpu_ticks`], but it forgets a thread once it exits, so the caller must
 /// check that every thread of the first reading is still there at the
-/// second. `None` if the files are missing or the process has more than
-/// [`MAX_THREADS_FOR_NS`] threads.
+/// second. A thread that exits between the listing of `task/` and the
+/// reading of its file is left out, as if it had exited just before: its
+/// time is lost either way, and [`cpu_ns_between`] notices when it was in
+/// the first reading. `None` if the files are missing, if the kernel keeps
+/// no scheduler statistics (every file then reads `0 0 0`), or if the
+/// process has more than [`MAX_THREADS_FOR_NS`] threads.
 pub fn cpu_ns_by_thread(pid: u32) -> Option<HashMap<u32, u64>> {
     let tasks: Vec<_> = fs::read_dir(format!("/proc/{pid}/task")).ok()?.collect();
     if tasks.len() > MAX_THREADS_FOR_NS {
@@ -54,10 +58,18 @@ pub fn cpu_ns_by_thread(pid: u32) -> Option<HashMap<u32, u64>> {
     for task in tasks {
         let task = task.ok()?;
         let tid = task.file_name().to_str()?.parse().ok()?;
-        let text = fs::read_to_string(task.path().join("schedstat")).ok()?;
-        by_thread.insert(tid, text.split_whitespace().next()?.parse().ok()?);
+        match fs::read_to_string(task.path().join("schedstat")) {
+            Ok(text) => {
+                by_thread.insert(tid, text.split_whitespace().next()?.parse().ok()?);
+            }
+            // The thread exited after the listing: its directory is gone.
+            Err(_) if !task.path().exists() => continue,
+            Err(_) => return None,
+        }
     }
-    Some(by_thread)
+    // A process that exists has run; all zeros means no statistics
+    // (`CONFIG_SCHED_INFO` off, or `sched_info_on()` false).
+    by_thread.values().any(|&ns| ns > 0).then_some(by_thread)
 }
 
 /// CPU nanoseconds used between two [`cpu_ns_by_thread`] readings, or `None`
@@ -277,7 +289,34 @@ mod tests {
     }
 
     #[test]
+    fn threads_that_exit_while_schedstat_is_read_are_left_out() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        // One thread starts and ends short-lived threads without pause,
+        // as thread-per-connection's server does when loadgen hangs up,
+        // while this one reads: no reading may give up.
+        let stop = Arc::new(AtomicBool::new(false));
+        let churn = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::spawn(|| ()).join().unwrap();
+                }
+            })
+        };
+        let gave_up = (0..2_000)
+            .filter(|_| super::cpu_ns_by_thread(std::process::id()).is_none())
+            .count();
+        stop.store(true, Ordering::Relaxed);
+        churn.join().unwrap();
+        assert_eq!(gave_up, 0, "readings that gave up, of 2,000");
+    }
+
+    #[test]
     fn this_process_has_a_schedstat_per_thread() {
+        // Other tests run on threads of this process and exit while it
+        // reads: each reading must still give an answer (CI failed here
+        // once, when a thread exited between the listing and its file).
         let before = super::cpu_ns_by_thread(std::process::id()).expect("schedstat");
         let spin = std::time::Instant::now();
         while spin.elapsed() < std::time::Duration::from_millis(20) {
