@@ -27,6 +27,22 @@
 //! `c * p / rps`. At 10,000 connections a p50 of 100 ms or more means the server
 //! is busy, not that it is slow to wake up.
 //!
+//! # Taking turns
+//!
+//! With several servers (`--addr A,B,C`) it opens `--conns` connections to
+//! each and loads them in turns: A for a slice of `--slice-ms`, then B, then C,
+//! then A again, until each has had `--secs` in all. At the end of a slice the
+//! server's connections send nothing more, and the next slice starts once
+//! every echo in flight is back, so only one server works at a time. A slow
+//! second on a shared machine then hits all of them alike, where runs one
+//! after the other, seconds apart, can each meet a different machine. With
+//! `--mark-window` it prints `slice start` before the first slice and
+//! `slice target=T msgs=N secs=S` after each (N counts the echoes that
+//! finished after the slice's end too, since the server worked for them);
+//! with `--handshake` it then waits for a line on stdin, so the parent can
+//! read every server's CPU time while all are idle. This is how the shootout
+//! compares CPU per echo ("Method" in `docs/benchmarks.md`).
+//!
 //! Every byte is checked. Byte `i` of message `seq` on connection `id` is
 //! [`pattern_byte`]`(`[`seed`]`(id, seq), i)`, so a byte that comes back on the
 //! wrong connection, out of order, or from a stale buffer does not match.
@@ -73,11 +89,12 @@ const MAX_LATENCY_US: u64 = 60_000_000;
 #[derive(Parser, Debug)]
 #[command(about = "Closed-loop load generator for the echo servers (loopback only).")]
 struct Args {
-    /// Server address; must be a loopback address.
-    #[arg(long, default_value = "127.0.0.1:7000")]
-    addr: SocketAddr,
+    /// Server address; must be a loopback address. Several, comma-separated,
+    /// load the servers in turns (see "Taking turns" above).
+    #[arg(long, default_value = "127.0.0.1:7000", value_delimiter = ',', num_args = 1..)]
+    addr: Vec<SocketAddr>,
 
-    /// Number of connections.
+    /// Number of connections (to each server, when there are several).
     #[arg(long, default_value_t = 100, value_parser = at_least_one())]
     conns: usize,
 
@@ -85,9 +102,15 @@ struct Args {
     #[arg(long, default_value_t = 64, value_parser = at_least_one())]
     size: usize,
 
-    /// Seconds to measure for (after every connection has done its warm-up echo).
+    /// Seconds to measure for (after every connection has done its warm-up echo);
+    /// with several servers, the seconds each of them is loaded, in slices.
     #[arg(long, default_value_t = 5.0)]
     secs: f64,
+
+    /// With several servers: milliseconds of each slice, the time one server is
+    /// loaded before the next one's turn.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
+    slice_ms: u64,
 
     /// Messages in flight per connection.
     #[arg(long, default_value_t = 1, value_parser = at_least_one())]
@@ -107,9 +130,15 @@ struct Args {
 
     /// Also print `window start` and `window end` on stdout, each at the moment the
     /// measurement clock starts or stops, so that a parent process (the shootout)
-    /// can sample the server exactly then.
+    /// can sample the server exactly then. With several servers, print a `slice`
+    /// line instead before the first slice and after each one.
     #[arg(long)]
     mark_window: bool,
+
+    /// After each mark, wait for a line on stdin before going on: the parent
+    /// reads the servers' CPU time while they are all idle, then answers.
+    #[arg(long, requires = "mark_window")]
+    handshake: bool,
 }
 
 fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
@@ -125,8 +154,10 @@ fn main() {
         Some("--connect-rate must be a positive number")
     } else if !positive(args.connect_timeout) {
         Some("--connect-timeout must be a positive number")
-    } else if !args.addr.ip().is_loopback() {
+    } else if !args.addr.iter().all(|a| a.ip().is_loopback()) {
         Some("--addr must be a loopback address: this tool loads the local machine only")
+    } else if args.addr.len() > 1 && args.threads > 1 {
+        Some("several servers take turns on one thread: leave --threads at 1")
     } else {
         None
     };
@@ -139,7 +170,7 @@ fn main() {
 
     // Each connection is a file descriptor; the soft limit is often 1024.
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) if limit < args.conns as u64 + 16 => warn!(
+        Ok(limit) if limit < (args.conns * args.addr.len()) as u64 + 16 => warn!(
             "only {limit} file descriptors allowed: some connections will fail (counted as errors)"
         ),
         Ok(_) => {}
@@ -164,9 +195,10 @@ fn run(args: &Args) -> io::Result<Stats> {
             .map(|t| {
                 let count = args.conns / args.threads + usize::from(t < args.conns % args.threads);
                 let plan = Plan {
-                    addr: args.addr,
+                    targets: args.addr.clone(),
                     first_id,
-                    count,
+                    count: count * args.addr.len(),
+                    per_target: count,
                     size: args.size,
                     pipeline: args.pipeline,
                     secs: Duration::from_secs_f64(args.secs),
@@ -175,6 +207,8 @@ fn run(args: &Args) -> io::Result<Stats> {
                     // The threads start their clocks together (after a barrier), so
                     // the first thread's window stands for all of them.
                     mark_window: args.mark_window && t == 0,
+                    handshake: args.handshake,
+                    slice: Duration::from_millis(args.slice_ms),
                 };
                 first_id += count as u64;
                 let barrier = &barrier;
@@ -202,18 +236,25 @@ fn run_thread(plan: Plan, barrier: &Barrier) -> io::Result<Stats> {
     });
     barrier.wait();
     let mut worker = connected?;
-    worker.measure_phase()?;
+    if worker.plan.targets.len() > 1 {
+        worker.take_turns()?;
+    } else {
+        worker.measure_phase()?;
+    }
     worker.drain_phase()?;
     Ok(worker.stats)
 }
 
 /// What one thread is asked to do.
 struct Plan {
-    addr: SocketAddr,
+    /// The servers; connection `i` goes to `targets[i / per_target]`.
+    targets: Vec<SocketAddr>,
     /// Global number of this thread's first connection (numbers seed the messages).
     first_id: u64,
-    /// How many connections this thread opens.
+    /// How many connections this thread opens, to all its targets together.
     count: usize,
+    /// How many of them go to each target.
+    per_target: usize,
     size: usize,
     pipeline: usize,
     secs: Duration,
@@ -222,6 +263,10 @@ struct Plan {
     connect_timeout: Duration,
     /// Print `window start` and `window end` (`--mark-window`, first thread only).
     mark_window: bool,
+    /// Wait for a line on stdin after each mark (`--handshake`).
+    handshake: bool,
+    /// One target's turn, when there are several (`--slice-ms`).
+    slice: Duration,
 }
 
 /// Why a connection was given up on. Each counts as one error.
@@ -276,6 +321,12 @@ struct Stats {
     connected: usize,
     /// Failed connections, by [`Failure`] (indexed by `Failure as usize`).
     errors: [u64; Failure::ALL.len()],
+    /// Seconds measured: `--secs`, or with several servers the slices' sum.
+    secs: f64,
+    /// With several servers: each one's echoes and seconds over its slices,
+    /// echoes finished after a slice's end (while it waits for the echoes in
+    /// flight) included.
+    per_target: Vec<(u64, f64)>,
 }
 
 impl Stats {
@@ -286,6 +337,8 @@ impl Stats {
             msgs: 0,
             connected: 0,
             errors: [0; Failure::ALL.len()],
+            secs: 0.0,
+            per_target: Vec::new(),
         }
     }
 
@@ -298,6 +351,9 @@ impl Stats {
         for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
             *mine += theirs;
         }
+        // The threads measure at the same time: the window is theirs alike.
+        self.secs = self.secs.max(other.secs);
+        self.per_target.extend_from_slice(&other.per_target);
     }
 
     fn error_count(&self) -> u64 {
@@ -331,6 +387,9 @@ enum State {
     Ready,
     /// The clock runs: keep `--pipeline` messages in flight.
     Running,
+    /// Its server's slice is over: send nothing more, and once the echoes in
+    /// flight are back, go back to `Ready` (several servers only).
+    Pausing,
     /// Time is up: send nothing more, wait for the echoes in flight, then close.
     Draining,
 }
@@ -376,6 +435,8 @@ struct Worker {
     read_buf: Box<[u8]>,
     /// End of the measurement window; completions after it are not recorded.
     window_end: Option<Instant>,
+    /// Echoes finished in the current slice (several servers only).
+    slice_msgs: u64,
     stats: Stats,
 }
 
@@ -387,6 +448,7 @@ impl Worker {
             conns: (0..plan.count).map(|_| None).collect(),
             read_buf: vec![0; READ_BUF].into_boxed_slice(),
             window_end: None,
+            slice_msgs: 0,
             stats: Stats::new(),
             plan,
         })
@@ -433,6 +495,7 @@ impl Worker {
         let start = Instant::now();
         let end = start + self.plan.secs;
         self.window_end = Some(end);
+        self.stats.secs = self.plan.secs.as_secs_f64();
         if self.plan.mark_window {
             println!("window start"); // stdout is line-buffered: this flushes
         }
@@ -455,6 +518,98 @@ impl Worker {
             }
             self.turn(Some(end - now))?;
         }
+    }
+
+    /// With several servers: loads them in turns, a slice of `--slice-ms`
+    /// each, until each has had `--secs` in all. A mark comes before the first
+    /// slice and after each one, when every server is idle: the last slice's
+    /// echoes in flight are all back, and the next has not begun.
+    fn take_turns(&mut self) -> io::Result<()> {
+        let targets = self.plan.targets.len();
+        let slices = self.plan.secs.as_secs_f64() / self.plan.slice.as_secs_f64();
+        let rounds = (slices.round() as usize).max(1);
+        self.stats.per_target = vec![(0, 0.0); targets];
+        self.mark("slice start")?;
+        for _ in 0..rounds {
+            for target in 0..targets {
+                let (msgs, secs) = self.one_slice(target)?;
+                let total = &mut self.stats.per_target[target];
+                *total = (total.0 + msgs, total.1 + secs);
+                self.stats.secs += secs;
+                self.mark(&format!("slice target={target} msgs={msgs} secs={secs:.6}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One slice of `target`'s turn: its connections run for `--slice-ms`,
+    /// then send nothing more until every echo in flight is back. Returns
+    /// the echoes finished and the seconds from start to the last echo.
+    fn one_slice(&mut self, target: usize) -> io::Result<(u64, f64)> {
+        let per = self.plan.per_target;
+        let mine = target * per..(target + 1) * per;
+        let start = Instant::now();
+        let end = start + self.plan.slice;
+        self.window_end = Some(end);
+        self.slice_msgs = 0;
+        for index in mine.clone() {
+            if let Some(conn) = &mut self.conns[index]
+                && conn.state == State::Ready
+            {
+                conn.state = State::Running;
+                let verdict = self.pump(index, start);
+                self.settle(index, verdict);
+            }
+        }
+        loop {
+            let now = Instant::now();
+            if now >= end {
+                break;
+            }
+            self.turn(Some(end - now))?;
+        }
+        for conn in self.conns[mine.clone()].iter_mut().flatten() {
+            if conn.state == State::Running {
+                conn.state = match conn.sent_at.is_empty() {
+                    true => State::Ready,
+                    false => State::Pausing,
+                };
+            }
+        }
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        loop {
+            let pausing = |c: &Option<Conn>| c.as_ref().is_some_and(|c| c.state == State::Pausing);
+            if !self.conns[mine.clone()].iter().any(pausing) {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                for index in mine.clone() {
+                    if pausing(&self.conns[index]) {
+                        self.settle(index, Verdict::Fail(Failure::DrainTimeout));
+                    }
+                }
+                break;
+            }
+            self.turn(Some((deadline - now).min(SCAN_EVERY)))?;
+        }
+        Ok((self.slice_msgs, start.elapsed().as_secs_f64()))
+    }
+
+    /// Prints a mark line (with `--mark-window`) and, with `--handshake`,
+    /// waits for the parent's answer on stdin.
+    fn mark(&self, line: &str) -> io::Result<()> {
+        if !self.plan.mark_window {
+            return Ok(());
+        }
+        println!("{line}"); // stdout is line-buffered: this flushes
+        if self.plan.handshake {
+            let mut answer = String::new();
+            if io::stdin().read_line(&mut answer)? == 0 {
+                return Err(io::Error::other("--handshake: stdin closed"));
+            }
+        }
+        Ok(())
     }
 
     /// Stops sending and waits up to [`DRAIN_TIMEOUT`] for the echoes in flight.
@@ -490,7 +645,8 @@ impl Worker {
     /// Issues a non-blocking connect for slot `index`.
     fn open(&mut self, index: usize, now: Instant) {
         let id = self.plan.first_id + index as u64;
-        let mut stream = match TcpStream::connect(self.plan.addr) {
+        let addr = self.plan.targets[index / self.plan.per_target.max(1)];
+        let mut stream = match TcpStream::connect(addr) {
             Ok(stream) => stream,
             Err(e) => return self.record_failure(id, Failure::of(&e), &e),
         };
@@ -633,12 +789,21 @@ impl Worker {
                     conn.state = State::Ready;
                     self.stats.connected += 1;
                 }
-                State::Running if self.window_end.is_some_and(|end| now <= end) => {
-                    let micros = (now - sent).as_micros() as u64;
-                    self.stats
-                        .latency_us
-                        .saturating_record(micros.clamp(1, MAX_LATENCY_US));
-                    self.stats.msgs += 1;
+                State::Running => {
+                    self.slice_msgs += 1;
+                    if self.window_end.is_some_and(|end| now <= end) {
+                        let micros = (now - sent).as_micros() as u64;
+                        self.stats
+                            .latency_us
+                            .saturating_record(micros.clamp(1, MAX_LATENCY_US));
+                        self.stats.msgs += 1;
+                    }
+                }
+                State::Pausing => {
+                    self.slice_msgs += 1;
+                    if conn.sent_at.is_empty() {
+                        conn.state = State::Ready;
+                    }
                 }
                 _ => {}
             }
@@ -712,14 +877,14 @@ impl Worker {
 /// Prints the machine-readable line, then the human summary.
 fn report(args: &Args, stats: &Stats) {
     let hist = &stats.latency_us;
-    let rps = stats.msgs as f64 / args.secs;
+    let rps = stats.msgs as f64 / stats.secs.max(f64::MIN_POSITIVE);
     let errors = stats.error_count();
     println!(
         "conns={} size={} pipeline={} secs={} msgs={} rps={:.0} p50_us={} p99_us={} p999_us={} max_us={} errors={} connected={}",
         args.conns,
         args.size,
         args.pipeline,
-        args.secs,
+        stats.secs,
         stats.msgs,
         rps,
         hist.value_at_quantile(0.5),
@@ -732,7 +897,7 @@ fn report(args: &Args, stats: &Stats) {
     println!(
         "{} of {} connections passed the warm-up echo; {} errors{}",
         stats.connected,
-        args.conns,
+        args.conns * args.addr.len(),
         errors,
         error_breakdown(stats),
     );
@@ -740,10 +905,17 @@ fn report(args: &Args, stats: &Stats) {
         "{} echoes of {} bytes verified in {} s: {:.0} per second, {:.1} MB/s each way",
         stats.msgs,
         args.size,
-        args.secs,
+        stats.secs,
         rps,
         rps * args.size as f64 / 1e6,
     );
+    for (target, &(msgs, secs)) in stats.per_target.iter().enumerate() {
+        println!(
+            "target={target} addr={} msgs={msgs} secs={secs:.3} rps={:.0}",
+            args.addr[target],
+            msgs as f64 / secs.max(f64::MIN_POSITIVE)
+        );
+    }
     println!(
         "round trip (us): p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
         hist.value_at_quantile(0.5),

@@ -29,7 +29,13 @@
 //! report keeps the median of each number: one run can settle into a faster
 //! or slower rhythm than the next (see `shootout/median.rs`).
 //!
-//! Flags: `--quick`, `--secs S` per run, `--reps N`, `--servers coop,tokio,...`,
+//! Then, for the targets that are ratios of CPU time or throughput, every
+//! cell up to 1,000 connections is measured once more with `coop`, `tokio`
+//! and `mio_raw` running at once and loaded in alternation, a quarter of a
+//! second each (`--turn-secs` each in all; see `shootout/turns.rs`).
+//!
+//! Flags: `--quick`, `--secs S` per run, `--reps N`, `--turn-secs S`,
+//! `--no-turns`, `--servers coop,tokio,...`,
 //! `--conns 1,100,...` (the 64-byte series), `--out PATH`, `--no-write`,
 //! `--pin` / `--no-pin` (server on one CPU, loadgen on another, with `taskset`;
 //! on by default when that is possible), `--connect-rate`, `--connect-timeout`.
@@ -57,6 +63,8 @@ mod report;
 mod servers;
 #[path = "shootout/svg.rs"]
 mod svg;
+#[path = "shootout/turns.rs"]
+mod turns;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -87,6 +95,13 @@ struct Args {
     /// [default: 3; with --quick: 1].
     #[arg(long)]
     reps: Option<usize>,
+    /// Seconds each server is loaded in the turns stage, in slices of 250 ms
+    /// [default: 2; with --quick: 0.75].
+    #[arg(long)]
+    turn_secs: Option<f64>,
+    /// Skip the turns stage: judge the ratio targets on the matrix's runs.
+    #[arg(long)]
+    no_turns: bool,
     /// Servers to run, comma-separated [default: coop,tokio,mio_raw,threads,pool].
     #[arg(long, value_delimiter = ',')]
     servers: Vec<String>,
@@ -132,9 +147,14 @@ fn run(args: Args) -> Result<(), String> {
         return Err("run me in release mode: cargo run --release --example shootout".into());
     }
     let positive = |value: Option<f64>| value.is_none_or(|v| v.is_finite() && v > 0.0);
-    if !positive(args.secs) || !positive(args.connect_timeout) || !positive(Some(args.connect_rate))
+    if !positive(args.secs)
+        || !positive(args.turn_secs)
+        || !positive(args.connect_timeout)
+        || !positive(Some(args.connect_rate))
     {
-        return Err("--secs, --connect-timeout and --connect-rate must be positive".into());
+        return Err(
+            "--secs, --turn-secs, --connect-timeout and --connect-rate must be positive".into(),
+        );
     }
     if args.conns.contains(&0) || args.reps == Some(0) {
         return Err("--conns and --reps must be at least 1".into());
@@ -197,13 +217,20 @@ fn run(args: Args) -> Result<(), String> {
     std::fs::create_dir_all(&settings.log_dir).map_err(|e| e.to_string())?;
 
     let rows = run_matrix(&cells, &servers, &unbuilt, &settings);
+    let turn_secs = args
+        .turn_secs
+        .unwrap_or(if args.quick { 0.75 } else { 2.0 });
+    let turns = match args.no_turns {
+        true => Vec::new(),
+        false => run_turns(&cells, &servers, &unbuilt, turn_secs, &settings),
+    };
     let others = doc::Others::of(&rows);
     if others.busy() {
         log::warn!("{}", others.describe());
     }
 
     let table = report::table(&rows);
-    let verdicts = report::targets(&rows, SMALL);
+    let verdicts = report::targets(&rows, &turns, SMALL);
     let notes = doc::notes(&rows, &settings);
     println!("\n{table}");
     println!("Targets:\n\n{}", report::targets_table(&verdicts));
@@ -222,6 +249,8 @@ fn run(args: Args) -> Result<(), String> {
             machine: procfs::Machine::read(),
             pin_note,
             settings: &settings,
+            turns: &turns,
+            turn_secs,
             elapsed_secs: elapsed,
             others,
             quick: args.quick,
@@ -331,6 +360,55 @@ fn run_matrix(
         }
     }
     rows
+}
+
+/// The turns stage: every cell up to [`turns::MOST_CONNS`] connections once
+/// more, with the event-loop servers (`coop`, `tokio`, `mio_raw`, those of
+/// them that were asked for and built) loaded in alternation. Needs `coop`
+/// and one other; a cell that fails is reported on stderr and left out, and
+/// its targets are judged on the matrix.
+fn run_turns(
+    cells: &[(usize, usize)],
+    servers: &[&'static Server],
+    unbuilt: &[String],
+    secs: f64,
+    settings: &Settings,
+) -> Vec<turns::Turns> {
+    let chosen: Vec<&'static Server> = servers
+        .iter()
+        .copied()
+        .filter(|s| ["coop", "tokio", "mio_raw"].contains(&s.name))
+        .filter(|s| !unbuilt.iter().any(|e| e == s.example))
+        .collect();
+    if chosen.len() < 2 || chosen[0].name != "coop" {
+        return Vec::new();
+    }
+    let names: Vec<&str> = chosen.iter().map(|s| s.name).collect();
+    let mut measured = Vec::new();
+    for &(conns, size) in cells.iter().filter(|c| c.0 <= turns::MOST_CONNS) {
+        let start = Instant::now();
+        match turns::run(&chosen, conns, size, secs, settings) {
+            Ok(t) => {
+                let ratio = |other: &str| {
+                    let r = median::median(t.ratios("coop", other, true));
+                    format!("coop/{other} {r:.3}")
+                };
+                let others: Vec<String> = names[1..].iter().map(|n| ratio(n)).collect();
+                eprintln!(
+                    "[turns] {} {:>6} conns x {:<6} {} rounds; CPU per echo {}  ({:.0} s)",
+                    names.join("/"),
+                    conns,
+                    report::size_label(size),
+                    t.rounds.len(),
+                    others.join(", "),
+                    start.elapsed().as_secs_f64()
+                );
+                measured.push(t);
+            }
+            Err(e) => eprintln!("[turns] {conns} conns x {size} B: {e}; judged on the matrix"),
+        }
+    }
+    measured
 }
 
 /// One cell in a few words, for the progress line.

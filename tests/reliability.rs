@@ -55,6 +55,7 @@ fn example(name: &str) -> PathBuf {
         let mut cargo = Command::new(env!("CARGO"));
         cargo
             .args(["build", "--example", "echo_server", "--example", "soak"])
+            .args(["--example", "loadgen"])
             .arg("--target-dir")
             .arg(profile_dir.parent().unwrap())
             .current_dir(env!("CARGO_MANIFEST_DIR"));
@@ -1183,6 +1184,77 @@ fn a_task_whose_destructor_panics_does_not_take_the_loop_down() {
         );
         drop(rt); // runs the third destructor: must not unwind out of drop
     });
+}
+
+// ──────────────────────── loadgen taking turns ────────────────────────
+
+/// CPU time of a single-threaded process so far, in ns (`/proc/PID/schedstat`).
+fn cpu_ns(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).expect("schedstat");
+    text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn loadgen_taking_turns_loads_one_server_at_a_time() {
+    let _serial = serial();
+    let (a, b) = (Server::start(&[]), Server::start(&[]));
+    let mut loadgen = Command::new(example("loadgen"))
+        .args(["--addr", &format!("{},{}", a.addr, b.addr)])
+        .args(["--conns", "4", "--secs", "0.6", "--slice-ms", "100"])
+        .args(["--mark-window", "--handshake"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start examples/loadgen");
+    let mut answer = loadgen.stdin.take().unwrap();
+    let lines = BufReader::new(loadgen.stdout.take().unwrap()).lines();
+    // CPU time each server used during each server's slices.
+    let mut during = [[0u64; 2]; 2];
+    let mut last = [cpu_ns(a.pid()), cpu_ns(b.pid())];
+    let (mut order, mut result) = (Vec::new(), None);
+    for line in lines {
+        let line = line.unwrap();
+        if line.starts_with("slice") {
+            let now = [cpu_ns(a.pid()), cpu_ns(b.pid())];
+            if let Some(target) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("target="))
+            {
+                let target: usize = target.parse().unwrap();
+                let msgs = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("msgs="));
+                assert!(msgs.unwrap().parse::<u64>().unwrap() > 0, "{line}");
+                order.push(target);
+                for k in 0..2 {
+                    during[target][k] += now[k] - last[k];
+                }
+            }
+            last = now;
+            answer.write_all(b"go\n").unwrap();
+        } else if line.starts_with("conns=") {
+            result = Some(line);
+        }
+    }
+    assert!(loadgen.wait().unwrap().success());
+    let result = result.expect("a result line");
+    assert!(
+        result.contains(" errors=0 ") && result.contains("connected=8"),
+        "{result}"
+    );
+    // Six slices of 100 ms each, in turns.
+    assert_eq!(order, [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
+    // While one server has its slice, the other is idle: loadgen waited for
+    // every echo in flight before switching.
+    for (busy, idle) in [(0, 1), (1, 0)] {
+        assert!(
+            during[busy][idle] * 20 < during[busy][busy],
+            "during server {busy}'s slices: {} ns for it, {} ns for the other",
+            during[busy][busy],
+            during[busy][idle]
+        );
+    }
 }
 
 // ──────────────────────── soak ────────────────────────

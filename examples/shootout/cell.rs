@@ -149,34 +149,58 @@ pub fn run(server: &Server, conns: usize, size: usize, settings: &Settings) -> O
     }
 }
 
-fn run_cell(server: &Server, conns: usize, size: usize, s: &Settings) -> io::Result<Outcome> {
-    let stack_before = procfs::kernel_stack_kib().unwrap_or(0);
-    let log_path = s
-        .log_dir
-        .join(format!("{}-{conns}x{size}.log", server.name));
+/// A server that has started and said where it listens.
+pub struct Started {
+    /// Kills it when dropped.
+    pub child: Reaper,
+    pub pid: u32,
+    pub addr: SocketAddr,
+}
+
+/// Starts `server` on a free loopback port (pinned to the server CPU if
+/// asked), its stderr going to `log_path`, and reads its address. The inner
+/// `Err` says why it did not start, as a cell's result.
+pub fn start_server(
+    server: &Server,
+    log_path: &Path,
+    s: &Settings,
+) -> io::Result<Result<Started, String>> {
     let mut child = command(&s.bin_dir.join(server.example), s.pin.map(|p| p.0))
         .args(["--addr", "127.0.0.1:0", "--buf", "4096"])
         .args(server.extra)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(File::create(&log_path)?)
+        .stderr(File::create(log_path)?)
         .spawn()?;
     let stdout = child.stdout.take().expect("piped");
     let pid = child.id();
-    let mut server_child = Reaper(child);
-
-    let addr = match read_announcement(stdout, Duration::from_secs(10)) {
-        Ok(addr) => addr,
+    let mut child = Reaper(child);
+    match read_announcement(stdout, Duration::from_secs(10)) {
+        Ok(addr) => Ok(Ok(Started { child, pid, addr })),
         Err(e) => {
             // Closing stdout and exiting are not one step: give it a moment.
             thread::sleep(Duration::from_millis(200));
-            let died = server_child.0.try_wait().ok().flatten();
-            let why = died.map_or(e.to_string(), |status| {
+            let died = child.0.try_wait().ok().flatten();
+            Ok(Err(died.map_or(e.to_string(), |status| {
                 format!("crashed at startup ({status})")
-            });
-            return Ok(Outcome::Failed(why));
+            })))
         }
+    }
+}
+
+fn run_cell(server: &Server, conns: usize, size: usize, s: &Settings) -> io::Result<Outcome> {
+    let stack_before = procfs::kernel_stack_kib().unwrap_or(0);
+    let log_path = s
+        .log_dir
+        .join(format!("{}-{conns}x{size}.log", server.name));
+    let Started {
+        child: mut server_child,
+        pid,
+        addr,
+    } = match start_server(server, &log_path, s)? {
+        Ok(started) => started,
+        Err(why) => return Ok(Outcome::Failed(why)),
     };
     // Let the runtime finish setting up before calling it idle.
     thread::sleep(Duration::from_millis(50));

@@ -18,6 +18,10 @@ pub struct Context<'a> {
     pub machine: Machine,
     pub pin_note: String,
     pub settings: &'a Settings,
+    /// The turns stage's cells (empty with `--no-turns`).
+    pub turns: &'a [crate::turns::Turns],
+    /// Seconds each server was loaded per cell in that stage.
+    pub turn_secs: f64,
     pub elapsed_secs: f64,
     pub quick: bool,
     /// What other processes took while we measured.
@@ -215,6 +219,31 @@ fn document(
         true => format!("**{load}**"),
         false => load,
     };
+    let turns = match ctx.turns.is_empty() {
+        true => "The turns stage did not run (`--no-turns`, or fewer than two of \
+                 `coop`, `tokio`, `mio_raw`): every ratio target is judged on the \
+                 matrix's runs.\n"
+            .to_string(),
+        false => format!(
+            "Every cell up to {most} connections, once more: `coop`, `tokio` and \
+             `mio_raw` started together, pinned to the same CPU, and one `loadgen` \
+             holding as many connections to each as the cell names, loading them in turns, \
+             {slice} ms at a time, until each had {secs} s (Method, item 12). A \
+             *round* is one slice of each. CPU per echo and req/s here are over \
+             all of a server's slices; the ratios are the median of the rounds' \
+             ratios, with their range. The CPU and throughput targets of these cells \
+             are judged on this table.\n\n{table}",
+            most = group_thousands(crate::turns::MOST_CONNS as f64),
+            slice = crate::turns::SLICE_MS,
+            secs = ctx.turn_secs,
+            table = crate::turns::table(ctx.turns),
+        ),
+    };
+    let in_ticks_turns = ctx.turns.iter().any(|t| t.clock == CpuClock::Ticks);
+    let turns = match in_ticks_turns {
+        true => format!("{turns}\nSome slices' CPU time had to be read in clock ticks.\n"),
+        false => turns,
+    };
     let quick = if ctx.quick {
         "\n**This is a `--quick` run**: fewer cells and short windows, for a smoke test.\n"
     } else {
@@ -263,6 +292,9 @@ others is above a few percent, the cell was disturbed); `peak RSS` is the server
 resident memory at peak; `kernel stacks` its threads × 16 KiB; `mem/conn`
 what one connection adds (below); `threads` the server's peak.
 
+## Taking turns
+
+{turns}
 ## Targets
 
 The goals for `coop`, each checked as a ratio of two numbers from this run:
@@ -273,15 +305,17 @@ memory per connection (kernel stacks included) no more than tokio's and at
 most 1/5 of thread-per-connection's, checked at 1,000 and 10,000 connections,
 where what a connection costs outweighs what a process costs.
 
-CPU and throughput ratios are taken **run by run**: coop's run *i* of a cell
-against the other server's run *i*, which ran just before or after it, and
-the check judges the median of those ratios (memory ratios are of medians).
-The machine drifts between a faster and a slower state that lasts for
-several runs in a row and moves every server alike (when this method was
-chosen, back-to-back runs at 100 connections put all three single-threaded
-servers at about 5.3 µs per echo in one round and about 7.0 µs in the
-next), so two runs side by side are comparable where two medians taken
-minutes apart may not be. Where both ends of the loop are
+CPU and throughput ratios are taken **in turns** where the turns stage
+measured the cell (up to 1,000 connections): the median of its round-by-round
+ratios. Elsewhere (10,000 connections) they are taken **run by run**: coop's
+run *i* of a cell against the other server's run *i*, which ran just before
+or after it, and the check judges the median of those ratios (memory ratios
+are of medians). The machine drifts between a faster and a slower state that
+lasts for seconds and moves every server alike (back-to-back runs at 100
+connections have put all three single-threaded servers at about 5.3 µs per
+echo in one round and about 7.0 µs in the next): two runs side by side are
+more comparable than two medians taken minutes apart, and two slices a
+quarter of a second apart more comparable still. Where both ends of the loop are
 busy (roughly 10 to 1,000 connections at 64 B) any server that keeps up
 spends about the same CPU per echo, and a ratio within a percent or two of
 1.0 is a tie that noise decides; see also "Other load" above.
@@ -367,6 +401,18 @@ memory chart leaves those cells out.
    same difference. The 1-connection and 4 KiB cells leave the server idle
    part of the time, and there CPU per echo does follow what the server
    does.
+12. **Turns.** For the turns stage the shootout starts `coop`, `tokio` and
+   `mio_raw` together (all on the server CPU when pinned) and runs
+   `loadgen --addr A,B,C --slice-ms {slice} --mark-window --handshake`:
+   after warming up every connection, loadgen loads one server's
+   connections for a slice, stops sending, waits until every echo in flight
+   is back, prints `slice target=T msgs=N secs=S`, and waits for a line on
+   stdin. Meanwhile every server is idle, and the shootout reads each one's
+   CPU time (as in item 4) and charges the difference since the last line
+   to server T. Then the next server's slice begins. Echoes that finish
+   while loadgen waits for the last ones count in N, and that wait in S
+   (about 1 ms at 100 connections). A slice starts with the server's caches
+   cold from the others' slices, the same for all three.
 "#,
         command = ctx.command,
         date = utc_now(),
@@ -384,6 +430,7 @@ memory chart leaves those cells out.
         max_threads = crate::procfs::MAX_THREADS_FOR_NS,
         // A run's CPU time is at most a whole core for the window.
         tick_pct = 100.0 / (s.ticks_per_sec as f64 * s.secs),
+        slice = crate::turns::SLICE_MS,
     )
 }
 

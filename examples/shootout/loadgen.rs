@@ -51,13 +51,13 @@ pub enum CpuClock {
 }
 
 /// One reading of a process's CPU time at a window mark, both ways.
-struct CpuReading {
+pub struct CpuReading {
     by_thread: Option<HashMap<u32, u64>>,
     ticks: Option<u64>,
 }
 
 impl CpuReading {
-    fn take(pid: u32) -> CpuReading {
+    pub fn take(pid: u32) -> CpuReading {
         CpuReading {
             by_thread: procfs::cpu_ns_by_thread(pid),
             ticks: procfs::cpu_ticks(pid),
@@ -66,7 +66,7 @@ impl CpuReading {
 
     /// The CPU time from `start` to `end`, in nanoseconds, from schedstat if
     /// both readings have it and no thread left in between, else from ticks.
-    fn used(start: &CpuReading, end: &CpuReading, tick_ns: u64) -> (Option<u64>, CpuClock) {
+    pub fn used(start: &CpuReading, end: &CpuReading, tick_ns: u64) -> (Option<u64>, CpuClock) {
         if let (Some(a), Some(b)) = (&start.by_thread, &end.by_thread)
             && let Some(ns) = procfs::cpu_ns_between(a, b)
         {

@@ -6,6 +6,7 @@ use crate::cell::{Measurement, Outcome};
 use crate::median;
 use crate::servers::Server;
 use crate::svg::group_thousands;
+use crate::turns::Turns;
 
 /// The result of one cell.
 pub struct Row {
@@ -166,7 +167,7 @@ enum Quantity {
 }
 
 /// The targets, each checked in every cell it names.
-pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
+pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
     let find = |name: &str, conns: usize, size: usize| {
         rows.iter()
             .find(|r| r.server.name == name && r.conns == conns && r.size == size)
@@ -180,6 +181,19 @@ pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
         format!("{} × {}", group_thousands(conns as f64), size_label(size))
     };
     let mut verdicts = Vec::new();
+    // CPU and throughput ratios are judged on the turns stage where it
+    // measured the cell: the median of its round-by-round ratios.
+    let in_turns = |quantity: Quantity, other: &str, (conns, size): (usize, usize)| {
+        let cpu = match quantity {
+            Quantity::Cpu => true,
+            Quantity::Throughput => false,
+            Quantity::Memory => return None,
+        };
+        let t = turns.iter().find(|t| t.conns == conns && t.size == size)?;
+        let ratios = t.ratios("coop", other, cpu);
+        let both = t.overall("coop", cpu).zip(t.overall(other, cpu))?;
+        (ratios.len() >= 2).then_some((ratios, both))
+    };
     // A ratio coop / other of some number, with a bound. With `runs`, the
     // ratio is taken run by run (coop's run i against the other's run i,
     // which ran just before or after it) and the median of those ratios is
@@ -219,8 +233,27 @@ pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
                 })
             });
         let cell = label(conns, size);
-        verdicts.push(match numbers {
-            Some((c, o)) if paired.len() >= 2 => {
+        verdicts.push(match (in_turns(quantity, other, (conns, size)), numbers) {
+            (Some((ratios, (c, o))), _) => {
+                let judged = median::median(ratios.clone());
+                let (lo, hi) = ratios
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+                Verdict {
+                    target,
+                    cell,
+                    measured: format!(
+                        "{judged:.3}  (median of {} rounds in turns, {lo:.3}–{hi:.3}; overall {} / {})",
+                        ratios.len(),
+                        short(c),
+                        short(o)
+                    ),
+                    pass: Some(ok(judged)),
+                    disturbed,
+                    saturated,
+                }
+            }
+            (None, Some((c, o))) if paired.len() >= 2 => {
                 let judged = median::median(paired.clone());
                 let (lo, hi) = paired
                     .iter()
@@ -239,7 +272,7 @@ pub fn targets(rows: &[Row], small: usize) -> Vec<Verdict> {
                     saturated,
                 }
             }
-            Some((c, o)) if o > 0.0 => Verdict {
+            (None, Some((c, o))) if o > 0.0 => Verdict {
                 target,
                 cell,
                 measured: format!("{:.3}  ({} / {})", c / o, short(c), short(o)),
@@ -446,7 +479,7 @@ mod tests {
             row("coop", &[Some(4.9), Some(7.0), Some(7.0)]),
             row("tokio", &[Some(5.0), Some(7.15), Some(5.1)]),
         ];
-        let verdicts = targets(&rows, 64);
+        let verdicts = targets(&rows, &[], 64);
         let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
         assert_eq!(cpu.pass, Some(true), "{}", cpu.measured);
         assert!(cpu.measured.starts_with("0.980"), "{}", cpu.measured);
@@ -459,13 +492,57 @@ mod tests {
             row("coop", &[Some(5.0), None, Some(6.0)]),
             row("tokio", &[Some(4.0), Some(100.0), Some(5.0)]),
         ];
-        let verdicts = targets(&rows, 64);
+        let verdicts = targets(&rows, &[], 64);
         let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
         // Pairs 1 and 3: 1.25 and 1.2; run 2 of tokio is not compared with
         // coop's run 3.
         assert_eq!(cpu.pass, Some(false));
         assert!(cpu.measured.starts_with("1.225"), "{}", cpu.measured);
         assert!(cpu.measured.contains("median of 2"), "{}", cpu.measured);
+    }
+
+    #[test]
+    fn ratio_targets_take_the_turns_stage_over_the_runs_where_it_measured() {
+        use crate::loadgen::CpuClock;
+        use crate::turns::{Slice, Turns};
+        // The matrix's runs put coop 20% above tokio; the turns stage, in
+        // three rounds, 2% below it in two of them.
+        let rows = [
+            row("coop", &[Some(6.0), Some(6.0)]),
+            row("tokio", &[Some(5.0), Some(5.0)]),
+        ];
+        let slice = |us_per_echo: f64| Slice {
+            cpu_ns: Some((us_per_echo * 1e3 * 1e4) as u64),
+            msgs: 10_000,
+            secs: 0.25,
+        };
+        let turns = Turns {
+            conns: 100,
+            size: 64,
+            names: vec!["coop", "tokio"],
+            rounds: vec![
+                vec![slice(4.9), slice(5.0)],
+                vec![slice(7.0), slice(5.0)],
+                vec![slice(4.9), slice(5.0)],
+            ],
+            clock: CpuClock::Schedstat,
+            errors: 0,
+        };
+        let verdicts = targets(&rows, std::slice::from_ref(&turns), 64);
+        let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
+        assert_eq!(cpu.pass, Some(true), "{}", cpu.measured);
+        assert!(cpu.measured.starts_with("0.980"), "{}", cpu.measured);
+        assert!(
+            cpu.measured.contains("3 rounds in turns"),
+            "{}",
+            cpu.measured
+        );
+        // Another cell, or memory, is still judged on the matrix.
+        let other_cell = Turns { conns: 10, ..turns };
+        let verdicts = targets(&rows, &[other_cell], 64);
+        let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
+        assert_eq!(cpu.pass, Some(false), "{}", cpu.measured);
+        assert!(cpu.measured.contains("run-by-run"), "{}", cpu.measured);
     }
 
     #[test]
@@ -476,7 +553,7 @@ mod tests {
                 busy_row("coop", &cpus, coop_pct, loadgen_pct),
                 busy_row("tokio", &cpus, 98.0, 99.0),
             ];
-            let verdicts = targets(&rows, 64);
+            let verdicts = targets(&rows, &[], 64);
             let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
             let rps = verdict(&verdicts, "throughput");
             assert!(!rps.saturated, "only CPU checks are marked");

@@ -1,0 +1,381 @@
+//! Taking turns: the ratio targets measured with the servers loaded in
+//! alternation, a quarter of a second each, instead of in runs seconds apart.
+//!
+//! The matrix runs one server at a time for 1.5 s. On a shared machine the
+//! same server in the same cell can measure 20% apart from one run to the
+//! next, because the machine itself slows down and speeds up over seconds;
+//! a 5% target then passes or fails with the run it happens to meet. Here
+//! all the servers being compared (`coop`, `tokio`, `mio_raw`) run at once,
+//! pinned to the same CPU, and one `loadgen` holds `conns` connections to
+//! each and loads them in turns (`loadgen --addr A,B,C`, "Taking turns" in
+//! its docs): A for a slice, then B, then C, then A again. A slow second
+//! now falls on a slice or two of every server alike.
+//!
+//! Between two slices every server is idle (loadgen has waited for the
+//! echoes in flight), and loadgen waits (`--handshake`) while the shootout
+//! reads each server's CPU time, so a slice's CPU time is exactly what its
+//! server spent on that slice's echoes. A round is one slice of each
+//! server; a ratio is taken round by round, and the targets judge the
+//! median of those ratios.
+//!
+//! The 10,000-connection cell is not measured this way: loadgen would need
+//! 30,000 connections (beyond a usual limit of open files), and a slice
+//! would have to last many of its 100 ms round trips.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use crate::cell::{Reaper, Settings, Started, command, start_server};
+use crate::loadgen::{CpuClock, CpuReading};
+use crate::servers::Server;
+use crate::svg::group_thousands;
+
+/// Milliseconds of one slice. Long enough for thousands of echoes at 1,000
+/// connections (a round trip there is about 10 ms), short enough for several
+/// rounds in a few seconds.
+pub const SLICE_MS: u64 = 250;
+
+/// The most connections per server this is run at (see the module docs).
+pub const MOST_CONNS: usize = 1000;
+
+/// What one server did in one slice.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Slice {
+    /// Its CPU time in the slice, in nanoseconds (`None`: not readable).
+    pub cpu_ns: Option<u64>,
+    /// Echoes finished in the slice.
+    pub msgs: u64,
+    /// The slice's length, from its start to its last echo, in seconds.
+    pub secs: f64,
+}
+
+impl Slice {
+    /// CPU time per echo, in µs.
+    pub fn cpu_us_per_echo(&self) -> Option<f64> {
+        let ns = self.cpu_ns?;
+        (self.msgs > 0).then(|| ns as f64 / 1e3 / self.msgs as f64)
+    }
+
+    /// Echoes per second.
+    pub fn rps(&self) -> Option<f64> {
+        (self.msgs > 0 && self.secs > 0.0).then(|| self.msgs as f64 / self.secs)
+    }
+}
+
+/// One cell measured in turns.
+#[derive(Clone, Debug)]
+pub struct Turns {
+    pub conns: usize,
+    pub size: usize,
+    /// The servers, in loadgen's order.
+    pub names: Vec<&'static str>,
+    /// `rounds[r][k]`: server `k`'s slice in round `r`.
+    pub rounds: Vec<Vec<Slice>>,
+    /// Whether some CPU time had to be read in clock ticks (see
+    /// [`CpuClock`]); the single-threaded servers compared here never
+    /// should.
+    pub clock: CpuClock,
+    /// Failed connections, all servers together.
+    pub errors: u64,
+}
+
+impl Turns {
+    fn index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| *n == name)
+    }
+
+    /// `name`'s number over all its slices: CPU µs per echo (`cpu`) or
+    /// echoes per second (`!cpu`), as the total over the total.
+    pub fn overall(&self, name: &str, cpu: bool) -> Option<f64> {
+        let k = self.index(name)?;
+        let slices = self.rounds.iter().map(|round| round[k]);
+        let msgs = slices.clone().map(|s| s.msgs).sum::<u64>() as f64;
+        let value = match cpu {
+            true => slices.map(|s| s.cpu_ns).sum::<Option<u64>>()? as f64 / 1e3 / msgs,
+            false => msgs / slices.map(|s| s.secs).sum::<f64>(),
+        };
+        (msgs > 0.0).then_some(value)
+    }
+
+    /// `a`'s number over `b`'s, round by round: CPU per echo (`cpu`) or
+    /// echoes per second. Rounds where either has no number are left out.
+    pub fn ratios(&self, a: &str, b: &str, cpu: bool) -> Vec<f64> {
+        let (Some(a), Some(b)) = (self.index(a), self.index(b)) else {
+            return Vec::new();
+        };
+        let value = |s: &Slice| match cpu {
+            true => s.cpu_us_per_echo(),
+            false => s.rps(),
+        };
+        self.rounds
+            .iter()
+            .filter_map(|round| Some(value(&round[a])? / value(&round[b]).filter(|&v| v > 0.0)?))
+            .collect()
+    }
+}
+
+/// Starts `servers` together and measures them in turns for `secs` each.
+pub fn run(
+    servers: &[&'static Server],
+    conns: usize,
+    size: usize,
+    secs: f64,
+    s: &Settings,
+) -> Result<Turns, String> {
+    let mut started: Vec<Started> = Vec::new();
+    for server in servers {
+        let log = s
+            .log_dir
+            .join(format!("{}-{conns}x{size}-turns.log", server.name));
+        match start_server(server, &log, s) {
+            Ok(Ok(one)) => started.push(one),
+            Ok(Err(why)) => return Err(format!("{}: {why}", server.name)),
+            Err(e) => return Err(format!("{}: {e}", server.name)),
+        }
+    }
+    let addrs: Vec<String> = started.iter().map(|x| x.addr.to_string()).collect();
+    let pids: Vec<u32> = started.iter().map(|x| x.pid).collect();
+    let mut child = command(&s.bin_dir.join("loadgen"), s.pin.map(|p| p.1))
+        .args(["--addr", &addrs.join(",")])
+        .args(["--conns", &conns.to_string(), "--size", &size.to_string()])
+        .args(["--secs", &secs.to_string(), "--threads", "1"])
+        .args(["--slice-ms", &SLICE_MS.to_string()])
+        .args(["--connect-rate", &s.connect_rate.to_string()])
+        .args(["--connect-timeout", &s.connect_timeout.to_string()])
+        .args(["--mark-window", "--handshake"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("loadgen: {e}"))?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let tick_ns = 1_000_000_000 / s.ticks_per_sec.max(1);
+    let mut loadgen = Reaper(child);
+    let count = servers.len();
+
+    // At each `slice` line: read every server's CPU time, charge the
+    // difference since the last line to the server whose slice just ended,
+    // then let loadgen go on.
+    let (done, finished) = mpsc::channel();
+    thread::spawn(move || {
+        let sample = || pids.iter().map(|&pid| CpuReading::take(pid)).collect();
+        let mut last: Option<Vec<CpuReading>> = None;
+        let mut slices: Vec<(usize, Slice)> = Vec::new();
+        let mut clock = CpuClock::Schedstat;
+        let mut errors = None;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with("slice") {
+                let now: Vec<CpuReading> = sample();
+                if let (Some(before), Some((target, msgs, secs))) = (&last, parse_slice(&line))
+                    && target < count
+                {
+                    let (cpu_ns, how) = CpuReading::used(&before[target], &now[target], tick_ns);
+                    if how == CpuClock::Ticks {
+                        clock = CpuClock::Ticks;
+                    }
+                    slices.push((target, Slice { cpu_ns, msgs, secs }));
+                }
+                last = Some(now);
+                if stdin
+                    .write_all(b"go\n")
+                    .and_then(|()| stdin.flush())
+                    .is_err()
+                {
+                    break;
+                }
+            } else if line.starts_with("conns=") {
+                errors = field(&line, "errors");
+            }
+        }
+        let _ = done.send((slices, clock, errors));
+    });
+    let complaints = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+
+    // Connect (all servers' connections), then every slice with the wait
+    // for its echoes in flight, plus generous slack.
+    let rounds = (secs * 1000.0 / SLICE_MS as f64).round().max(1.0);
+    let expected = (conns * count) as f64 / s.connect_rate
+        + s.connect_timeout
+        + rounds * count as f64 * (SLICE_MS as f64 / 1000.0 + 0.05);
+    let read = finished.recv_timeout(Duration::from_secs_f64(expected + 20.0));
+    let _ = loadgen.0.try_wait();
+    drop(loadgen); // kills it if it overran, and reaps it
+    drop(started); // and the servers
+    let complaints = complaints.join().unwrap_or_default();
+    let Ok((slices, clock, errors)) = read else {
+        return Err("loadgen did not finish in time; killed".into());
+    };
+    let Some(errors) = errors else {
+        return Err(format!(
+            "loadgen gave no result line: {}",
+            complaints.lines().last().unwrap_or("")
+        ));
+    };
+    Ok(Turns {
+        conns,
+        size,
+        names: servers.iter().map(|s| s.name).collect(),
+        rounds: group_rounds(&slices, count),
+        clock,
+        errors: errors as u64,
+    })
+}
+
+/// The turns stage as a markdown table: per cell, each server's CPU per
+/// echo and echoes per second over all its slices, and coop's ratios to the
+/// others, as the median of the rounds with their range.
+pub fn table(turns: &[Turns]) -> String {
+    let Some(first) = turns.first() else {
+        return String::new();
+    };
+    let others = &first.names[1..];
+    let mut out = String::from("| cell | rounds |");
+    for name in &first.names {
+        out.push_str(&format!(" {name} CPU µs/echo |"));
+    }
+    for other in others {
+        out.push_str(&format!(" CPU coop / {other} |"));
+    }
+    for name in &first.names {
+        out.push_str(&format!(" {name} req/s |"));
+    }
+    out.push_str(" errors |\n|---|");
+    let columns = 1 + first.names.len() * 2 + others.len() + 1;
+    out.push_str(&"---:|".repeat(columns));
+    out.push('\n');
+    for t in turns {
+        let cell = format!(
+            "{} × {}",
+            group_thousands(t.conns as f64),
+            crate::report::size_label(t.size)
+        );
+        out.push_str(&format!("| {cell} | {} |", t.rounds.len()));
+        for name in &first.names {
+            let cpu = t.overall(name, true);
+            out.push_str(&cpu.map_or(" – |".into(), |c| format!(" {c:.3} |")));
+        }
+        for other in others {
+            let ratios = t.ratios("coop", other, true);
+            let (lo, hi) = ratios
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+            out.push_str(&match ratios.is_empty() {
+                true => " – |".into(),
+                false => format!(
+                    " {:.3} ({lo:.3}–{hi:.3}) |",
+                    crate::median::median(ratios.clone())
+                ),
+            });
+        }
+        for name in &first.names {
+            let rps = t.overall(name, false);
+            out.push_str(&rps.map_or(" – |".into(), |r| format!(" {} |", group_thousands(r))));
+        }
+        out.push_str(&format!(" {} |\n", t.errors));
+    }
+    out
+}
+
+/// `slice target=1 msgs=46294 secs=0.250376` as (1, 46294, 0.250376).
+fn parse_slice(line: &str) -> Option<(usize, u64, f64)> {
+    Some((
+        field(line, "target")? as usize,
+        field(line, "msgs")? as u64,
+        field(line, "secs")?,
+    ))
+}
+
+/// The number after `key=` in a line of `key=value` words.
+fn field(line: &str, key: &str) -> Option<f64> {
+    line.split_whitespace()
+        .filter_map(|word| word.split_once('='))
+        .find(|(k, _)| *k == key)?
+        .1
+        .parse()
+        .ok()
+}
+
+/// Slices in loadgen's order (server 0, 1, ..., 0, 1, ...) as rounds of one
+/// slice per server; an incomplete last round is dropped.
+fn group_rounds(slices: &[(usize, Slice)], count: usize) -> Vec<Vec<Slice>> {
+    let mut rounds = Vec::new();
+    let mut round: Vec<Slice> = Vec::new();
+    for &(target, slice) in slices {
+        if target != round.len() {
+            round.clear(); // out of step: start again at the next server 0
+            if target != 0 {
+                continue;
+            }
+        }
+        round.push(slice);
+        if round.len() == count {
+            rounds.push(std::mem::take(&mut round));
+        }
+    }
+    rounds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slice(cpu_ns: u64, msgs: u64) -> Slice {
+        Slice {
+            cpu_ns: Some(cpu_ns),
+            msgs,
+            secs: 0.25,
+        }
+    }
+
+    #[test]
+    fn slice_lines_parse_and_others_do_not() {
+        assert_eq!(
+            parse_slice("slice target=1 msgs=46294 secs=0.250376"),
+            Some((1, 46294, 0.250376))
+        );
+        assert_eq!(parse_slice("slice start"), None);
+    }
+
+    #[test]
+    fn slices_group_into_whole_rounds_in_step() {
+        let s = |t| (t, slice(1000, 10));
+        // 0 1 | 0 1 | 1 (out of step, dropped) | 0 (incomplete, dropped)
+        let rounds = group_rounds(&[s(0), s(1), s(0), s(1), s(1), s(0)], 2);
+        assert_eq!(rounds.len(), 2);
+        // A lost slice (0 0 1): the first 0 has no partner and is dropped.
+        let rounds = group_rounds(&[s(0), s(0), s(1)], 2);
+        assert_eq!(rounds.len(), 1);
+    }
+
+    #[test]
+    fn ratios_are_taken_round_by_round() {
+        let turns = Turns {
+            conns: 100,
+            size: 64,
+            names: vec!["coop", "mio_raw"],
+            // coop: 5.0 then 10.0 µs per echo; mio_raw: 4.0 both times.
+            rounds: vec![
+                vec![slice(50_000_000, 10_000), slice(40_000_000, 10_000)],
+                vec![slice(100_000_000, 10_000), slice(40_000_000, 10_000)],
+            ],
+            clock: CpuClock::Schedstat,
+            errors: 0,
+        };
+        assert_eq!(turns.ratios("coop", "mio_raw", true), vec![1.25, 2.5]);
+        assert_eq!(turns.ratios("coop", "tokio", true), Vec::<f64>::new());
+        assert_eq!(turns.overall("coop", true), Some(7.5));
+        assert_eq!(turns.overall("mio_raw", false), Some(40_000.0));
+        assert_eq!(turns.ratios("coop", "mio_raw", false), vec![1.0, 1.0]);
+    }
+}
