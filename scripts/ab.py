@@ -21,6 +21,11 @@ every server after the first, the run-by-run ratios against the first and
 their median. Like the shootout, it pins the server to the first allowed CPU
 and loadgen to the second (taskset). Linux only; loopback only; each run
 stops by itself after --secs plus connection time.
+
+With --turns it runs all the servers at once instead and has one loadgen
+load them in alternation, --slice-ms each (loadgen's "Taking turns", the
+shootout's turns stage): a rep is then one round of slices, and a slow
+second on the machine falls on every server alike.
 """
 
 import argparse
@@ -135,6 +140,53 @@ def one_run(path, args, pin):
     return (end[0] - start[0]) / msgs, (end[1] - start[1]) / msgs
 
 
+def turns(servers, args, pin):
+    """All servers at once, loaded in turns; returns {name: [ns/echo per round]}."""
+    def pinned(cpu, cmd):
+        return ["taskset", "-c", str(cpu)] + cmd if pin else cmd
+
+    env = dict(os.environ, RUST_LOG="warn")
+    procs, addrs = [], []
+    try:
+        for _, path in servers:
+            p = subprocess.Popen(pinned(pin and pin[0], [path, "--addr", "127.0.0.1:0", "--buf", str(args.buf)]),
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+            procs.append(p)
+            match = re.search(r"127\.0\.0\.1:\d+", p.stdout.readline())
+            if not match:
+                raise RuntimeError(f"{path} did not print its address")
+            addrs.append(match.group(0))
+        load = subprocess.Popen(pinned(pin and pin[1], [
+            os.path.join(EXAMPLES, "loadgen"), "--addr", ",".join(addrs),
+            "--conns", str(args.conns), "--size", str(args.size),
+            "--secs", str(args.reps * args.slice_ms / 1000), "--slice-ms", str(args.slice_ms),
+            "--threads", "1", "--connect-timeout", "3", "--mark-window", "--handshake",
+        ]), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        per = {name: [] for name, _ in servers}
+        last = None
+        for line in load.stdout:
+            if not line.startswith("slice"):
+                continue
+            now = [cpu_ns(p.pid) for p in procs]
+            fields = dict(w.split("=") for w in line.split()[1:] if "=" in w)
+            if last is not None and "target" in fields:
+                t, msgs = int(fields["target"]), int(fields["msgs"])
+                per[servers[t][0]].append((now[t] - last[t]) / msgs if msgs else float("nan"))
+            last = now
+            load.stdin.write("go\n")
+            load.stdin.flush()
+        load.wait()
+        return per
+    finally:
+        for p in procs:
+            p.send_signal(2)
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("servers", nargs="+", help="coop, tokio, mio_raw, threads, pool, or NAME=PATH")
@@ -144,6 +196,9 @@ def main():
     parser.add_argument("--reps", type=int, default=4, help="runs of each server")
     parser.add_argument("--buf", type=int, default=4096, help="the servers' --buf")
     parser.add_argument("--no-pin", action="store_true")
+    parser.add_argument("--turns", action="store_true",
+                        help="run the servers at once, loaded in turns; --reps rounds")
+    parser.add_argument("--slice-ms", type=int, default=250, help="with --turns")
     args = parser.parse_args()
 
     servers = [server_path(s) for s in args.servers]
@@ -156,7 +211,9 @@ def main():
           f"{'server on CPU %d, loadgen on CPU %d' % pin if pin else 'not pinned'}")
 
     cpu = {name: [] for name, _ in servers}
-    for rep in range(args.reps):
+    if args.turns:
+        cpu = turns(servers, args, pin)
+    for rep in range(0 if args.turns else args.reps):
         for name, path in servers:
             ns, cs = one_run(path, args, pin)
             cpu[name].append(ns)
