@@ -63,6 +63,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -499,7 +500,17 @@ impl Worker {
         if self.plan.mark_window {
             println!("window start"); // stdout is line-buffered: this flushes
         }
-        for index in 0..self.conns.len() {
+        self.run_until(0..self.conns.len(), start, end)?;
+        if self.plan.mark_window {
+            println!("window end");
+        }
+        Ok(())
+    }
+
+    /// Sets the ready connections of `range` going at `start`, and handles
+    /// events until `end`.
+    fn run_until(&mut self, range: Range<usize>, start: Instant, end: Instant) -> io::Result<()> {
+        for index in range {
             if let Some(conn) = &mut self.conns[index]
                 && conn.state == State::Ready
             {
@@ -511,9 +522,6 @@ impl Worker {
         loop {
             let now = Instant::now();
             if now >= end {
-                if self.plan.mark_window {
-                    println!("window end");
-                }
                 return Ok(());
             }
             self.turn(Some(end - now))?;
@@ -552,22 +560,7 @@ impl Worker {
         let end = start + self.plan.slice;
         self.window_end = Some(end);
         self.slice_msgs = 0;
-        for index in mine.clone() {
-            if let Some(conn) = &mut self.conns[index]
-                && conn.state == State::Ready
-            {
-                conn.state = State::Running;
-                let verdict = self.pump(index, start);
-                self.settle(index, verdict);
-            }
-        }
-        loop {
-            let now = Instant::now();
-            if now >= end {
-                break;
-            }
-            self.turn(Some(end - now))?;
-        }
+        self.run_until(mine.clone(), start, end)?;
         for conn in self.conns[mine.clone()].iter_mut().flatten() {
             if conn.state == State::Running {
                 conn.state = match conn.sent_at.is_empty() {

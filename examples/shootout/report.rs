@@ -233,37 +233,25 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
                 })
             });
         let cell = label(conns, size);
-        verdicts.push(match (in_turns(quantity, other, (conns, size)), numbers) {
-            (Some((ratios, (c, o))), _) => {
-                let judged = median::median(ratios.clone());
-                let (lo, hi) = ratios
-                    .iter()
-                    .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
-                Verdict {
-                    target,
-                    cell,
-                    measured: format!(
-                        "{judged:.3}  (median of {} rounds in turns, {lo:.3}–{hi:.3}; overall {} / {})",
-                        ratios.len(),
-                        short(c),
-                        short(o)
-                    ),
-                    pass: Some(ok(judged)),
-                    disturbed,
-                    saturated,
-                }
+        // Ratios to take the median of: the turns stage's rounds, else the
+        // matrix's runs; with what they are called and the two numbers.
+        let many = match (in_turns(quantity, other, (conns, size)), numbers) {
+            (Some((ratios, both)), _) => Some((ratios, "rounds in turns", "overall", both)),
+            (None, Some(both)) if paired.len() >= 2 => {
+                Some((paired, "run-by-run ratios", "medians", both))
             }
-            (None, Some((c, o))) if paired.len() >= 2 => {
-                let judged = median::median(paired.clone());
-                let (lo, hi) = paired
-                    .iter()
-                    .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+            _ => None,
+        };
+        verdicts.push(match (many, numbers) {
+            (Some((ratios, what, of, (c, o))), _) => {
+                let judged = median::median(ratios.clone());
+                let (lo, hi) = median::range(&ratios);
                 Verdict {
                     target,
                     cell,
                     measured: format!(
-                        "{judged:.3}  (median of {} run-by-run ratios, {lo:.3}–{hi:.3}; medians {} / {})",
-                        paired.len(),
+                        "{judged:.3}  (median of {} {what}, {lo:.3}–{hi:.3}; {of} {} / {})",
+                        ratios.len(),
                         short(c),
                         short(o)
                     ),

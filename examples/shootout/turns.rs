@@ -267,9 +267,7 @@ pub fn table(turns: &[Turns]) -> String {
         }
         for other in others {
             let ratios = t.ratios("coop", other, true);
-            let (lo, hi) = ratios
-                .iter()
-                .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+            let (lo, hi) = crate::median::range(&ratios);
             out.push_str(&match ratios.is_empty() {
                 true => " – |".into(),
                 false => format!(
