@@ -342,8 +342,9 @@ memory chart leaves those cells out.
    servers, and the table shows the median of each number, with the range
    of CPU per echo; errors are those of the worst run. One run is not
    enough: the same server in the same cell can measure 20% apart in CPU
-   per echo from one minute to the next, and the targets compare servers
-   run by run (see "Targets").
+   per echo from one minute to the next. The ratio targets therefore
+   compare servers in turns up to 1,000 connections (item 12), and run by
+   run at 10,000 (see "Targets").
 2. **Warm-up before the clock.** `loadgen` opens the connections, and each
    sends one message and checks its echo before the clock starts. A server
    that has not accepted everyone yet is not flattered: those connections

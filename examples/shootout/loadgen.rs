@@ -173,15 +173,20 @@ pub fn run(
     }
 }
 
+/// The number after `key=` in one of loadgen's lines of `key=value` words.
+pub fn field(line: &str, key: &str) -> Option<f64> {
+    line.split_whitespace()
+        .filter_map(|word| word.split_once('='))
+        .find(|(k, _)| *k == key)?
+        .1
+        .parse()
+        .ok()
+}
+
 /// Parses `conns=100 size=64 ... rps=93191 p50_us=1065 ...`.
 fn parse_load(line: &str) -> io::Result<Load> {
-    let map: HashMap<&str, &str> = line
-        .split_whitespace()
-        .filter_map(|word| word.split_once('='))
-        .collect();
     let get = |key: &str| -> io::Result<f64> {
-        map.get(key)
-            .and_then(|v| v.parse::<f64>().ok())
+        field(line, key)
             .ok_or_else(|| io::Error::other(format!("loadgen line lacks {key}: {line}")))
     };
     Ok(Load {

@@ -29,7 +29,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::cell::{Reaper, Settings, Started, command, start_server};
-use crate::loadgen::{CpuClock, CpuReading};
+use crate::loadgen::{CpuClock, CpuReading, field};
 use crate::servers::Server;
 use crate::svg::group_thousands;
 
@@ -156,7 +156,7 @@ pub fn run(
     let mut stdin = child.stdin.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let tick_ns = 1_000_000_000 / s.ticks_per_sec.max(1);
-    let mut loadgen = Reaper(child);
+    let loadgen = Reaper(child);
     let count = servers.len();
 
     // At each `slice` line: read every server's CPU time, charge the
@@ -209,7 +209,6 @@ pub fn run(
         + s.connect_timeout
         + rounds * count as f64 * (SLICE_MS as f64 / 1000.0 + 0.05);
     let read = finished.recv_timeout(Duration::from_secs_f64(expected + 20.0));
-    let _ = loadgen.0.try_wait();
     drop(loadgen); // kills it if it overran, and reaps it
     drop(started); // and the servers
     let complaints = complaints.join().unwrap_or_default();
@@ -292,16 +291,6 @@ fn parse_slice(line: &str) -> Option<(usize, u64, f64)> {
         field(line, "msgs")? as u64,
         field(line, "secs")?,
     ))
-}
-
-/// The number after `key=` in a line of `key=value` words.
-fn field(line: &str, key: &str) -> Option<f64> {
-    line.split_whitespace()
-        .filter_map(|word| word.split_once('='))
-        .find(|(k, _)| *k == key)?
-        .1
-        .parse()
-        .ok()
 }
 
 /// Slices in loadgen's order (server 0, 1, ..., 0, 1, ...) as rounds of one
