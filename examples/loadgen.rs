@@ -40,8 +40,14 @@
 //! `slice target=T msgs=N secs=S` after each (N counts the echoes that
 //! finished after the slice's end too, since the server worked for them);
 //! with `--handshake` it then waits for a line on stdin, so the parent can
-//! read every server's CPU time while all are idle. This is how the shootout
-//! compares CPU per echo ("Method" in `docs/benchmarks.md`).
+//! read every server's CPU time while all are idle.
+//!
+//! One process can hold only so many connections (its limit on open files),
+//! so turns can also be taken by several loadgens, one per server: with
+//! `--slices` a loadgen loads its one server in slices, marking and waiting
+//! for a line on stdin before each, and the parent answers them in turn. This
+//! is how the shootout compares CPU per echo ("Method" in
+//! `docs/benchmarks.md`), up to 10,000 connections per server.
 //!
 //! Every byte is checked. Byte `i` of message `seq` on connection `id` is
 //! [`pattern_byte`]`(`[`seed`]`(id, seq), i)`, so a byte that comes back on the
@@ -104,12 +110,12 @@ struct Args {
     size: usize,
 
     /// Seconds to measure for (after every connection has done its warm-up echo);
-    /// with several servers, the seconds each of them is loaded, in slices.
+    /// in slices (several servers, or `--slices`), the seconds each is loaded in all.
     #[arg(long, default_value_t = 5.0)]
     secs: f64,
 
-    /// With several servers: milliseconds of each slice, the time one server is
-    /// loaded before the next one's turn.
+    /// With several servers (or `--slices`): milliseconds of each slice, the
+    /// time one server is loaded before the next one's turn.
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
     slice_ms: u64,
 
@@ -131,7 +137,7 @@ struct Args {
 
     /// Also print `window start` and `window end` on stdout, each at the moment the
     /// measurement clock starts or stops, so that a parent process (the shootout)
-    /// can sample the server exactly then. With several servers, print a `slice`
+    /// can sample the server exactly then. In slices, print a `slice`
     /// line instead before the first slice and after each one.
     #[arg(long)]
     mark_window: bool,
@@ -140,6 +146,12 @@ struct Args {
     /// reads the servers' CPU time while they are all idle, then answers.
     #[arg(long, requires = "mark_window")]
     handshake: bool,
+
+    /// Load in slices of `--slice-ms` even with one server, so that several
+    /// loadgens, one per server, can take turns: with `--mark-window
+    /// --handshake`, each slice starts when the parent answers.
+    #[arg(long, requires = "handshake")]
+    slices: bool,
 }
 
 fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
@@ -157,8 +169,8 @@ fn main() {
         Some("--connect-timeout must be a positive number")
     } else if !args.addr.iter().all(|a| a.ip().is_loopback()) {
         Some("--addr must be a loopback address: this tool loads the local machine only")
-    } else if args.addr.len() > 1 && args.threads > 1 {
-        Some("several servers take turns on one thread: leave --threads at 1")
+    } else if (args.addr.len() > 1 || args.slices) && args.threads > 1 {
+        Some("slices and turns run on one thread: leave --threads at 1")
     } else {
         None
     };
@@ -210,6 +222,7 @@ fn run(args: &Args) -> io::Result<Stats> {
                     mark_window: args.mark_window && t == 0,
                     handshake: args.handshake,
                     slice: Duration::from_millis(args.slice_ms),
+                    slices: args.slices || args.addr.len() > 1,
                 };
                 first_id += count as u64;
                 let barrier = &barrier;
@@ -237,7 +250,7 @@ fn run_thread(plan: Plan, barrier: &Barrier) -> io::Result<Stats> {
     });
     barrier.wait();
     let mut worker = connected?;
-    if worker.plan.targets.len() > 1 {
+    if worker.plan.slices {
         worker.take_turns()?;
     } else {
         worker.measure_phase()?;
@@ -268,6 +281,8 @@ struct Plan {
     handshake: bool,
     /// One target's turn, when there are several (`--slice-ms`).
     slice: Duration,
+    /// Load in slices: several targets, or `--slices`.
+    slices: bool,
 }
 
 /// Why a connection was given up on. Each counts as one error.
@@ -322,9 +337,9 @@ struct Stats {
     connected: usize,
     /// Failed connections, by [`Failure`] (indexed by `Failure as usize`).
     errors: [u64; Failure::ALL.len()],
-    /// Seconds measured: `--secs`, or with several servers the slices' sum.
+    /// Seconds measured: `--secs`, or in slices the slices' sum.
     secs: f64,
-    /// With several servers: each one's echoes and seconds over its slices,
+    /// In slices: each server's echoes and seconds over its slices,
     /// echoes finished after a slice's end (while it waits for the echoes in
     /// flight) included.
     per_target: Vec<(u64, f64)>,
@@ -389,7 +404,7 @@ enum State {
     /// The clock runs: keep `--pipeline` messages in flight.
     Running,
     /// Its server's slice is over: send nothing more, and once the echoes in
-    /// flight are back, go back to `Ready` (several servers only).
+    /// flight are back, go back to `Ready` (in slices only).
     Pausing,
     /// Time is up: send nothing more, wait for the echoes in flight, then close.
     Draining,
@@ -436,7 +451,7 @@ struct Worker {
     read_buf: Box<[u8]>,
     /// End of the measurement window; completions after it are not recorded.
     window_end: Option<Instant>,
-    /// Echoes finished in the current slice (several servers only).
+    /// Echoes finished in the current slice (in slices only).
     slice_msgs: u64,
     stats: Stats,
 }
@@ -528,7 +543,7 @@ impl Worker {
         }
     }
 
-    /// With several servers: loads them in turns, a slice of `--slice-ms`
+    /// In slices: loads the servers in turns, a slice of `--slice-ms`
     /// each, until each has had `--secs` in all. A mark comes before the first
     /// slice and after each one, when every server is idle: the last slice's
     /// echoes in flight are all back, and the next has not begun.

@@ -30,7 +30,7 @@
 //! or slower rhythm than the next (see `shootout/median.rs`).
 //!
 //! Then, for the targets that are ratios of CPU time or throughput, every
-//! cell up to 1,000 connections is measured once more with `coop`, `tokio`
+//! cell is measured once more with `coop`, `tokio`
 //! and `mio_raw` running at once and loaded in alternation, a quarter of a
 //! second each (`--turn-secs` each in all; see `shootout/turns.rs`).
 //!
@@ -362,8 +362,7 @@ fn run_matrix(
     rows
 }
 
-/// The turns stage: every cell up to [`turns::MOST_CONNS`] connections once
-/// more, with the event-loop servers (`coop`, `tokio`, `mio_raw`, those of
+/// The turns stage: every cell once more, with the event-loop servers (`coop`, `tokio`, `mio_raw`, those of
 /// them that were asked for and built) loaded in alternation. Needs `coop`
 /// and one other; a cell that fails is reported on stderr and left out, and
 /// its targets are judged on the matrix.
@@ -385,7 +384,7 @@ fn run_turns(
     }
     let names: Vec<&str> = chosen.iter().map(|s| s.name).collect();
     let mut measured = Vec::new();
-    for &(conns, size) in cells.iter().filter(|c| c.0 <= turns::MOST_CONNS) {
+    for &(conns, size) in cells {
         let start = Instant::now();
         match turns::run(&chosen, conns, size, secs, settings) {
             Ok(t) => {

@@ -1194,10 +1194,48 @@ fn cpu_ns(pid: u32) -> u64 {
     text.split_whitespace().next().unwrap().parse().unwrap()
 }
 
+/// `word=value`'s value in a loadgen line.
+fn word<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Adds to `during[target]` the CPU time each server used since `last`, for
+/// the slice line `line` of server `target`, and checks the slice echoed.
+fn charge(
+    during: &mut [[u64; 2]; 2],
+    last: &mut [u64; 2],
+    pids: [u32; 2],
+    target: usize,
+    line: &str,
+) {
+    let now = pids.map(cpu_ns);
+    let msgs: u64 = word(line, "msgs").expect("msgs=").parse().unwrap();
+    assert!(msgs > 0, "{line}");
+    for k in 0..2 {
+        during[target][k] += now[k] - last[k];
+    }
+    *last = now;
+}
+
+/// While one server had its slices, the other was idle: the echoes in
+/// flight were all back before the next server's slice began.
+fn assert_one_busy_at_a_time(during: [[u64; 2]; 2]) {
+    for (busy, idle) in [(0, 1), (1, 0)] {
+        assert!(
+            during[busy][idle] * 20 < during[busy][busy],
+            "during server {busy}'s slices: {} ns for it, {} ns for the other",
+            during[busy][busy],
+            during[busy][idle]
+        );
+    }
+}
+
 #[test]
 fn loadgen_taking_turns_loads_one_server_at_a_time() {
     let _serial = serial();
     let (a, b) = (Server::start(&[]), Server::start(&[]));
+    let pids = [a.pid(), b.pid()];
     let mut loadgen = Command::new(example("loadgen"))
         .args(["--addr", &format!("{},{}", a.addr, b.addr)])
         .args(["--conns", "4", "--secs", "0.6", "--slice-ms", "100"])
@@ -1211,27 +1249,19 @@ fn loadgen_taking_turns_loads_one_server_at_a_time() {
     let lines = BufReader::new(loadgen.stdout.take().unwrap()).lines();
     // CPU time each server used during each server's slices.
     let mut during = [[0u64; 2]; 2];
-    let mut last = [cpu_ns(a.pid()), cpu_ns(b.pid())];
+    let mut last = pids.map(cpu_ns);
     let (mut order, mut result) = (Vec::new(), None);
     for line in lines {
         let line = line.unwrap();
         if line.starts_with("slice") {
-            let now = [cpu_ns(a.pid()), cpu_ns(b.pid())];
-            if let Some(target) = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("target="))
-            {
-                let target: usize = target.parse().unwrap();
-                let msgs = line
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("msgs="));
-                assert!(msgs.unwrap().parse::<u64>().unwrap() > 0, "{line}");
-                order.push(target);
-                for k in 0..2 {
-                    during[target][k] += now[k] - last[k];
+            match word(&line, "target") {
+                Some(target) => {
+                    let target: usize = target.parse().unwrap();
+                    order.push(target);
+                    charge(&mut during, &mut last, pids, target, &line);
                 }
+                None => last = pids.map(cpu_ns),
             }
-            last = now;
             answer.write_all(b"go\n").unwrap();
         } else if line.starts_with("conns=") {
             result = Some(line);
@@ -1245,16 +1275,60 @@ fn loadgen_taking_turns_loads_one_server_at_a_time() {
     );
     // Six slices of 100 ms each, in turns.
     assert_eq!(order, [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
-    // While one server has its slice, the other is idle: loadgen waited for
-    // every echo in flight before switching.
-    for (busy, idle) in [(0, 1), (1, 0)] {
-        assert!(
-            during[busy][idle] * 20 < during[busy][busy],
-            "during server {busy}'s slices: {} ns for it, {} ns for the other",
-            during[busy][busy],
-            during[busy][idle]
-        );
+    assert_one_busy_at_a_time(during);
+}
+
+/// The shootout's way at 10,000 connections: one loadgen per server, each in
+/// slices (`--slices`), and the parent answering them in turn.
+#[test]
+fn loadgens_in_slices_take_turns_when_the_parent_answers() {
+    let _serial = serial();
+    let (a, b) = (Server::start(&[]), Server::start(&[]));
+    let pids = [a.pid(), b.pid()];
+    let mut loadgens: Vec<_> = [&a, &b]
+        .iter()
+        .map(|server| {
+            let mut child = Command::new(example("loadgen"))
+                .args(["--addr", &server.addr.to_string(), "--slices"])
+                .args(["--conns", "4", "--secs", "0.3", "--slice-ms", "100"])
+                .args(["--mark-window", "--handshake"])
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("start examples/loadgen");
+            let stdin = child.stdin.take().unwrap();
+            let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            (child, stdin, lines)
+        })
+        .collect();
+    for (_, _, lines) in &mut loadgens {
+        assert_eq!(lines.next().expect("a line").unwrap(), "slice start");
     }
+    let mut during = [[0u64; 2]; 2];
+    let mut last = pids.map(cpu_ns);
+    for _round in 0..3 {
+        for (k, (_, stdin, lines)) in loadgens.iter_mut().enumerate() {
+            stdin.write_all(b"go\n").unwrap();
+            let line = lines.next().expect("a slice line").unwrap();
+            assert_eq!(word(&line, "target"), Some("0"), "{line}");
+            charge(&mut during, &mut last, pids, k, &line);
+        }
+    }
+    // After its last slice each one waits once more, then reports.
+    for (child, stdin, lines) in &mut loadgens {
+        stdin.write_all(b"go\n").unwrap();
+        let result = lines
+            .map(Result::unwrap)
+            .find(|l| l.starts_with("conns="))
+            .expect("a result line");
+        assert!(
+            result.contains(" errors=0 ") && result.contains("connected=4"),
+            "{result}"
+        );
+        assert!(child.wait().unwrap().success());
+    }
+    assert_one_busy_at_a_time(during);
 }
 
 // ──────────────────────── soak ────────────────────────

@@ -225,15 +225,14 @@ fn document(
                  matrix's runs.\n"
             .to_string(),
         false => format!(
-            "Every cell up to {most} connections, once more: `coop`, `tokio` and \
-             `mio_raw` started together, pinned to the same CPU, and one `loadgen` \
-             holding as many connections to each as the cell names, loading them in turns, \
-             {slice} ms at a time, until each had {secs} s (Method, item 12). A \
+            "Every cell once more: `coop`, `tokio` and `mio_raw` started together, \
+             pinned to the same CPU, each with its own `loadgen` holding as many \
+             connections as the cell names, loaded in turns, {slice} ms at a time, \
+             until each had {secs} s (Method, item 12). A \
              *round* is one slice of each. CPU per echo and req/s here are over \
              all of a server's slices; the ratios are the median of the rounds' \
              ratios, with their range. The CPU and throughput targets of these cells \
              are judged on this table.\n\n{table}",
-            most = group_thousands(crate::turns::MOST_CONNS as f64),
             slice = crate::turns::SLICE_MS,
             secs = ctx.turn_secs,
             table = crate::turns::table(ctx.turns),
@@ -306,8 +305,8 @@ most 1/5 of thread-per-connection's, checked at 1,000 and 10,000 connections,
 where what a connection costs outweighs what a process costs.
 
 CPU and throughput ratios are taken **in turns** where the turns stage
-measured the cell (up to 1,000 connections): the median of its round-by-round
-ratios. Elsewhere (10,000 connections) they are taken **run by run**: coop's
+measured the cell (every cell, unless `--no-turns` or it failed there): the
+median of its round-by-round ratios. Elsewhere they are taken **run by run**: coop's
 run *i* of a cell against the other server's run *i*, which ran just before
 or after it, and the check judges the median of those ratios (memory ratios
 are of medians). The machine drifts between a faster and a slower state that
@@ -343,8 +342,7 @@ memory chart leaves those cells out.
    of CPU per echo; errors are those of the worst run. One run is not
    enough: the same server in the same cell can measure 20% apart in CPU
    per echo from one minute to the next. The ratio targets therefore
-   compare servers in turns up to 1,000 connections (item 12), and run by
-   run at 10,000 (see "Targets").
+   compare servers in turns (item 12; see "Targets").
 2. **Warm-up before the clock.** `loadgen` opens the connections, and each
    sends one message and checks its echo before the clock starts. A server
    that has not accepted everyone yet is not flattered: those connections
@@ -403,17 +401,22 @@ memory chart leaves those cells out.
    part of the time, and there CPU per echo does follow what the server
    does.
 12. **Turns.** For the turns stage the shootout starts `coop`, `tokio` and
-   `mio_raw` together (all on the server CPU when pinned) and runs
-   `loadgen --addr A,B,C --slice-ms {slice} --mark-window --handshake`:
-   after warming up every connection, loadgen loads one server's
-   connections for a slice, stops sending, waits until every echo in flight
-   is back, prints `slice target=T msgs=N secs=S`, and waits for a line on
-   stdin. Meanwhile every server is idle, and the shootout reads each one's
-   CPU time (as in item 4) and charges the difference since the last line
-   to server T. Then the next server's slice begins. Echoes that finish
-   while loadgen waits for the last ones count in N, and that wait in S
-   (about 1 ms at 100 connections). A slice starts with the server's caches
-   cold from the others' slices, the same for all three.
+   `mio_raw` together (all on the server CPU when pinned) and, for each,
+   `loadgen --slices --slice-ms {slice} --mark-window --handshake` (on the
+   loadgen CPU), one after the other: each connects and warms up its
+   connections, prints `slice start`, and waits for a line on stdin. The
+   shootout then answers one loadgen at a time. It loads its server's
+   connections for a slice, stops sending, waits until every echo in
+   flight is back, prints `slice target=0 msgs=N secs=S`, and waits again.
+   Meanwhile every server is idle, and the shootout reads each one's CPU
+   time (as in item 4), charges the difference since the last reading to
+   that loadgen's server, and answers the next loadgen. One loadgen per
+   server keeps each process within the limit on open files at 10,000
+   connections (30,000 in one would not be). Echoes that finish while a
+   loadgen waits for the last ones count in N, and that wait in S (about
+   1 ms at 100 connections, about a round trip at 10,000). A slice starts
+   with the server's caches cold from the others' slices, the same for all
+   three.
 "#,
         command = ctx.command,
         date = utc_now(),

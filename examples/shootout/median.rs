@@ -7,9 +7,9 @@
 //! a coin toss; the median of three is steadier, and the range of CPU per
 //! echo shows how much the runs disagreed. Each run's CPU and rate are also
 //! kept in order (`cpu_runs`, `rps_runs`), so that the targets can compare
-//! two servers run by run, each pair measured a few seconds apart (at
-//! 10,000 connections; up to 1,000 the turns stage of `turns.rs`, with
-//! slices a quarter of a second apart, judges them instead).
+//! two servers run by run, each pair measured a few seconds apart, where
+//! the turns stage of `turns.rs` (slices a quarter of a second apart) did
+//! not measure the cell (`--no-turns`, or it failed there).
 //!
 //! Errors are not averaged away: the summary has the most errors and the
 //! fewest connections served of any run, and a crash in any run is reported.

@@ -6,10 +6,9 @@
 //! next, because the machine itself slows down and speeds up over seconds;
 //! a 5% target then passes or fails with the run it happens to meet. Here
 //! all the servers being compared (`coop`, `tokio`, `mio_raw`) run at once,
-//! pinned to the same CPU, and one `loadgen` holds `conns` connections to
-//! each and loads them in turns (`loadgen --addr A,B,C`, "Taking turns" in
-//! its docs): A for a slice, then B, then C, then A again. A slow second
-//! now falls on a slice or two of every server alike.
+//! pinned to the same CPU, and are loaded in turns ("Taking turns" in
+//! loadgen's docs): A for a slice, then B, then C, then A again. A slow
+//! second now falls on a slice or two of every server alike.
 //!
 //! Between two slices every server is idle (loadgen has waited for the
 //! echoes in flight), and loadgen waits (`--handshake`) while the shootout
@@ -18,15 +17,20 @@
 //! server; a ratio is taken round by round, and the targets judge the
 //! median of those ratios.
 //!
-//! The 10,000-connection cell is not measured this way: loadgen would need
-//! 30,000 connections (beyond a usual limit of open files), and a slice
-//! would have to last many of its 100 ms round trips.
+//! Each server has its own loadgen (`loadgen --slices`), so no process holds
+//! more connections than the cell names: at 10,000 connections three
+//! servers' 30,000 would be beyond a usual limit of open files. The loadgens
+//! connect one after the other, and the shootout itself takes the turns: it
+//! answers one loadgen's mark, that loadgen runs one slice and marks again,
+//! and only then is the next one answered. The loadgens not in their turn
+//! wait on stdin, and their connections sit idle.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::Stdio;
+use std::process::{ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cell::{Reaper, Settings, Started, command, start_server};
 use crate::loadgen::{CpuClock, CpuReading, field};
@@ -37,9 +41,6 @@ use crate::svg::group_thousands;
 /// connections (a round trip there is about 10 ms), short enough for several
 /// rounds in a few seconds.
 pub const SLICE_MS: u64 = 250;
-
-/// The most connections per server this is run at (see the module docs).
-pub const MOST_CONNS: usize = 1000;
 
 /// What one server did in one slice.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -136,99 +137,200 @@ pub fn run(
             Err(e) => return Err(format!("{}: {e}", server.name)),
         }
     }
-    let addrs: Vec<String> = started.iter().map(|x| x.addr.to_string()).collect();
     let pids: Vec<u32> = started.iter().map(|x| x.pid).collect();
-    let mut child = command(&s.bin_dir.join("loadgen"), s.pin.map(|p| p.1))
-        .args(["--addr", &addrs.join(",")])
-        .args(["--conns", &conns.to_string(), "--size", &size.to_string()])
-        .args(["--secs", &secs.to_string(), "--threads", "1"])
-        .args(["--slice-ms", &SLICE_MS.to_string()])
-        .args(["--connect-rate", &s.connect_rate.to_string()])
-        .args(["--connect-timeout", &s.connect_timeout.to_string()])
-        .args(["--mark-window", "--handshake"])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("loadgen: {e}"))?;
-    let stdout = child.stdout.take().expect("piped");
-    let mut stdin = child.stdin.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
+    let sample = || -> Vec<CpuReading> { pids.iter().map(|&pid| CpuReading::take(pid)).collect() };
     let tick_ns = 1_000_000_000 / s.ticks_per_sec.max(1);
-    let loadgen = Reaper(child);
-    let count = servers.len();
+    let rounds = (secs * 1000.0 / SLICE_MS as f64).round().max(1.0) as usize;
+    let slice_wait = Duration::from_millis(SLICE_MS) + Duration::from_secs(5);
 
-    // At each `slice` line: read every server's CPU time, charge the
-    // difference since the last line to the server whose slice just ended,
-    // then let loadgen go on.
-    let (done, finished) = mpsc::channel();
-    thread::spawn(move || {
-        let sample = || pids.iter().map(|&pid| CpuReading::take(pid)).collect();
-        let mut last: Option<Vec<CpuReading>> = None;
-        let mut slices: Vec<(usize, Slice)> = Vec::new();
-        let mut clock = CpuClock::Schedstat;
-        let mut errors = None;
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.starts_with("slice") {
-                let now: Vec<CpuReading> = sample();
-                if let (Some(before), Some((target, msgs, secs))) = (&last, parse_slice(&line))
-                    && target < count
-                {
-                    let (cpu_ns, how) = CpuReading::used(&before[target], &now[target], tick_ns);
-                    if how == CpuClock::Ticks {
-                        clock = CpuClock::Ticks;
-                    }
-                    slices.push((target, Slice { cpu_ns, msgs, secs }));
-                }
-                last = Some(now);
-                if stdin
-                    .write_all(b"go\n")
-                    .and_then(|()| stdin.flush())
-                    .is_err()
-                {
-                    break;
-                }
-            } else if line.starts_with("conns=") {
-                errors = field(&line, "errors");
+    // One loadgen per server, started one after the other: each connects,
+    // warms up, says `slice start` and waits.
+    let (sender, lines) = mpsc::channel();
+    let mut loads: Vec<Loadgen> = Vec::new();
+    let mut lines = Lines::new(lines, servers.len());
+    for (k, one) in started.iter().enumerate() {
+        loads.push(Loadgen::spawn(
+            k,
+            one,
+            conns,
+            size,
+            secs,
+            s,
+            sender.clone(),
+        )?);
+        let connecting = conns as f64 / s.connect_rate + s.connect_timeout + 10.0;
+        let wait = Duration::from_secs_f64(connecting);
+        lines
+            .expect(k, "slice start", wait)
+            .map_err(|why| loads[k].failed(why))?;
+    }
+
+    // The parent takes the turns: it lets one loadgen run one slice, waits
+    // for its `slice` line (its echoes in flight are all back by then),
+    // reads every server's CPU time, and charges the difference since the
+    // last reading to that loadgen's server.
+    let mut slices: Vec<(usize, Slice)> = Vec::new();
+    let mut clock = CpuClock::Schedstat;
+    let mut last = sample();
+    for _ in 0..rounds {
+        for (k, load) in loads.iter_mut().enumerate() {
+            load.go()?;
+            let line = lines
+                .expect(k, "slice target=", slice_wait)
+                .map_err(|why| load.failed(why))?;
+            let now = sample();
+            let (_, msgs, secs) =
+                parse_slice(&line).ok_or_else(|| format!("loadgen: bad line {line:?}"))?;
+            let (cpu_ns, how) = CpuReading::used(&last[k], &now[k], tick_ns);
+            if how == CpuClock::Ticks {
+                clock = CpuClock::Ticks;
             }
+            slices.push((k, Slice { cpu_ns, msgs, secs }));
+            last = now;
         }
-        let _ = done.send((slices, clock, errors));
-    });
-    let complaints = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+    }
 
-    // Connect (all servers' connections), then every slice with the wait
-    // for its echoes in flight, plus generous slack.
-    let rounds = (secs * 1000.0 / SLICE_MS as f64).round().max(1.0);
-    let expected = (conns * count) as f64 / s.connect_rate
-        + s.connect_timeout
-        + rounds * count as f64 * (SLICE_MS as f64 / 1000.0 + 0.05);
-    let read = finished.recv_timeout(Duration::from_secs_f64(expected + 20.0));
-    drop(loadgen); // kills it if it overran, and reaps it
+    // Every slice is done: let them all close their connections and report.
+    let mut errors = 0;
+    for load in &mut loads {
+        load.go()?;
+    }
+    for (k, load) in loads.iter_mut().enumerate() {
+        let line = lines
+            .expect(k, "conns=", Duration::from_secs(15))
+            .map_err(|why| load.failed(why))?;
+        errors += field(&line, "errors").ok_or("loadgen: no errors= in its result")? as u64;
+    }
+    drop(loads); // reaps the loadgens
     drop(started); // and the servers
-    let complaints = complaints.join().unwrap_or_default();
-    let Ok((slices, clock, errors)) = read else {
-        return Err("loadgen did not finish in time; killed".into());
-    };
-    let Some(errors) = errors else {
-        return Err(format!(
-            "loadgen gave no result line: {}",
-            complaints.lines().last().unwrap_or("")
-        ));
-    };
     Ok(Turns {
         conns,
         size,
         names: servers.iter().map(|s| s.name).collect(),
-        rounds: group_rounds(&slices, count),
+        rounds: group_rounds(&slices, servers.len()),
         clock,
-        errors: errors as u64,
+        errors,
     })
+}
+
+/// One loadgen child in slice mode (`--slices --handshake`), loading one server.
+struct Loadgen {
+    /// Its server's index: the lines it prints are tagged with it.
+    index: usize,
+    stdin: ChildStdin,
+    /// Its last lines on stderr, read by a thread (for error messages).
+    complaints: Option<thread::JoinHandle<String>>,
+    /// Kills it if still running, and reaps it.
+    child: Reaper,
+}
+
+impl Loadgen {
+    fn spawn(
+        index: usize,
+        server: &Started,
+        conns: usize,
+        size: usize,
+        secs: f64,
+        s: &Settings,
+        lines: mpsc::Sender<(usize, Option<String>)>,
+    ) -> Result<Loadgen, String> {
+        let mut child = command(&s.bin_dir.join("loadgen"), s.pin.map(|p| p.1))
+            .args(["--addr", &server.addr.to_string()])
+            .args(["--conns", &conns.to_string(), "--size", &size.to_string()])
+            .args(["--secs", &secs.to_string(), "--threads", "1"])
+            .args(["--slice-ms", &SLICE_MS.to_string()])
+            .args(["--connect-rate", &s.connect_rate.to_string()])
+            .args(["--connect-timeout", &s.connect_timeout.to_string()])
+            .args(["--mark-window", "--handshake", "--slices"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("loadgen: {e}"))?;
+        let stdout = child.stdout.take().expect("piped");
+        let stdin = child.stdin.take().expect("piped");
+        let mut stderr = child.stderr.take().expect("piped");
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines.send((index, Some(line))).is_err() {
+                    return;
+                }
+            }
+            let _ = lines.send((index, None)); // it closed its stdout: it is gone
+        });
+        let complaints = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Ok(Loadgen {
+            index,
+            stdin,
+            complaints: Some(complaints),
+            child: Reaper(child),
+        })
+    }
+
+    /// Answers its mark: it starts its next slice (or, after the last, closes
+    /// its connections and prints its result).
+    fn go(&mut self) -> Result<(), String> {
+        self.stdin
+            .write_all(b"go\n")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| format!("loadgen {}: {e}", self.index))
+    }
+
+    /// Stops it after `why`, and adds the last thing it said on stderr.
+    fn failed(&mut self, why: String) -> String {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+        let text = self.complaints.take().and_then(|t| t.join().ok());
+        match text.as_deref().and_then(|t| t.lines().last()) {
+            Some(said) => format!("{why} ({said})"),
+            None => why,
+        }
+    }
+}
+
+/// The loadgens' stdout lines, tagged with their server's index, kept per
+/// loadgen until asked for.
+struct Lines {
+    receiver: mpsc::Receiver<(usize, Option<String>)>,
+    /// Lines received but not yet asked for; `None` when a loadgen is gone.
+    kept: Vec<VecDeque<Option<String>>>,
+}
+
+impl Lines {
+    fn new(receiver: mpsc::Receiver<(usize, Option<String>)>, count: usize) -> Lines {
+        Lines {
+            receiver,
+            kept: vec![VecDeque::new(); count],
+        }
+    }
+
+    /// Waits up to `wait` for loadgen `k`'s next line that starts with
+    /// `prefix` (skipping its others, such as the human summary).
+    fn expect(&mut self, k: usize, prefix: &str, wait: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.kept[k].pop_front() {
+                Some(Some(line)) if line.starts_with(prefix) => return Ok(line),
+                Some(Some(_)) => continue,
+                Some(None) => {
+                    self.kept[k].push_front(None);
+                    return Err(format!("loadgen {k} exited before `{prefix}`"));
+                }
+                None => {}
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.receiver.recv_timeout(left) {
+                Ok((from, line)) => self.kept[from].push_back(line),
+                Err(_) => return Err(format!("loadgen {k}: no `{prefix}` within {wait:?}")),
+            }
+        }
+    }
 }
 
 /// The turns stage as a markdown table: per cell, each server's CPU per
