@@ -70,6 +70,11 @@ impl Remote {
     }
 
     /// Queues `id` from any thread and makes sure the loop will see it.
+    ///
+    /// Never inlined: it is the rare road from the loop's point of view,
+    /// and inlined into `wake_by_ref` its lock made every local wake save
+    /// and restore registers it did not use.
+    #[inline(never)]
     pub(crate) fn push(&self, id: TaskId) {
         let first = {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
