@@ -235,13 +235,15 @@ impl Executor {
         self.run_queue.borrow_mut().push_back(id);
     }
 
-    /// Runs one poll of task number `task` (described by `meta`, or the
-    /// `block_on` future if `None`): labels the wakes it causes, and times
-    /// it if slow-poll warnings or tracing are on.
+    /// Runs one poll of task number `task` (`who`, or the `block_on`
+    /// future if `None`): labels the wakes it causes, and times it if
+    /// slow-poll warnings or tracing are on. `who` is asked for its name
+    /// only when a slow poll is reported (that is a virtual call, which the
+    /// usual poll need not pay).
     pub(crate) fn observed_poll<R>(
         &self,
         task: u64,
-        meta: Option<&TaskMeta>,
+        who: Option<&dyn Task>,
         poll: impl FnOnce() -> R,
     ) -> R {
         self.cause.set(WakeReason::Task { by: task });
@@ -254,7 +256,7 @@ impl Executor {
         let result = poll();
         let end = Instant::now();
         self.cause.set(WakeReason::Other);
-        self.after_timed_poll(task, meta, start, end);
+        self.after_timed_poll(task, who, start, end);
         result
     }
 
@@ -263,7 +265,7 @@ impl Executor {
     /// usual untimed poll does not pay for its registers.
     #[cold]
     #[inline(never)]
-    fn after_timed_poll(&self, task: u64, meta: Option<&TaskMeta>, start: Instant, end: Instant) {
+    fn after_timed_poll(&self, task: u64, who: Option<&dyn Task>, start: Instant, end: Instant) {
         if let Some(trace) = &self.trace {
             trace.record(Event::Poll {
                 task,
@@ -274,8 +276,8 @@ impl Executor {
         let took = end - start;
         if self.slow_poll.is_some_and(|limit| took > limit) {
             self.stats.slow_polls.set(self.stats.slow_polls.get() + 1);
-            let who = match meta {
-                Some(meta) => Describe(task, meta).to_string(),
+            let who = match who {
+                Some(who) => Describe(task, who.meta()).to_string(),
                 None => "the block_on future".to_owned(),
             };
             log::warn!(
@@ -309,25 +311,36 @@ impl Executor {
             _ => return, // a stale wake: that task is gone
         };
         self.stats.polls.set(self.stats.polls.get() + 1);
-        let polled = self.observed_poll(id.generation, Some(task.meta()), || {
+        let polled = self.observed_poll(id.generation, Some(&*task), || {
             catch_unwind(AssertUnwindSafe(|| task.run()))
         });
-        let finished = match polled {
-            Ok(Poll::Pending) => false,
-            Ok(Poll::Ready(())) => true,
-            Err(payload) => {
-                log::debug!("task {id:?} panicked; the panic goes to its JoinHandle");
-                drop_quietly(|| task.fail(JoinError::panic(payload)));
-                true
-            }
-        };
-        if finished {
-            self.record_finish(id.generation);
-            let slot = self.tasks.borrow_mut().remove(id.key);
-            drop(task);
-            // If nobody holds the JoinHandle, this drops the output too.
-            drop_quietly(move || drop(slot));
+        match polled {
+            Ok(Poll::Pending) => {}
+            Ok(Poll::Ready(())) => self.retire(id, task, None),
+            Err(payload) => self.retire(id, task, Some(payload)),
         }
+    }
+
+    /// Frees the slot of a task that finished (or panicked, with
+    /// `payload`). Out of line: it runs once per task, and inlined, its
+    /// logging and drops made every poll of [`run`](Self::run) set up a
+    /// large stack frame.
+    #[inline(never)]
+    fn retire(
+        &self,
+        id: TaskId,
+        task: Rc<dyn Task>,
+        payload: Option<Box<dyn std::any::Any + Send>>,
+    ) {
+        if let Some(payload) = payload {
+            log::debug!("task {id:?} panicked; the panic goes to its JoinHandle");
+            drop_quietly(|| task.fail(JoinError::panic(payload)));
+        }
+        self.record_finish(id.generation);
+        let slot = self.tasks.borrow_mut().remove(id.key);
+        drop(task);
+        // If nobody holds the JoinHandle, this drops the output too.
+        drop_quietly(move || drop(slot));
     }
 
     fn record_finish(&self, task: u64) {
