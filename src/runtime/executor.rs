@@ -294,7 +294,9 @@ impl Executor {
         self.run_queue.borrow().len()
     }
 
-    /// The next queued id.
+    /// The next queued id. Inlined into the loop, which calls it once per
+    /// poll.
+    #[inline]
     pub(crate) fn pop(&self) -> Option<TaskId> {
         self.run_queue.borrow_mut().pop_front()
     }
