@@ -224,8 +224,9 @@ impl Executor {
     /// function of its own: inline, its clock read and record call made
     /// this function save and restore six registers on every wake, for a
     /// case that is off in production. Split off, `push` is a handful of
-    /// instructions and inlines into `schedule` (measured with callgrind:
-    /// see the commit that split it).
+    /// instructions and inlines into `schedule`. (With the same split in
+    /// `observed_poll` and `Remote::push`, the echo server went from 728
+    /// to 710 instructions per echo under callgrind, 1,000 connections.)
     #[inline]
     fn push(&self, id: TaskId, reason: WakeReason) {
         self.stats.wakes.add(reason);
