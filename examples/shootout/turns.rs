@@ -39,7 +39,11 @@ use crate::svg::group_thousands;
 
 /// Milliseconds of one slice. Long enough for thousands of echoes at 1,000
 /// connections (a round trip there is about 10 ms), short enough for several
-/// rounds in a few seconds.
+/// rounds in a few seconds. At 10,000 connections a round trip takes about
+/// 100 ms, and the wait for the last echoes adds about that much to the
+/// slice; the server is busy throughout (it has a backlog of 10,000
+/// messages until the very end), so the slice still measures a server at
+/// full load.
 pub const SLICE_MS: u64 = 250;
 
 /// What one server did in one slice.
