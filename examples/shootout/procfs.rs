@@ -318,17 +318,30 @@ mod tests {
         // reads: each reading must still give an answer (CI failed here
         // once, when a thread exited between the listing and its file).
         let before = super::cpu_ns_by_thread(std::process::id()).expect("schedstat");
-        let spin = std::time::Instant::now();
-        while spin.elapsed() < std::time::Duration::from_millis(20) {
-            std::hint::black_box(0);
+        // Spin until the readings count 10 ms of CPU time. A wall-clock
+        // spin of fixed length is not enough on a busy machine, where this
+        // thread may wait for a CPU; a reading that never grows fails.
+        let start = std::time::Instant::now();
+        loop {
+            let spin = std::time::Instant::now();
+            while spin.elapsed() < std::time::Duration::from_millis(5) {
+                std::hint::black_box(0);
+            }
+            let after = super::cpu_ns_by_thread(std::process::id()).expect("schedstat");
+            // Other test threads may come and go meanwhile: count the
+            // threads present at both readings, this one among them.
+            let used: u64 = before
+                .iter()
+                .filter_map(|(tid, ns)| Some(after.get(tid)? - ns))
+                .sum();
+            if used >= 10_000_000 {
+                break;
+            }
+            let waited = start.elapsed();
+            assert!(
+                waited < std::time::Duration::from_secs(10),
+                "{waited:?} of spinning counted as {used} ns"
+            );
         }
-        let after = super::cpu_ns_by_thread(std::process::id()).expect("schedstat");
-        // Other test threads may come and go meanwhile: count the threads
-        // present at both readings, this one among them.
-        let used: u64 = before
-            .iter()
-            .filter_map(|(tid, ns)| Some(after.get(tid)? - ns))
-            .sum();
-        assert!(used >= 10_000_000, "20 ms of spinning counted as {used} ns");
     }
 }
