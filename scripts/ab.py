@@ -22,10 +22,12 @@ their median. Like the shootout, it pins the server to the first allowed CPU
 and loadgen to the second (taskset). Linux only; loopback only; each run
 stops by itself after --secs plus connection time.
 
-With --turns it runs all the servers at once instead and has one loadgen
-load them in alternation, --slice-ms each (loadgen's "Taking turns", the
+With --turns it runs all the servers at once instead, each with its own
+loadgen (`--slices`), and answers the loadgens in turn so that the servers
+are loaded in alternation, --slice-ms each (loadgen's "Taking turns", the
 shootout's turns stage): a rep is then one round of slices, and a slow
-second on the machine falls on every server alike.
+second on the machine falls on every server alike. No loadgen holds more
+than --conns connections, so this works at 10,000 too.
 """
 
 import argparse
@@ -145,8 +147,18 @@ def turns(servers, args, pin):
     def pinned(cpu, cmd):
         return ["taskset", "-c", str(cpu)] + cmd if pin else cmd
 
+    def answer(load):
+        load.stdin.write("go\n")
+        load.stdin.flush()
+
+    def next_line(load, prefix):
+        while line := load.stdout.readline():
+            if line.startswith(prefix):
+                return line
+        raise RuntimeError(f"loadgen exited before {prefix!r}")
+
     env = dict(os.environ, RUST_LOG="warn")
-    procs, addrs = [], []
+    procs, addrs, loads = [], [], []
     try:
         for _, path in servers:
             p = subprocess.Popen(pinned(pin and pin[0], [path, "--addr", "127.0.0.1:0", "--buf", str(args.buf)]),
@@ -156,28 +168,38 @@ def turns(servers, args, pin):
             if not match:
                 raise RuntimeError(f"{path} did not print its address")
             addrs.append(match.group(0))
-        load = subprocess.Popen(pinned(pin and pin[1], [
-            os.path.join(EXAMPLES, "loadgen"), "--addr", ",".join(addrs),
-            "--conns", str(args.conns), "--size", str(args.size),
-            "--secs", str(args.reps * args.slice_ms / 1000), "--slice-ms", str(args.slice_ms),
-            "--threads", "1", "--connect-timeout", "3", "--mark-window", "--handshake",
-        ]), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        # One loadgen per server in slices (as the shootout's turns stage), so
+        # no process holds more connections than --conns: each connects, says
+        # `slice start`, and runs a slice each time it is answered.
+        for addr in addrs:
+            loads.append(subprocess.Popen(pinned(pin and pin[1], [
+                os.path.join(EXAMPLES, "loadgen"), "--addr", addr, "--slices",
+                "--conns", str(args.conns), "--size", str(args.size),
+                "--secs", str(args.reps * args.slice_ms / 1000), "--slice-ms", str(args.slice_ms),
+                "--threads", "1", "--connect-timeout", "3", "--mark-window", "--handshake",
+            ]), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+            next_line(loads[-1], "slice start")
         per = {name: [] for name, _ in servers}
-        last = None
-        for line in load.stdout:
-            if not line.startswith("slice"):
-                continue
-            now = [cpu_ns(p.pid) for p in procs]
-            fields = dict(w.split("=") for w in line.split()[1:] if "=" in w)
-            if last is not None and "target" in fields:
-                t, msgs = int(fields["target"]), int(fields["msgs"])
+        last = [cpu_ns(p.pid) for p in procs]
+        for _ in range(args.reps):
+            for t, load in enumerate(loads):
+                answer(load)
+                line = next_line(load, "slice target=")
+                now = [cpu_ns(p.pid) for p in procs]
+                fields = dict(w.split("=") for w in line.split()[1:] if "=" in w)
+                msgs = int(fields["msgs"])
                 per[servers[t][0]].append((now[t] - last[t]) / msgs if msgs else float("nan"))
-            last = now
-            load.stdin.write("go\n")
-            load.stdin.flush()
-        load.wait()
+                last = now
+        for load in loads:
+            answer(load)  # after its last slice: close the connections and report
+        for load in loads:
+            load.wait()
         return per
     finally:
+        for load in loads:
+            if load.poll() is None:
+                load.kill()
+                load.wait()
         for p in procs:
             p.send_signal(2)
             try:
