@@ -30,9 +30,8 @@
 //! or slower rhythm than the next (see `shootout/median.rs`).
 //!
 //! Then, for the targets that are ratios of CPU time or throughput, every
-//! cell is measured once more with `coop`, `tokio`
-//! and `mio_raw` running at once and loaded in alternation, a quarter of a
-//! second each (`--turn-secs` each in all; see `shootout/turns.rs`).
+//! cell is measured once more with `coop`, `tokio` and `mio_raw` running at
+//! once and loaded in alternation, a quarter of a second each (`--turn-secs` each in all; see `shootout/turns.rs`).
 //!
 //! Flags: `--quick`, `--secs S` per run, `--reps N`, `--turn-secs S`,
 //! `--no-turns`, `--servers coop,tokio,...`,
@@ -362,8 +361,9 @@ fn run_matrix(
     rows
 }
 
-/// The turns stage: every cell once more, with the event-loop servers (`coop`, `tokio`, `mio_raw`, those of
-/// them that were asked for and built) loaded in alternation. Needs `coop`
+/// The turns stage: every cell once more, with the event-loop servers
+/// (`coop`, `tokio`, `mio_raw`, those of them that were asked for and
+/// built) loaded in alternation. Needs `coop`
 /// and one other; a cell that fails is reported on stderr and left out, and
 /// its targets are judged on the matrix.
 fn run_turns(

@@ -405,8 +405,8 @@ memory chart leaves those cells out.
    `loadgen --slices --slice-ms {slice} --mark-window --handshake` (on the
    loadgen CPU), one after the other: each connects and warms up its
    connections, prints `slice start`, and waits for a line on stdin. The
-   shootout then answers one loadgen at a time. It loads its server's
-   connections for a slice, stops sending, waits until every echo in
+   shootout then answers one loadgen at a time. That loadgen loads its
+   server's connections for a slice, stops sending, waits until every echo in
    flight is back, prints `slice target=0 msgs=N secs=S`, and waits again.
    Meanwhile every server is idle, and the shootout reads each one's CPU
    time (as in item 4), charges the difference since the last reading to

@@ -75,7 +75,7 @@ impl Slice {
 pub struct Turns {
     pub conns: usize,
     pub size: usize,
-    /// The servers, in loadgen's order.
+    /// The servers, in the order they take turns.
     pub names: Vec<&'static str>,
     /// `rounds[r][k]`: server `k`'s slice in round `r`.
     pub rounds: Vec<Vec<Slice>>,
@@ -173,10 +173,11 @@ pub fn run(
     // for its `slice` line (its echoes in flight are all back by then),
     // reads every server's CPU time, and charges the difference since the
     // last reading to that loadgen's server.
-    let mut slices: Vec<(usize, Slice)> = Vec::new();
+    let mut measured: Vec<Vec<Slice>> = Vec::new();
     let mut clock = CpuClock::Schedstat;
     let mut last = sample();
     for _ in 0..rounds {
+        let mut round = Vec::new();
         for (k, load) in loads.iter_mut().enumerate() {
             load.go()?;
             let line = lines
@@ -189,9 +190,10 @@ pub fn run(
             if how == CpuClock::Ticks {
                 clock = CpuClock::Ticks;
             }
-            slices.push((k, Slice { cpu_ns, msgs, secs }));
+            round.push(Slice { cpu_ns, msgs, secs });
             last = now;
         }
+        measured.push(round);
     }
 
     // Every slice is done: let them all close their connections and report.
@@ -211,7 +213,7 @@ pub fn run(
         conns,
         size,
         names: servers.iter().map(|s| s.name).collect(),
-        rounds: group_rounds(&slices, servers.len()),
+        rounds: measured,
         clock,
         errors,
     })
@@ -399,26 +401,6 @@ fn parse_slice(line: &str) -> Option<(usize, u64, f64)> {
     ))
 }
 
-/// Slices in loadgen's order (server 0, 1, ..., 0, 1, ...) as rounds of one
-/// slice per server; an incomplete last round is dropped.
-fn group_rounds(slices: &[(usize, Slice)], count: usize) -> Vec<Vec<Slice>> {
-    let mut rounds = Vec::new();
-    let mut round: Vec<Slice> = Vec::new();
-    for &(target, slice) in slices {
-        if target != round.len() {
-            round.clear(); // out of step: start again at the next server 0
-            if target != 0 {
-                continue;
-            }
-        }
-        round.push(slice);
-        if round.len() == count {
-            rounds.push(std::mem::take(&mut round));
-        }
-    }
-    rounds
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,17 +420,6 @@ mod tests {
             Some((1, 46294, 0.250376))
         );
         assert_eq!(parse_slice("slice start"), None);
-    }
-
-    #[test]
-    fn slices_group_into_whole_rounds_in_step() {
-        let s = |t| (t, slice(1000, 10));
-        // 0 1 | 0 1 | 1 (out of step, dropped) | 0 (incomplete, dropped)
-        let rounds = group_rounds(&[s(0), s(1), s(0), s(1), s(1), s(0)], 2);
-        assert_eq!(rounds.len(), 2);
-        // A lost slice (0 0 1): the first 0 has no partner and is dropped.
-        let rounds = group_rounds(&[s(0), s(0), s(1)], 2);
-        assert_eq!(rounds.len(), 1);
     }
 
     #[test]
