@@ -81,6 +81,11 @@ struct Args {
     /// to see how the server behaves when `accept` runs out.
     #[arg(long, value_name = "N")]
     max_fds: Option<u64>,
+    /// How many ready events one wait on the OS may return (the runtime's
+    /// `event_capacity`; see `coop::runtime::EVENT_CAPACITY` for why the
+    /// default is small).
+    #[arg(long, value_name = "N", default_value_t = coop::runtime::EVENT_CAPACITY)]
+    events: usize,
 }
 
 /// The first pause after an `accept` error that is not about one connection.
@@ -99,7 +104,10 @@ fn main() -> io::Result<()> {
         // 10,000 connections need 10,000 descriptors: raise the soft limit.
         None => drop(rlimit::increase_nofile_limit(u64::MAX)),
     }
-    coop::block_on(run(args))
+    let runtime = coop::Runtime::builder()
+        .event_capacity(args.events)
+        .build()?;
+    runtime.block_on(run(args))
 }
 
 async fn run(args: Args) -> io::Result<()> {

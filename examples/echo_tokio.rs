@@ -32,6 +32,13 @@ mod common;
 struct Args {
     #[command(flatten)]
     server: common::ServerArgs,
+    /// How many ready events one wait on the OS may return (tokio's
+    /// `max_io_events_per_tick`). Left at tokio's default, 1,024: tokio is
+    /// the reference as people run it, and 128 measured no different for
+    /// it at 10,000 connections (0.999 in alternation), unlike coop and
+    /// the raw mio server.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    events: usize,
 }
 
 fn main() -> io::Result<()> {
@@ -41,6 +48,7 @@ fn main() -> io::Result<()> {
     let listener = common::bind_listener(args.server.addr)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_io_events_per_tick(args.events)
         .build()?;
     runtime.block_on(accept_loop(listener, args.server.buf))
 }

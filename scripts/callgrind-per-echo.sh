@@ -4,6 +4,7 @@
 #
 #   scripts/callgrind-per-echo.sh coop 100 4096        # server, connections, bytes
 #   scripts/callgrind-per-echo.sh mio_raw 2 4096 10    # ... and seconds of load (default 5)
+#   CACHE_SIM=1 scripts/callgrind-per-echo.sh coop 3000 64   # also data-cache misses per echo
 #
 # Builds the server with line tables into target/callgrind (so the profile
 # names source lines), runs it under callgrind, drives it with loadgen,
@@ -14,6 +15,13 @@
 # returns a larger batch than it would natively: at 100 connections the
 # count is that of a saturated server. Two connections come close to the
 # one-event-per-turn pattern of a server that keeps up.
+#
+# With CACHE_SIM=1, callgrind also simulates the caches (an L1 of 32 KiB
+# and a last level the size of this machine's) and the script prints data
+# misses per echo: L1 read and write misses, and last-level ones. They count
+# how many distinct lines of memory a server's echo touches, which at
+# thousands of connections is what separates servers that run about the
+# same instructions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +45,9 @@ cargo build --quiet --release --example loadgen
 
 tag="$server-${conns}x$size"
 rm -f "$out/$tag.callgrind" "$out/$tag.server.out"
-RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out/$tag.callgrind" \
+sim=()
+[ "${CACHE_SIM:-0}" = 1 ] && sim=(--cache-sim=yes)
+RUST_LOG=warn valgrind --tool=callgrind "${sim[@]}" --callgrind-out-file="$out/$tag.callgrind" \
   "$out/build/release/examples/$example" --addr 127.0.0.1:0 --buf 4096 \
   >"$out/$tag.server.out" 2>/dev/null &
 pid=$!
@@ -65,3 +75,13 @@ callgrind_annotate "$out/$tag.callgrind" >"$out/$tag.txt" 2>/dev/null || true
 # The whole run is counted, start-up and shutdown included; over thousands
 # of echoes they add a few instructions per echo.
 echo "$server $conns conns x $size B: $msgs echoes, $ir instructions, $((ir / msgs)) per echo (profile: $out/$tag.txt)"
+if [ "${CACHE_SIM:-0}" = 1 ]; then
+  # The events line names the columns of the totals line.
+  awk -v msgs="$msgs" '
+    /^events:/ { for (i = 2; i <= NF; i++) col[$i] = i }
+    /^(summary|totals):/ && !done {
+      done = 1
+      printf "  per echo: L1 data read misses %.2f, write misses %.2f, last-level data misses %.3f\n",
+        $(col["D1mr"]) / msgs, $(col["D1mw"]) / msgs, ($(col["DLmr"]) + $(col["DLmw"])) / msgs
+    }' "$out/$tag.callgrind"
+fi

@@ -337,6 +337,10 @@ memory chart leaves those cells out.
    `RUST_LOG=warn` (so logging costs nothing), reads its `listening on <addr>`
    line, waits 50 ms and notes its idle `VmRSS` and `Threads` from
    `/proc/PID/status`. The server is killed by PID at the end of the run.
+   Each server runs with its own defaults: coop and raw mio take at most
+   128 ready events per `epoll_wait`, tokio 1,024 (its default; 128 made
+   no difference to it, while it saved coop and raw mio about 4% of CPU per
+   echo at 10,000 connections: chapter 02, "How many events per wait").
    Each cell is run `--reps` times (3 by default), round-robin over the
    servers, and the table shows the median of each number, with the range
    of CPU per echo; errors are those of the worst run. One run is not

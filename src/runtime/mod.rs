@@ -59,6 +59,22 @@ use executor::Executor;
 /// before the loop checks for I/O anyway (see the module docs).
 pub const EVENT_INTERVAL: u32 = 61;
 
+/// How many ready events one wait on the OS may return, unless
+/// [`Builder::event_capacity`] says otherwise.
+///
+/// Smaller than tokio's 1,024 on purpose. When thousands of connections
+/// are ready at once, `epoll_wait` checks every socket it reports, the
+/// reactor then wakes each one's task, and only after that does the loop
+/// poll the tasks, which read the sockets. The fewer events in one batch,
+/// the more of each socket's memory (the kernel's, and the task's own) is
+/// still in cache when it is read. At 10,000 connections, 128 took about 4%
+/// off the echo server's CPU time per echo, measured in alternation against
+/// 1,024 (`scripts/ab.py --turns`); from 32 to 256 made no difference that
+/// the measurement could resolve. A wait costs about a microsecond, shared
+/// by the 128 events it returns; below 128 ready connections nothing
+/// changes at all.
+pub const EVENT_CAPACITY: usize = 128;
+
 /// Hands out runtime ids; a waker compares ids to know its own runtime.
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -131,7 +147,7 @@ pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(100);
 impl Default for Builder {
     fn default() -> Self {
         Builder {
-            event_capacity: 1024,
+            event_capacity: EVENT_CAPACITY,
             timer_backend: TimerBackend::Wheel,
             // On in debug builds, off in release (as asyncio's debug mode).
             slow_poll: cfg!(debug_assertions).then_some(DEFAULT_SLOW_POLL),
@@ -150,8 +166,8 @@ impl Builder {
     }
 
     /// How many I/O events one wait in `mio::Poll` can return (default
-    /// 1024). More events than this are not lost: they are reported by the
-    /// next wait.
+    /// [`EVENT_CAPACITY`], 128; see there why it is small). More events
+    /// than this are not lost: they are reported by the next wait.
     pub fn event_capacity(mut self, capacity: usize) -> Builder {
         self.event_capacity = capacity;
         self
