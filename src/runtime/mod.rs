@@ -70,9 +70,9 @@ pub const EVENT_INTERVAL: u32 = 61;
 /// still in cache when it is read. At 10,000 connections, 128 took about 4%
 /// off the echo server's CPU time per echo, measured in alternation against
 /// 1,024 (`scripts/ab.py --turns`); from 32 to 256 made no difference that
-/// the measurement could resolve. A wait costs about a microsecond, shared
-/// by the 128 events it returns; below 128 ready connections nothing
-/// changes at all.
+/// the measurement could resolve. The extra waits (one per 128 ready
+/// sockets, not per 1,024) are part of that measurement; below 128 ready
+/// sockets nothing changes at all.
 pub const EVENT_CAPACITY: usize = 128;
 
 /// Hands out runtime ids; a waker compares ids to know its own runtime.
