@@ -1231,20 +1231,29 @@ fn assert_one_busy_at_a_time(during: [[u64; 2]; 2]) {
     }
 }
 
-#[test]
-fn loadgen_taking_turns_loads_one_server_at_a_time() {
-    let _serial = serial();
-    let (a, b) = (Server::start(&[]), Server::start(&[]));
-    let pids = [a.pid(), b.pid()];
-    let mut loadgen = Command::new(example("loadgen"))
-        .args(["--addr", &format!("{},{}", a.addr, b.addr)])
-        .args(["--conns", "4", "--secs", "0.6", "--slice-ms", "100"])
+/// Starts loadgen on `addr` (one server, or several separated by commas)
+/// in the turn-taking mode both turns tests use: 4 connections per server,
+/// 100 ms slices, marking each and waiting for a line on stdin
+/// (`--handshake`). `extra` adds flags (`--slices`).
+fn loadgen_in_turns(addr: &str, secs: &str, extra: &[&str]) -> std::process::Child {
+    Command::new(example("loadgen"))
+        .args(["--addr", addr])
+        .args(extra)
+        .args(["--conns", "4", "--secs", secs, "--slice-ms", "100"])
         .args(["--mark-window", "--handshake"])
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("start examples/loadgen");
+        .expect("start examples/loadgen")
+}
+
+#[test]
+fn loadgen_taking_turns_loads_one_server_at_a_time() {
+    let _serial = serial();
+    let (a, b) = (Server::start(&[]), Server::start(&[]));
+    let pids = [a.pid(), b.pid()];
+    let mut loadgen = loadgen_in_turns(&format!("{},{}", a.addr, b.addr), "0.6", &[]);
     let mut answer = loadgen.stdin.take().unwrap();
     let lines = BufReader::new(loadgen.stdout.take().unwrap()).lines();
     // CPU time each server used during each server's slices.
@@ -1288,15 +1297,7 @@ fn loadgens_in_slices_take_turns_when_the_parent_answers() {
     let mut loadgens: Vec<_> = [&a, &b]
         .iter()
         .map(|server| {
-            let mut child = Command::new(example("loadgen"))
-                .args(["--addr", &server.addr.to_string(), "--slices"])
-                .args(["--conns", "4", "--secs", "0.3", "--slice-ms", "100"])
-                .args(["--mark-window", "--handshake"])
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("start examples/loadgen");
+            let mut child = loadgen_in_turns(&server.addr.to_string(), "0.3", &["--slices"]);
             let stdin = child.stdin.take().unwrap();
             let lines = BufReader::new(child.stdout.take().unwrap()).lines();
             (child, stdin, lines)
