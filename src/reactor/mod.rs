@@ -35,17 +35,32 @@
 //! Because this reactor runs on the loop's single thread, readiness can only
 //! change between task polls, never during one; a multi-threaded reactor
 //! (tokio's) needs a tick counter to guard a race that cannot happen here.
+//!
+//! # A socket's own task: the short road
+//!
+//! The waiter on a socket is nearly always the task that owns it, polled
+//! with its own waker. Storing that `Waker` costs a clone (an atomic
+//! increment) at every wait, and waking it costs a call through its vtable,
+//! a look-up of the thread's current runtime, and an atomic decrement when
+//! it is dropped: some hundred instructions per event, to end in
+//! `Executor::schedule(id)` anyway. So the executor tells the reactor which
+//! task it is polling ([`Running`]: the task's id and its waker's identity),
+//! and a wait whose waker *is* that task's own stores just the id
+//! ([`Waiter::Task`]). The reactor then queues the task itself. Any other
+//! waker (a combinator's, another executor's) is stored and called as
+//! usual ([`Waiter::Waker`]).
 
 pub(crate) mod registration;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
-use std::task::Waker;
+use std::task::{RawWakerVTable, Waker};
 use std::time::Duration;
 
 use mio::{Events, Poll, Token};
 use slab::Slab;
 
+use crate::task::id::TaskId;
 use registration::Direction;
 
 /// The token under which the cross-thread `mio::Waker` is registered. Slab
@@ -64,7 +79,46 @@ pub(crate) struct Reactor {
     sources: RefCell<Slab<ScheduledIo>>,
     /// Readiness events of registered sources so far (for metrics; the
     /// cross-thread waker's events are not counted).
-    pub(crate) io_events: std::cell::Cell<u64>,
+    pub(crate) io_events: Cell<u64>,
+    /// The task being polled right now, if any (set by the executor around
+    /// each poll): a wait with its waker stores its id instead.
+    running: Cell<Option<Running>>,
+}
+
+/// Which task is being polled, and how to recognise its waker.
+///
+/// A `Waker` is a data pointer and a table of functions; two wakers with
+/// the same of both wake the same thing (that is what
+/// [`Waker::will_wake`] compares). Keeping the pair, rather than a clone of
+/// the waker, costs no reference count. The pointers are only compared,
+/// never followed, and they are valid for as long as `Running` is set: the
+/// executor sets it just before the poll, while the task holds its waker,
+/// and clears it right after.
+#[derive(Clone, Copy)]
+pub(crate) struct Running {
+    /// The task.
+    id: TaskId,
+    /// Its waker's data pointer.
+    data: *const (),
+    /// Its waker's function table.
+    vtable: &'static RawWakerVTable,
+}
+
+impl Running {
+    /// Task `id`, polled with `waker`.
+    pub(crate) fn new(id: TaskId, waker: &Waker) -> Running {
+        Running {
+            id,
+            data: waker.data(),
+            vtable: waker.vtable(),
+        }
+    }
+
+    /// Whether `waker` is the running task's own.
+    #[inline]
+    fn owns(&self, waker: &Waker) -> bool {
+        std::ptr::eq(waker.data(), self.data) && std::ptr::eq(waker.vtable(), self.vtable)
+    }
 }
 
 /// What the reactor knows about one registered source.
@@ -87,67 +141,130 @@ pub(crate) struct ScheduledIo {
     pub(crate) writers: Waiters,
 }
 
-/// The tasks waiting on one direction of a source. Almost always zero or
-/// one (a connection's own task), which `first` holds without allocating;
-/// a second waiter (two tasks sharing a `UdpSocket` or a listener) spills
-/// into `more`, boxed so that the common case pays 8 bytes for it, not 24
-/// (this struct exists once per direction per socket: at 10,000
+/// One task waiting on a source.
+pub(crate) enum Waiter {
+    /// The socket's own task, polled with its own waker: the reactor
+    /// queues it by id (the short road, see the module docs).
+    Task(TaskId),
+    /// Any other waker, called as usual.
+    Waker(Waker),
+}
+
+impl Waiter {
+    /// The waiter for a wait with `waker`, while `running` is polled.
+    #[inline]
+    fn new(waker: &Waker, running: Option<Running>) -> Waiter {
+        match running {
+            Some(running) if running.owns(waker) => Waiter::Task(running.id),
+            _ => Waiter::Waker(waker.clone()),
+        }
+    }
+
+    /// Whether this waiter would wake what `waker` wakes.
+    #[inline]
+    fn is(&self, waker: &Waker, running: Option<Running>) -> bool {
+        match self {
+            Waiter::Task(id) => running.is_some_and(|r| r.id == *id && r.owns(waker)),
+            Waiter::Waker(w) => w.will_wake(waker),
+        }
+    }
+
+    /// Wakes it: a task through `schedule`, a waker by calling it.
+    #[inline]
+    fn wake(self, schedule: &impl Fn(TaskId)) {
+        match self {
+            Waiter::Task(id) => schedule(id),
+            Waiter::Waker(waker) => waker.wake(),
+        }
+    }
+}
+
+/// The tasks waiting on one direction of a source. Almost always none or
+/// one (a connection's own task), which `One` holds without allocating; a
+/// second waiter (two tasks sharing a `UdpSocket` or a listener) moves them
+/// all into a boxed `Vec`, so that the usual case pays 24 bytes, the size
+/// of one `Waiter` (this exists once per direction per socket: at 10,000
 /// connections, bytes here are memory per connection).
 #[derive(Default)]
-pub(crate) struct Waiters {
-    /// The first waiting task.
-    first: Option<Waker>,
-    /// Any others. A thin box on purpose: 8 bytes in every socket instead
-    /// of a `Vec`'s 24, for a case that is rare.
+pub(crate) enum Waiters {
+    /// Nobody waits.
+    #[default]
+    None,
+    /// One waiter: the usual case.
+    One(Waiter),
+    /// Two or more. A thin box on purpose (see above).
     #[allow(clippy::box_collection)]
-    more: Option<Box<Vec<Waker>>>,
+    Many(Box<Vec<Waiter>>),
 }
 
 impl Waiters {
-    /// Adds `waker` unless it would wake a task already waiting. Inlined:
-    /// it runs at every wait, and its usual case is a test and a clone.
+    /// Adds a wait with `waker` unless it would wake a waiter already here.
+    ///
+    /// Inlined: it runs at every wait. Its usual case, the first wait of a
+    /// socket's own task since the last event, is two tests and a store;
+    /// everything else goes out of line. The store overwrites a `None`, and
+    /// `mem::replace` plus `forget` says so: a plain assignment would call
+    /// the enum's drop code on the old value, which is nothing, but the
+    /// compiler does not see that and emits a call per wait.
     #[inline]
-    pub(crate) fn add(&mut self, waker: &Waker) {
-        match &self.first {
-            None => self.first = Some(waker.clone()),
-            Some(w) if w.will_wake(waker) => {}
-            Some(_) => self.add_another(waker),
+    pub(crate) fn add(&mut self, waker: &Waker, running: Option<Running>) {
+        if let (Waiters::None, Some(running)) = (&*self, running)
+            && running.owns(waker)
+        {
+            std::mem::forget(std::mem::replace(self, Waiters::One(Waiter::Task(running.id))));
+            return;
+        }
+        self.add_slow(waker, running);
+    }
+
+    /// Every other case of [`add`](Self::add): another waker, or a waiter
+    /// already here.
+    #[inline(never)]
+    fn add_slow(&mut self, waker: &Waker, running: Option<Running>) {
+        match self {
+            Waiters::None => *self = Waiters::One(Waiter::new(waker, running)),
+            Waiters::One(w) if w.is(waker, running) => {}
+            _ => self.add_another(waker, running),
         }
     }
 
     /// The rare case: a second task waits on this direction.
     #[cold]
     #[inline(never)]
-    fn add_another(&mut self, waker: &Waker) {
-        let more = self.more.get_or_insert_default();
-        if !more.iter().any(|w| w.will_wake(waker)) {
-            more.push(waker.clone());
+    fn add_another(&mut self, waker: &Waker, running: Option<Running>) {
+        let all = match std::mem::take(self) {
+            Waiters::None => Vec::new(),
+            Waiters::One(first) => vec![first],
+            Waiters::Many(all) => *all,
+        };
+        let mut all = Box::new(all);
+        if !all.iter().any(|w| w.is(waker, running)) {
+            all.push(Waiter::new(waker, running));
         }
+        *self = Waiters::Many(all);
     }
 
     /// Whether no task is waiting.
     fn is_empty(&self) -> bool {
-        self.first.is_none() && self.more.is_none()
+        matches!(self, Waiters::None)
     }
 
-    /// Wakes every waiter (consuming them).
+    /// Wakes every waiter (consuming them), queueing tasks with `schedule`.
     #[inline]
-    fn wake_all(self) {
-        let Waiters { first, more } = self;
-        if let Some(waker) = first {
-            waker.wake();
-        }
-        if let Some(more) = more {
-            wake_each(*more);
+    fn wake_all(self, schedule: &impl Fn(TaskId)) {
+        match self {
+            Waiters::None => {}
+            Waiters::One(waiter) => waiter.wake(schedule),
+            Waiters::Many(all) => wake_each(*all, schedule),
         }
     }
 }
 
-/// The rare case: a second (third...) task waiting on one direction.
+/// The rare case: several tasks waiting on one direction.
 #[cold]
-fn wake_each(wakers: Vec<Waker>) {
-    for waker in wakers {
-        waker.wake();
+fn wake_each(waiters: Vec<Waiter>, schedule: &impl Fn(TaskId)) {
+    for waiter in waiters {
+        waiter.wake(schedule);
     }
 }
 
@@ -198,21 +315,36 @@ impl Reactor {
             poll: RefCell::new(poll),
             events: RefCell::new(Events::with_capacity(event_capacity.max(1))),
             sources: RefCell::new(Slab::new()),
-            io_events: std::cell::Cell::new(0),
+            io_events: Cell::new(0),
+            running: Cell::new(None),
         };
         Ok((reactor, waker))
     }
 
+    /// Says which task is being polled (`None` between polls).
+    #[inline]
+    pub(crate) fn set_running(&self, running: Option<Running>) {
+        self.running.set(running);
+    }
+
+    /// The task being polled, if any.
+    #[inline]
+    pub(crate) fn running(&self) -> Option<Running> {
+        self.running.get()
+    }
+
     /// Waits for I/O events for at most `timeout` (`None`: until one
     /// arrives), then marks their sources ready and wakes their tasks,
-    /// calling `before_wake(source)` before each wake (the executor labels
-    /// the wake with it). Returns the number of events of registered
+    /// calling `before_wake(source)` before each source's wakes (the
+    /// executor labels the wakes with it) and `schedule(id)` to queue a
+    /// task stored by id. Returns the number of events of registered
     /// sources (the cross-thread waker's, and those of sources dropped this
     /// turn, are not counted).
     pub(crate) fn poll(
         &self,
         timeout: Option<Duration>,
         before_wake: impl Fn(usize),
+        schedule: impl Fn(TaskId),
     ) -> io::Result<usize> {
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
@@ -244,8 +376,8 @@ impl Reactor {
                 continue;
             }
             before_wake(key);
-            readers.wake_all();
-            writers.wake_all();
+            readers.wake_all(&schedule);
+            writers.wake_all(&schedule);
         }
         self.io_events.set(self.io_events.get() + count as u64);
         Ok(count)

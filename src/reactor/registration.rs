@@ -90,7 +90,7 @@ impl<S: Source> IoSource<S> {
         if io.ready(dir) {
             return Poll::Ready(());
         }
-        io.waiters(dir).add(cx.waker());
+        io.waiters(dir).add(cx.waker(), self.reactor.running());
         Poll::Pending
     }
 
@@ -119,7 +119,7 @@ impl<S: Source> IoSource<S> {
             Direction::Read => (io.read_ready, io.read_closed) = (false, false),
             Direction::Write => (io.write_ready, io.write_closed) = (false, false),
         }
-        io.waiters(dir).add(cx.waker());
+        io.waiters(dir).add(cx.waker(), self.reactor.running());
     }
 
     /// Runs the non-blocking `op` once the source is ready in `dir`,

@@ -6,8 +6,10 @@
 //!    the moment the task finishes, panics or is cancelled.
 //! 2. The run queue holds [`TaskId`]s, never tasks. An id whose generation no
 //!    longer matches its slot is stale (its task is gone) and is skipped.
-//! 3. An id is in the queue at most once, because only the wake that flips the
-//!    waker's `scheduled` flag pushes it (see [`crate::task`]'s waker docs).
+//! 3. An id is in the queue at most once, because only the wake that flips
+//!    its slot's `scheduled` flag pushes it (see [`crate::task`]'s waker
+//!    docs). Every wake, whatever road it took, passes through
+//!    [`Executor::schedule`], which checks that flag.
 //! 4. No `RefCell` borrow is held while user code runs: a task's poll may
 //!    spawn, wake or drop other tasks, which needs these cells again.
 //! 5. A panic in a task's poll or destructor is caught here and handed to the
@@ -19,11 +21,12 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use crate::reactor::{Reactor, Running};
 use crate::runtime::WakeCounts;
 use crate::task::JoinError;
 use crate::task::JoinHandle;
@@ -40,6 +43,11 @@ struct Slot {
     /// memory (at 10,000 connections, that would be a cache miss for a
     /// stale id, and one more dependent load before every poll).
     generation: u64,
+    /// Set while the task's id sits in the run queue: the task's
+    /// SCHEDULED state. Here, beside the generation, because every wake
+    /// checks both; a plain `Cell`, because only the loop's thread wakes
+    /// through the executor (other threads go through `Remote`).
+    scheduled: Cell<bool>,
     /// The task, shared with its join handle.
     task: Rc<dyn Task>,
 }
@@ -53,6 +61,12 @@ pub(crate) struct Executor {
     run_queue: RefCell<VecDeque<TaskId>>,
     /// The next generation to hand out; only grows.
     next_generation: Cell<u64>,
+    /// The `block_on` future's generation (0 when none is running) and
+    /// its `scheduled` flag: it has no slot, so they live here.
+    main: Cell<(u64, bool)>,
+    /// Told which task is being polled (see [`Running`]), so that its
+    /// sockets can keep its id instead of a clone of its waker.
+    reactor: Rc<Reactor>,
     /// Where other threads leave their wakes.
     pub(crate) remote: Arc<Remote>,
     /// Reused buffer for draining `remote` without allocating each turn.
@@ -128,6 +142,7 @@ impl WakeTally {
 impl Executor {
     pub(crate) fn new(
         remote: Arc<Remote>,
+        reactor: Rc<Reactor>,
         slow_poll: Option<Duration>,
         trace: Option<Rc<Recorder>>,
     ) -> Executor {
@@ -135,6 +150,8 @@ impl Executor {
             tasks: RefCell::new(Slab::new()),
             run_queue: RefCell::new(VecDeque::new()),
             next_generation: Cell::new(1),
+            main: Cell::new((0, false)),
+            reactor,
             remote,
             remote_buf: RefCell::new(Vec::new()),
             stats: Stats::default(),
@@ -155,14 +172,31 @@ impl Executor {
         self.cause.set(cause);
     }
 
-    /// A fresh id for a `block_on` future (see `TaskId::MAIN_KEY`).
-    pub(crate) fn main_id(&self) -> TaskId {
+    /// A fresh id for a `block_on` future (see `TaskId::MAIN_KEY`), which
+    /// from now on is the one wakes of the main key reach.
+    pub(crate) fn begin_main(&self) -> TaskId {
         let generation = self.next_generation.get();
         self.next_generation.set(generation + 1);
+        self.main.set((generation, false));
         TaskId {
             key: TaskId::MAIN_KEY,
             generation,
         }
+    }
+
+    /// The `block_on` future returned: wakes of its id are stale from now.
+    pub(crate) fn end_main(&self) {
+        self.main.set((0, false));
+    }
+
+    /// Polls the `block_on` future (task `id`, whose waker is `waker`)
+    /// once, with `poll`.
+    pub(crate) fn run_main<R>(&self, id: TaskId, waker: &Waker, poll: impl FnOnce() -> R) -> R {
+        self.main.set((id.generation, false));
+        self.reactor.set_running(Some(Running::new(id, waker)));
+        let result = self.observed_poll(id.generation, None, poll);
+        self.reactor.set_running(None);
+        result
     }
 
     /// Puts `future` in a new slot, queues it, and returns its handle.
@@ -191,10 +225,11 @@ impl Executor {
                 key: entry.key(),
                 generation,
             };
-            let waker = Arc::new(TaskWaker::new_scheduled(id, self.remote.clone()));
-            let cell = Rc::new(TaskCell::new(future, waker, meta));
+            let waker = Arc::new(TaskWaker::new(id, self.remote.clone()));
+            let cell = Rc::new(TaskCell::new(future, Waker::from(waker), meta));
             entry.insert(Slot {
                 generation,
+                scheduled: Cell::new(true),
                 task: cell.clone(),
             });
             (id, cell)
@@ -204,10 +239,14 @@ impl Executor {
         JoinHandle::new(cell)
     }
 
-    /// Queues a woken task (called by its waker, on the loop's thread),
-    /// labelling the wake with the current cause.
+    /// Queues a woken task, unless it is queued already or gone, labelling
+    /// the wake with the current cause. Called on the loop's thread by the
+    /// task's waker, or by the reactor directly (a socket's own task).
     #[inline]
     pub(crate) fn schedule(&self, id: TaskId) {
+        if !self.mark_scheduled(id) {
+            return;
+        }
         let reason = match self.cause.get() {
             WakeReason::Task { by } if by == id.generation => {
                 self.yielded.set(true);
@@ -216,6 +255,25 @@ impl Executor {
             cause => cause,
         };
         self.push(id, reason);
+    }
+
+    /// Sets task `id`'s `scheduled` flag. Returns whether it was clear
+    /// (the caller queues the id then), or false if it was set already or
+    /// the task is gone.
+    #[inline]
+    fn mark_scheduled(&self, id: TaskId) -> bool {
+        if id.key == TaskId::MAIN_KEY {
+            let (generation, scheduled) = self.main.get();
+            if generation != id.generation || scheduled {
+                return false;
+            }
+            self.main.set((generation, true));
+            return true;
+        }
+        match self.tasks.borrow().get(id.key) {
+            Some(slot) if slot.generation == id.generation => !slot.scheduled.replace(true),
+            _ => false, // a stale wake: that task is gone
+        }
     }
 
     /// Queues `id`, counting (and, when tracing, recording) the wake.
@@ -310,13 +368,21 @@ impl Executor {
     /// Polls the task named by `id` once, if it still exists.
     pub(crate) fn run(&self, id: TaskId) {
         let task = match self.tasks.borrow().get(id.key) {
-            Some(slot) if slot.generation == id.generation => slot.task.clone(),
+            Some(slot) if slot.generation == id.generation => {
+                // Wakes from here on (even during this poll) queue the
+                // task again.
+                slot.scheduled.set(false);
+                slot.task.clone()
+            }
             _ => return, // a stale wake: that task is gone
         };
         self.stats.polls.set(self.stats.polls.get() + 1);
+        self.reactor
+            .set_running(Some(Running::new(id, task.waker())));
         let polled = self.observed_poll(id.generation, Some(&*task), || {
             catch_unwind(AssertUnwindSafe(|| task.run()))
         });
+        self.reactor.set_running(None);
         match polled {
             Ok(Poll::Pending) => {}
             Ok(Poll::Ready(())) => self.retire(id, task, None),
@@ -372,7 +438,9 @@ impl Executor {
         let mut buf = self.remote_buf.borrow_mut();
         self.remote.drain_into(&mut buf);
         for id in buf.drain(..) {
-            self.push(id, WakeReason::Remote);
+            if self.mark_scheduled(id) {
+                self.push(id, WakeReason::Remote);
+            }
         }
     }
 

@@ -48,7 +48,6 @@ pub use histogram::Histogram;
 
 use crate::blocking::BlockingPool;
 use crate::reactor::Reactor;
-use crate::task::id::TaskId;
 use crate::task::waker::{Remote, TaskWaker};
 use crate::time::TimerBackend;
 use crate::time::driver::Timers;
@@ -238,10 +237,11 @@ impl Builder {
             self.blocking_keep_alive,
             trace.as_ref().map(|t| t.remote_sink()),
         );
+        let reactor = Rc::new(reactor);
         let core = Core {
             id,
-            executor: Executor::new(remote, self.slow_poll, trace),
-            reactor: Rc::new(reactor),
+            executor: Executor::new(remote, reactor.clone(), self.slow_poll, trace),
+            reactor,
             timers: Rc::new(Timers::new(self.timer_backend)),
             blocking,
             turns: std::cell::Cell::new(0),
@@ -281,9 +281,9 @@ impl Runtime {
 
         // The main future is not in the slab, but it is woken and queued
         // like a task, under the reserved key MAIN_KEY.
-        let main_id = executor.main_id();
-        let main_waker = Arc::new(TaskWaker::new_scheduled(main_id, executor.remote.clone()));
-        let waker = Waker::from(main_waker.clone());
+        let main_id = executor.begin_main();
+        let _end_main = EndMain(executor);
+        let waker = Waker::from(Arc::new(TaskWaker::new(main_id, executor.remote.clone())));
         let mut cx = Context::from_waker(&waker);
         let mut future = std::pin::pin!(future);
         if let Some(trace) = &executor.trace {
@@ -306,15 +306,14 @@ impl Runtime {
                 polls_since_io += 1;
                 let Some(id) = executor.pop() else { break };
                 if id == main_id {
-                    main_waker.clear_scheduled();
                     let polled = executor
-                        .observed_poll(main_id.generation, None, || future.as_mut().poll(&mut cx));
+                        .run_main(main_id, &waker, || future.as_mut().poll(&mut cx));
                     if let Poll::Ready(output) = polled {
                         return output;
                     }
-                } else if id.key != TaskId::MAIN_KEY {
-                    executor.run(id);
-                } // else: a stale wake of an earlier block_on's future
+                } else {
+                    executor.run(id); // (skips a stale id, of a task now gone)
+                }
             }
 
             // 2. Fire due timers: their tasks join the queue.
@@ -339,9 +338,11 @@ impl Runtime {
             executor.take_yielded();
             let park_start =
                 (core.park_timing && timeout != Some(Duration::ZERO)).then(Instant::now);
-            let polled = core.reactor.poll(timeout, |source| {
-                executor.set_cause(WakeReason::Io { source })
-            });
+            let polled = core.reactor.poll(
+                timeout,
+                |source| executor.set_cause(WakeReason::Io { source }),
+                |id| executor.schedule(id),
+            );
             executor.set_cause(WakeReason::Other);
             if let Err(e) = polled {
                 // epoll_wait fails only on programming errors (a bad fd);
@@ -373,6 +374,16 @@ impl Runtime {
     /// [`Builder::trace`]`(true)`.
     pub fn trace(&self) -> Option<Trace> {
         self.core.executor.trace.as_ref().map(|t| t.snapshot())
+    }
+}
+
+/// Ends a `block_on` call's main future in the executor (see
+/// `Executor::end_main`) however the call ends, a panic included.
+struct EndMain<'a>(&'a Executor);
+
+impl Drop for EndMain<'_> {
+    fn drop(&mut self) {
+        self.0.end_main();
     }
 }
 

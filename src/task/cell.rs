@@ -15,10 +15,10 @@
 //!   JoinHandle::poll takes the Finished value: the stage becomes Consumed.
 //! ```
 //!
-//! SCHEDULED and IDLE are not stored here: they are the waker's `scheduled`
-//! flag (see [`super::waker`]). This file holds what is stored: the
-//! [`Stage`] and the join handle's waker. An abort request is a flag on the
-//! waker (see [`TaskWaker`]), which every poll reads anyway.
+//! SCHEDULED and IDLE are not stored here: they are the `scheduled` flag
+//! in the task's slot of the executor's slab (see [`super::waker`]). This
+//! file holds what is stored: the [`Stage`], the task's waker, the join
+//! handle's waker, and an abort request.
 //!
 //! One [`TaskCell`] is shared, through `Rc`, by the executor's slab slot and
 //! by the task's [`JoinHandle`](super::JoinHandle). Its output type is erased
@@ -29,11 +29,9 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use super::JoinError;
-use super::waker::TaskWaker;
 
 /// Where a task is in its life.
 enum Stage<F: Future> {
@@ -78,21 +76,21 @@ impl std::fmt::Display for Describe<'_> {
 /// One of these exists per task, and a server has a task per connection,
 /// so its size and layout are memory and cache misses per connection.
 /// `repr(C)` keeps the fields in the order written: what every poll reads
-/// (the stage, the typed waker) comes first, right after the `Rc`'s
-/// counts, so a poll touches one or two cache lines of the cell, not
-/// three; what is rarely read (the join handle's waker, the name) comes
-/// last. At 88 bytes plus the counts, the cell fits malloc's 112-byte
-/// size class.
+/// (the stage, the waker, the abort flag) comes first, right after the
+/// `Rc`'s counts, so a poll touches one or two cache lines of the cell,
+/// not three; what is rarely read (the join handle's waker, the name)
+/// comes last. At 80 bytes plus the counts, the cell fits malloc's
+/// 96-byte size class.
 #[repr(C)]
 pub(crate) struct TaskCell<F: Future> {
     /// The future, then its output.
     stage: RefCell<Stage<F>>,
-    /// This task's waker, typed, to reach its `scheduled` and `aborted`
-    /// flags.
-    task_waker: Arc<TaskWaker>,
-    /// The same waker as a `Waker`. Kept here so polling needs no refcount
-    /// traffic: `Context::from_waker(&self.waker)` borrows it.
+    /// This task's waker (an `Arc<TaskWaker>`). Kept here so polling needs
+    /// no refcount traffic: `Context::from_waker(&self.waker)` borrows it.
     waker: Waker,
+    /// Set by `JoinHandle::abort`: the next turn cancels the task instead
+    /// of polling it. Read at every poll, so it sits beside the stage.
+    aborted: Cell<bool>,
     /// The waker of whoever awaits the join handle.
     join_waker: Cell<Option<Waker>>,
     /// Name and spawn location.
@@ -106,6 +104,10 @@ pub(crate) trait Task {
     fn run(&self) -> Poll<()>;
     /// The task's name and spawn location.
     fn meta(&self) -> &TaskMeta;
+    /// The waker every poll of this task is given: the executor tells the
+    /// reactor which it is, so that a socket can recognise it (see
+    /// `reactor::Running`).
+    fn waker(&self) -> &Waker;
     /// Ends the task with `error` (a panic, or cancellation when the runtime
     /// shuts down), dropping its future. Does nothing if already finished,
     /// except that a panic replaces an output not yet taken (the panic came
@@ -121,11 +123,11 @@ pub(crate) trait JoinTarget<T> {
 }
 
 impl<F: Future> TaskCell<F> {
-    pub(crate) fn new(future: F, task_waker: Arc<TaskWaker>, meta: TaskMeta) -> TaskCell<F> {
+    pub(crate) fn new(future: F, waker: Waker, meta: TaskMeta) -> TaskCell<F> {
         TaskCell {
             stage: RefCell::new(Stage::Running(Box::pin(future))),
-            waker: Waker::from(task_waker.clone()),
-            task_waker,
+            waker,
+            aborted: Cell::new(false),
             join_waker: Cell::new(None),
             meta,
         }
@@ -145,13 +147,10 @@ impl<F: Future> TaskCell<F> {
 
 impl<F: Future> Task for TaskCell<F> {
     fn run(&self) -> Poll<()> {
-        if self.task_waker.abort_requested() {
+        if self.aborted.get() {
             self.fail(JoinError::cancelled());
             return Poll::Ready(());
         }
-        // Wakes that arrive from here on (even during this poll) queue the
-        // task again.
-        self.task_waker.clear_scheduled();
         let mut cx = Context::from_waker(&self.waker);
         let output = {
             let mut stage = self.stage.borrow_mut();
@@ -169,6 +168,10 @@ impl<F: Future> Task for TaskCell<F> {
 
     fn meta(&self) -> &TaskMeta {
         &self.meta
+    }
+
+    fn waker(&self) -> &Waker {
+        &self.waker
     }
 
     fn fail(&self, error: JoinError) {
@@ -216,7 +219,7 @@ impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
 
     fn abort(&self) {
         if !self.is_finished() {
-            self.task_waker.request_abort();
+            self.aborted.set(true);
             self.waker.wake_by_ref();
         }
     }
@@ -244,7 +247,7 @@ mod tests {
             "TaskCell grew to {} bytes",
             std::mem::size_of::<TaskCell<Fut>>()
         );
-        assert!(std::mem::size_of::<TaskWaker>() <= 24);
+        assert!(std::mem::size_of::<super::super::waker::TaskWaker>() <= 24);
         assert_eq!(std::mem::size_of::<JoinError>(), 8);
     }
 }

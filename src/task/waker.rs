@@ -22,22 +22,35 @@
 //! lives on the loop's thread and is not thread-safe (it needs no lock there).
 //! So `wake` takes one of two roads:
 //!
-//! 1. **Same thread** (the common case: a socket event, a channel between two
-//!    tasks). The thread-local runtime context is ours, so the id is pushed
-//!    straight onto the local run queue: no lock, no syscall.
+//! 1. **Same thread** (the common case: a channel between two tasks, a
+//!    timer). The thread-local runtime context is ours, so the id goes
+//!    straight to the executor: no lock, no syscall, no atomic.
 //! 2. **Another thread** (a blocking-pool job finishing, a user thread). The
-//!    id goes into [`Remote::queue`], a `Mutex<Vec<_>>`, and if that queue
-//!    was empty the loop is woken out of `mio::Poll` through a `mio::Waker`
-//!    (one `eventfd` write). The loop drains the queue every turn.
+//!    waker puts itself into [`Remote::queue`], a `Mutex<Vec<_>>`, and if
+//!    that queue was empty the loop is woken out of `mio::Poll` through a
+//!    `mio::Waker` (one `eventfd` write). The loop drains the queue every
+//!    turn.
+//!
+//! A socket's own task does not even take road 1: the reactor keeps the
+//! task's id instead of its waker and hands it to the executor directly
+//! (see [`crate::reactor`]'s `Waiter`).
 //!
 //! # Queued at most once
 //!
-//! [`TaskWaker::scheduled`] is set by the first wake and cleared just before
-//! the task is polled. Later wakes see it set and do nothing, so a task woken a
-//! thousand times between two polls is queued once, and polled once.
+//! Whichever road a wake takes, it ends in `Executor::schedule`, which
+//! keeps a `scheduled` flag in the task's slab slot: set by the first wake,
+//! cleared just before the task is polled. Later wakes see it set and do
+//! nothing, so a task woken a thousand times between two polls is queued
+//! once, and polled once. The flag is a plain `Cell`, because only the
+//! loop's thread touches it.
+//!
+//! Road 2 has a flag of its own, [`TaskWaker::remote_queued`], so that a
+//! thread waking a task many times before the loop looks puts it in the
+//! remote queue once. That one is atomic, and its two operations are the
+//! place where the memory model matters: see [`Remote::drain_into`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::Wake;
 
 use super::id::TaskId;
@@ -49,8 +62,12 @@ pub(crate) struct Remote {
     /// Distinguishes this runtime from any other on any thread, so a waker
     /// knows whether the runtime current on this thread is its own.
     pub(crate) runtime_id: u64,
-    /// Ids woken from other threads, waiting for the loop to pick them up.
-    queue: Mutex<Vec<TaskId>>,
+    /// Wakers called from other threads, waiting for the loop to pick them
+    /// up. Weak, because a waker holds this `Remote`: a strong reference
+    /// here would be a cycle, leaked if the runtime is dropped with wakes
+    /// still queued. A waker dropped before the loop looks belonged to a
+    /// task nobody can wake any more, and is skipped.
+    queue: Mutex<Vec<Weak<TaskWaker>>>,
     /// Set after a push, so that the loop, which drains every turn, can
     /// skip taking the lock when nothing arrived (a lock per turn is a
     /// measurable cost when a turn polls one task, as in a ping-pong).
@@ -69,16 +86,16 @@ impl Remote {
         }
     }
 
-    /// Queues `id` from any thread and makes sure the loop will see it.
+    /// Queues `waker` from any thread and makes sure the loop will see it.
     ///
     /// Never inlined: it is the rare road from the loop's point of view,
     /// and inlined into `wake_by_ref` its lock made every local wake save
     /// and restore registers it did not use.
     #[inline(never)]
-    pub(crate) fn push(&self, id: TaskId) {
+    fn push(&self, waker: &Arc<TaskWaker>) {
         let first = {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            queue.push(id);
+            queue.push(Arc::downgrade(waker));
             queue.len() == 1
         };
         self.pending.store(true, Ordering::Release);
@@ -99,20 +116,39 @@ impl Remote {
         self.pending.load(Ordering::Acquire)
     }
 
-    /// Moves every remotely woken id into `into` (called by the loop, after
-    /// [`has_pending`](Self::has_pending) said yes).
+    /// Moves the ids of every remotely woken task into `into` (called by
+    /// the loop, after [`has_pending`](Self::has_pending) said yes).
     ///
-    /// A push stores `pending` *after* its id is in the queue, and this
-    /// clears `pending` *before* it locks: an id pushed in between is either
-    /// drained now or leaves `pending` set for the next turn. None is lost.
+    /// A push stores `pending` *after* its waker is in the queue, and this
+    /// clears `pending` *before* it locks: a waker pushed in between is
+    /// either drained now or leaves `pending` set for the next turn. None is
+    /// lost.
+    ///
+    /// Each drained waker's `remote_queued` flag is cleared with a `swap`,
+    /// before its task is queued and so before its next poll. A thread that
+    /// publishes something (a message in a channel slot) and then wakes
+    /// either finds the flag clear and queues the waker again, or finds it
+    /// set by a push not drained yet. In the second case its own `swap`
+    /// comes before ours in the flag's single order of changes, so ours,
+    /// being a read-modify-write with `AcqRel`, reads the value that thread
+    /// wrote and synchronizes with it: the poll that follows sees the
+    /// message. A plain store here would not synchronize with anything, and
+    /// the poll could miss the message while the wake was skipped: a lost
+    /// wake (tests/reliability.rs has a stress test of exactly this race).
     pub(crate) fn drain_into(&self, into: &mut Vec<TaskId>) {
         self.pending.store(false, Ordering::Release);
-        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        into.append(&mut queue);
+        let wakers = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        for waker in wakers {
+            if let Some(waker) = waker.upgrade() {
+                waker.remote_queued.swap(false, Ordering::AcqRel);
+                into.push(waker.id());
+            }
+        }
     }
 }
 
-/// The waker of one task (or of the `block_on` future).
+/// The waker of one task (or of the `block_on` future): which task to
+/// queue, and how to reach the loop from another thread.
 ///
 /// One of these is allocated per task, so its size is memory per
 /// connection in a server: the task id is stored as two loose fields (a
@@ -123,22 +159,16 @@ pub(crate) struct TaskWaker {
     /// Which task to queue: the generation half of its id.
     generation: u64,
     /// Where wakes from other threads go.
-    pub(crate) remote: Arc<Remote>,
+    remote: Arc<Remote>,
     /// The slab-key half of the id.
     key: u32,
-    /// Set while the task sits in a run queue; see the module docs.
-    pub(crate) scheduled: AtomicBool,
-    /// Set by `JoinHandle::abort`: the executor cancels the task instead of
-    /// polling it. It lives here, not in the task cell, because every poll
-    /// reads this struct anyway (to clear `scheduled`), and it fits in the
-    /// padding after `scheduled`. Only the loop's thread touches it (a
-    /// `JoinHandle` is not `Send`), so `Relaxed` is enough.
-    aborted: AtomicBool,
+    /// Set while this waker sits in [`Remote::queue`]; see the module docs.
+    remote_queued: AtomicBool,
 }
 
 impl TaskWaker {
-    /// A waker for a task that starts out queued (as a new task does).
-    pub(crate) fn new_scheduled(id: TaskId, remote: Arc<Remote>) -> TaskWaker {
+    /// The waker of task `id`.
+    pub(crate) fn new(id: TaskId, remote: Arc<Remote>) -> TaskWaker {
         TaskWaker {
             generation: id.generation,
             remote,
@@ -147,20 +177,8 @@ impl TaskWaker {
             } else {
                 u32::try_from(id.key).expect("coop: more than 4 billion live tasks")
             },
-            scheduled: AtomicBool::new(true),
-            aborted: AtomicBool::new(false),
+            remote_queued: AtomicBool::new(false),
         }
-    }
-
-    /// Asks the executor to cancel this task at its next turn.
-    pub(crate) fn request_abort(&self) {
-        self.aborted.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether [`request_abort`](Self::request_abort) was called.
-    #[inline]
-    pub(crate) fn abort_requested(&self) -> bool {
-        self.aborted.load(Ordering::Relaxed)
     }
 
     /// The task this waker queues.
@@ -174,21 +192,6 @@ impl TaskWaker {
             generation: self.generation,
         }
     }
-
-    /// Called by the executor just before polling: wakes from now on queue
-    /// the task again.
-    ///
-    /// A read-modify-write (`swap`), not a plain store: with a `Release`
-    /// store, the poll's reads of shared state (a channel slot, say) could
-    /// be ordered before the flag is seen cleared. A thread could then
-    /// publish a message, still see the flag set, skip the queue, and the
-    /// poll would miss the message: a lost wake. `AcqRel` on both sides
-    /// makes "flag cleared, then state read" and "state written, then flag
-    /// swapped" meet in one total order on the flag. (tokio uses a
-    /// `compare_exchange` at the same point for the same reason.)
-    pub(crate) fn clear_scheduled(&self) {
-        self.scheduled.swap(false, Ordering::AcqRel);
-    }
 }
 
 impl Wake for TaskWaker {
@@ -197,12 +200,11 @@ impl Wake for TaskWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if self.scheduled.swap(true, Ordering::AcqRel) {
-            return; // already queued
+        if context::schedule_local(self.remote.runtime_id, self.id()) {
+            return; // road 1: the executor queued it (or it was queued)
         }
-        let id = self.id();
-        if !context::schedule_local(self.remote.runtime_id, id) {
-            self.remote.push(id);
+        if !self.remote_queued.swap(true, Ordering::AcqRel) {
+            self.remote.push(self);
         }
     }
 }
