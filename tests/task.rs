@@ -330,3 +330,66 @@ fn a_waker_from_an_earlier_block_on_does_not_poll_the_next_one() {
         "polled once, then once more when truly woken"
     );
 }
+
+/// The remote road has its own "queued once": a thread that wakes a task a
+/// thousand times before the loop looks puts it in the remote queue once,
+/// and the task is polled once more. The loop is held still (the main
+/// future blocks on the thread) so that it cannot drain between wakes.
+#[test]
+fn many_wakes_from_another_thread_between_polls_queue_the_task_once() {
+    with_deadline(10, || {
+        let rt = coop::Runtime::new().unwrap();
+        rt.block_on(async {
+            let polls = Rc::new(Cell::new(0));
+            let stash: Rc<RefCell<Option<Waker>>> = Rc::default();
+            let (p, s) = (polls.clone(), stash.clone());
+            let handle = coop::spawn(poll_fn(move |cx| {
+                p.set(p.get() + 1);
+                if p.get() == 1 {
+                    *s.borrow_mut() = Some(cx.waker().clone());
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            }));
+            turns(2).await;
+            assert_eq!(polls.get(), 1);
+            let waker = stash.borrow_mut().take().unwrap();
+            // Blocks the loop on purpose, for the length of the thread.
+            std::thread::spawn(move || {
+                for _ in 0..1000 {
+                    waker.wake_by_ref();
+                }
+            })
+            .join()
+            .unwrap();
+            handle.await.unwrap();
+            assert_eq!(polls.get(), 2, "1000 remote wakes, one extra poll");
+        });
+        assert_eq!(rt.metrics().wakes.remote, 1);
+    });
+}
+
+/// A wake from another thread for a task that has finished in the meantime
+/// is dropped when the loop picks it up: no poll, no panic, not counted.
+#[test]
+fn a_remote_wake_of_a_finished_task_is_dropped() {
+    with_deadline(10, || {
+        let rt = coop::Runtime::new().unwrap();
+        rt.block_on(async {
+            let stash: Rc<RefCell<Option<Waker>>> = Rc::default();
+            let s = stash.clone();
+            coop::spawn(poll_fn(move |cx| {
+                *s.borrow_mut() = Some(cx.waker().clone());
+                Poll::Ready(())
+            }))
+            .await
+            .unwrap();
+            let waker = stash.borrow_mut().take().unwrap();
+            std::thread::spawn(move || waker.wake()).join().unwrap();
+            turns(3).await;
+        });
+        assert_eq!(rt.metrics().wakes.remote, 0);
+        assert_eq!(rt.metrics().tasks_alive, 0);
+    });
+}

@@ -249,3 +249,76 @@ fn more_ready_sockets_than_the_event_capacity_are_all_served() {
         assert!(rt.metrics().io_events >= 50);
     });
 }
+
+/// A socket's own task is queued by id (the reactor's short road). A read
+/// polled under any other waker, here one that counts its wakes and then
+/// wakes the task, must still be woken through that waker: the reactor
+/// stores it and calls it. (The short road itself is what every other
+/// socket test here takes.)
+#[test]
+fn a_socket_read_under_a_foreign_waker_wakes_that_waker() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    /// Counts its wakes and passes each on to the task's own waker.
+    struct Counting {
+        wakes: AtomicUsize,
+        task: Waker,
+    }
+    impl Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.wakes.fetch_add(1, Ordering::SeqCst);
+            self.task.wake_by_ref();
+        }
+    }
+
+    with_deadline(10, || {
+        coop::block_on(async {
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            let client = std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                // Late enough that the server's read has to wait.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                s.write_all(b"ping").unwrap();
+                s.shutdown(Shutdown::Write).unwrap();
+                let mut rest = Vec::new();
+                s.read_to_end(&mut rest).unwrap();
+            });
+            let (stream, _) = listener.accept().await.unwrap();
+
+            // The task waits to read under a waker of its own making.
+            let foreign = coop::spawn(async move {
+                let mut counting: Option<Arc<Counting>> = None;
+                let mut buf = [0u8; 4];
+                let n = std::future::poll_fn(|cx| {
+                    let counting = counting.get_or_insert_with(|| {
+                        Arc::new(Counting {
+                            wakes: AtomicUsize::new(0),
+                            task: cx.waker().clone(),
+                        })
+                    });
+                    let waker = Waker::from(counting.clone());
+                    let mut inner = Context::from_waker(&waker);
+                    let mut reader: &TcpStream = &stream;
+                    let mut read = reader.read(&mut buf);
+                    match std::pin::Pin::new(&mut read).poll(&mut inner) {
+                        Poll::Ready(n) => Poll::Ready(n),
+                        Poll::Pending => Poll::Pending,
+                    }
+                })
+                .await
+                .unwrap();
+                (n, counting.unwrap().wakes.load(Ordering::SeqCst))
+            });
+            let (n, wakes) = foreign.await.unwrap();
+            assert_eq!(n, 4);
+            assert!(wakes >= 1, "the foreign waker was never called");
+            client.join().unwrap();
+        });
+    });
+}

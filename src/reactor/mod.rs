@@ -211,7 +211,10 @@ impl Waiters {
         if let (Waiters::None, Some(running)) = (&*self, running)
             && running.owns(waker)
         {
-            std::mem::forget(std::mem::replace(self, Waiters::One(Waiter::Task(running.id))));
+            std::mem::forget(std::mem::replace(
+                self,
+                Waiters::One(Waiter::Task(running.id)),
+            ));
             return;
         }
         self.add_slow(waker, running);
@@ -386,5 +389,98 @@ impl Reactor {
     /// The number of registered sources.
     pub(crate) fn sources(&self) -> usize {
         self.sources.borrow().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    /// A waker that counts its wakes.
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Counter>, Waker) {
+        let counter = Arc::new(Counter::default());
+        (counter.clone(), Waker::from(counter))
+    }
+
+    const ID: TaskId = TaskId {
+        key: 3,
+        generation: 7,
+    };
+
+    /// Wakes `waiters`, returning the ids handed to `schedule`.
+    fn wake(waiters: Waiters) -> Vec<TaskId> {
+        let queued = RefCell::new(Vec::new());
+        waiters.wake_all(&|id| queued.borrow_mut().push(id));
+        queued.into_inner()
+    }
+
+    #[test]
+    fn the_running_tasks_own_waker_is_kept_as_its_id_and_queued_by_it() {
+        let (count, own) = counter();
+        let mut waiters = Waiters::default();
+        waiters.add(&own, Some(Running::new(ID, &own)));
+        waiters.add(&own, Some(Running::new(ID, &own))); // the same wait again
+        assert!(matches!(waiters, Waiters::One(Waiter::Task(id)) if id == ID));
+        assert_eq!(wake(waiters), [ID]);
+        assert_eq!(count.0.load(Ordering::SeqCst), 0, "its waker was called");
+    }
+
+    #[test]
+    fn any_other_waker_is_stored_and_called() {
+        let (_, own) = counter();
+        let (count, other) = counter();
+        // Another waker while the task runs (a combinator's), and a waker
+        // when no task runs (the `block_on` of another runtime, say).
+        for running in [Some(Running::new(ID, &own)), None] {
+            let mut waiters = Waiters::default();
+            waiters.add(&other, running);
+            waiters.add(&other, running);
+            assert!(matches!(waiters, Waiters::One(Waiter::Waker(_))));
+            assert!(wake(waiters).is_empty());
+        }
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_task_and_a_waker_waiting_together_are_both_woken() {
+        let (_, own) = counter();
+        let (count, other) = counter();
+        let running = Some(Running::new(ID, &own));
+        let mut waiters = Waiters::default();
+        waiters.add(&own, running);
+        waiters.add(&other, running);
+        waiters.add(&own, running);
+        waiters.add(&other, running);
+        assert!(matches!(&waiters, Waiters::Many(all) if all.len() == 2));
+        assert_eq!(wake(waiters), [ID]);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    }
+
+    /// The id alone does not make a waiter "the same": a new task in a
+    /// reused slot has the same key and another generation.
+    #[test]
+    fn another_task_in_the_same_slot_is_another_waiter() {
+        let (_, first) = counter();
+        let (_, second) = counter();
+        let next = TaskId {
+            generation: ID.generation + 1,
+            ..ID
+        };
+        let mut waiters = Waiters::default();
+        waiters.add(&first, Some(Running::new(ID, &first)));
+        waiters.add(&second, Some(Running::new(next, &second)));
+        assert_eq!(wake(waiters), [ID, next]);
     }
 }

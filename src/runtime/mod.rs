@@ -306,8 +306,8 @@ impl Runtime {
                 polls_since_io += 1;
                 let Some(id) = executor.pop() else { break };
                 if id == main_id {
-                    let polled = executor
-                        .run_main(main_id, &waker, || future.as_mut().poll(&mut cx));
+                    let polled =
+                        executor.run_main(main_id, &waker, || future.as_mut().poll(&mut cx));
                     if let Poll::Ready(output) = polled {
                         return output;
                     }
