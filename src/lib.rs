@@ -36,12 +36,14 @@
 //!    gives it a slab key plus a generation, and queues that id. Its
 //!    [`JoinHandle`] shares the slot's cell and receives the output.
 //! 3. **A poll runs a task to its next `.await`.** When the task awaits a
-//!    socket that would block, the socket stores the task's *waker* with the
-//!    reactor and the poll returns `Pending`; the loop moves on.
+//!    socket that would block, the socket tells the reactor who waits (the
+//!    task's *waker*, or just its id when that waker is the task's own) and
+//!    the poll returns `Pending`; the loop moves on.
 //! 4. **Wakers put tasks back in the queue** (`task::waker`). A waker is an
-//!    `Arc` implementing [`std::task::Wake`]: on the loop's thread it pushes
-//!    the task id onto the run queue; from another thread it goes through a
-//!    locked queue and a `mio::Waker` that interrupts the loop's sleep.
+//!    `Arc` implementing [`std::task::Wake`]: on the loop's thread it asks
+//!    the executor to queue the task id (once, however many wakes come
+//!    before the poll); from another thread it goes through a locked queue
+//!    and a `mio::Waker` that interrupts the loop's sleep.
 //! 5. **Due timers fire** ([`time`]). Sleeps and timeouts file their
 //!    deadline in a hierarchical timer wheel; each turn the loop advances the
 //!    wheel to "now" and wakes the tasks whose timers came due.
@@ -49,9 +51,10 @@
 //!    ([`reactor`]): until a socket becomes ready, the wheel's next deadline,
 //!    or another thread wakes it. An idle loop sleeps in the kernel and burns
 //!    no CPU.
-//! 7. **Readiness wakes the waiting tasks**, and the next turn begins.
+//! 7. **Readiness wakes the waiting tasks**: a stored id is queued
+//!    directly, a stored waker is called. The next turn begins.
 //! 8. **Sockets** ([`net`]) are where tasks meet the reactor: every
-//!    `WouldBlock` becomes "store my waker, return `Pending`".
+//!    `WouldBlock` becomes "note who waits, return `Pending`".
 //!    [`signal`] turns Unix signals into readiness the same way, through a
 //!    self-pipe (Ctrl-C as a future, for graceful shutdown).
 //! 9. **Blocking work leaves the loop** ([`blocking`]): [`spawn_blocking`]

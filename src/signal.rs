@@ -21,7 +21,7 @@
 //! handler and chaining it with others is subtle `unsafe` code that `coop`
 //! (which forbids `unsafe`) leaves to a well-kept library. The loop
 //! integration is ours: the read end is an ordinary
-//! [`IoSource`](crate::reactor::registration::IoSource), so a signal wakes
+//! [`IoSource`], so a signal wakes
 //! the loop exactly as a socket does, and the task waiting for it is woken
 //! through the same waker path.
 //!

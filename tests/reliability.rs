@@ -987,9 +987,11 @@ fn a_storm_of_wakes_from_four_threads_loses_none_and_queues_no_task_twice() {
                 coop::spawn(poll_fn(move |cx| {
                     let probe = &probes[i];
                     // The executor cleared this task's "scheduled" flag just
-                    // before this poll, so any wake sent after this read
-                    // queues the task again: if this read misses a wake,
-                    // that wake's poll is still to come.
+                    // before this poll, and the loop clears a waker's
+                    // "remote_queued" flag (with a swap) before it queues
+                    // the task. So any wake sent after this read leads to
+                    // another poll: if this read misses a wake, that wake's
+                    // poll is still to come.
                     probe.seen.store(probe.sent.load(SeqCst), SeqCst);
                     probe.polls.fetch_add(1, SeqCst);
                     probe.waker.get_or_init(|| cx.waker().clone());
@@ -1032,11 +1034,12 @@ fn a_storm_of_wakes_from_four_threads_loses_none_and_queues_no_task_twice() {
                 coop::time::sleep(Duration::from_millis(1)).await;
             }
         });
-        // None duplicated: a task is queued only by the wake that finds it
+        // None duplicated: a task is queued only by a wake that finds it
         // idle, so it is polled at most once per wake, plus its first poll.
         // (Exact counts would be wrong: wakes that arrive while a task is
-        // queued merge into one poll, and a wake that lands between the
-        // flag's clearing and the poll's read costs one extra poll.)
+        // queued, or while its waker waits in the remote queue, merge into
+        // one poll, and a wake whose work a poll already read, drained only
+        // after that poll, costs one extra poll.)
         let mut polls = 0;
         for (i, probe) in probes.iter().enumerate() {
             let (p, s) = (probe.polls.load(SeqCst), probe.sent.load(SeqCst));
@@ -1053,28 +1056,39 @@ fn a_storm_of_wakes_from_four_threads_loses_none_and_queues_no_task_twice() {
     });
 }
 
-/// A focused version of the storm above, aimed at one race: a wake that
-/// lands while the loop is *starting* a poll of the same task.
+/// A focused version of the storm above, aimed at one race: a wake from
+/// another thread that lands while the loop is *starting* a poll of the
+/// same task.
 ///
-/// The executor clears the task's `scheduled` flag with a plain `Release`
-/// store (`TaskWaker::clear_scheduled`), then polls. A waker on another
-/// thread adds to `sent`, then `swap`s the flag to true and queues the task
-/// only if it was false. Nothing orders the loop's store before the poll's
-/// read of `sent`: the memory model (and x86's store buffer) allow the poll
-/// to read `sent` *before* the cleared flag is visible, while the waker's
-/// swap still sees `true` and skips the queue. That wake is lost: the task
-/// sleeps with unread work. The fix is to clear with an RMW,
-/// `scheduled.swap(false, AcqRel)`, which synchronizes with the waker's
-/// swap (tokio's `transition_to_running` is a `compare_exchange` for the
-/// same reason).
+/// When this test was written, the executor cleared the task's
+/// `scheduled` flag (then an `AtomicBool` in the waker) with a plain
+/// `Release` store (`TaskWaker::clear_scheduled`), then polled. A waker on
+/// another thread adds to `sent`, then `swap`s the flag to true and queues
+/// the task only if it was false. Nothing orders the loop's store before
+/// the poll's read of `sent`: the memory model (and x86's store buffer)
+/// allow the poll to read `sent` *before* the cleared flag is visible,
+/// while the waker's swap still sees `true` and skips the queue. That wake
+/// is lost: the task sleeps with unread work. The fix was to clear with an
+/// RMW, `scheduled.swap(false, AcqRel)`, which synchronizes with the
+/// waker's swap (tokio's `transition_to_running` is a `compare_exchange`
+/// for the same reason).
 ///
-/// Fixed: `clear_scheduled` now swaps. The window was a few hundred
-/// nanoseconds, so on x86 this 2-second stress would catch a regression
-/// only rarely; it stays as a smoke test, and is stronger on weaker
-/// hardware. A
-/// loom model of the same protocol (the two flag operations and the
-/// counter) finds the lost wake at once with the `Release` store, and none
-/// with the `swap`.
+/// The `scheduled` flag now lives in the executor's slab slot, a plain
+/// `Cell` that only the loop touches. A wake from another thread sets the
+/// waker's `remote_queued` flag instead, with the same `swap`, and pushes
+/// the waker only if it was false; the loop clears it when it drains the
+/// remote queue, just before it queues the task for its poll. The race
+/// moved there, and so did the fix: `Remote::drain_into` clears
+/// `remote_queued` with `swap(false, AcqRel)`, not a store (its doc comment
+/// has the argument). This test still aims at that moment: the first wake
+/// of each pair makes the loop drain and poll, the second lands at a
+/// random point while it does.
+///
+/// The window is short, so on x86 this 2-second stress would catch a
+/// regression only rarely; it stays as a smoke test, and is stronger on
+/// weaker hardware. A loom model of the original protocol (the two flag
+/// operations and the counter) found the lost wake at once with the
+/// `Release` store, and none with the `swap`.
 #[test]
 fn a_wake_that_races_the_start_of_a_poll_is_never_lost() {
     let _serial = serial();

@@ -184,9 +184,13 @@ impl Executor {
         }
     }
 
-    /// The `block_on` future returned: wakes of its id are stale from now.
+    /// The `block_on` future returned, or panicked: wakes of its id are
+    /// stale from now. On a panic, `run_main` did not get to say that the
+    /// future is no longer running, so this says it (the reactor must not
+    /// keep the identity of a waker about to be freed; see [`Running`]).
     pub(crate) fn end_main(&self) {
         self.main.set((0, false));
+        self.reactor.set_running(None);
     }
 
     /// Polls the `block_on` future (task `id`, whose waker is `waker`)

@@ -79,8 +79,9 @@ impl std::fmt::Display for Describe<'_> {
 /// (the stage, the waker, the abort flag) comes first, right after the
 /// `Rc`'s counts, so a poll touches one or two cache lines of the cell,
 /// not three; what is rarely read (the join handle's waker, the name)
-/// comes last. At 80 bytes plus the counts, the cell fits malloc's
-/// 96-byte size class.
+/// comes last. At 80 bytes plus the `Rc`'s two counts, the cell is a
+/// 112-byte malloc chunk (glibc adds 8 bytes and rounds up to 16); 88
+/// would still be.
 #[repr(C)]
 pub(crate) struct TaskCell<F: Future> {
     /// The future, then its output.
