@@ -505,3 +505,26 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     let runtime = Runtime::new().expect("coop: failed to create the runtime");
     runtime.block_on(future)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    /// The reactor keeps the identity of the running task's waker only
+    /// while that task is polled. A `block_on` future that panics unwinds
+    /// past the code that clears it; the end of `block_on` must clear it
+    /// anyway, or a later waker allocated at the same address could be
+    /// taken for that future's.
+    #[test]
+    fn a_panicking_block_on_future_leaves_no_running_task_behind() {
+        let runtime = Runtime::new().unwrap();
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            runtime.block_on(async { panic!("the main future panics") })
+        }));
+        assert!(panicked.is_err());
+        assert!(runtime.core.reactor.running().is_none());
+        // And the runtime still runs the next call.
+        assert_eq!(runtime.block_on(async { 7 }), 7);
+    }
+}
