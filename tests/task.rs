@@ -203,27 +203,34 @@ fn many_wakes_between_polls_queue_the_task_once() {
     });
 }
 
+/// Spawns a task that keeps a clone of its waker and finishes at once,
+/// waits for it, and returns that waker: a wake for a task that is gone.
+async fn waker_of_a_finished_task() -> Waker {
+    let stash: Rc<RefCell<Option<Waker>>> = Rc::default();
+    let s = stash.clone();
+    coop::spawn(poll_fn(move |cx| {
+        *s.borrow_mut() = Some(cx.waker().clone());
+        Poll::Ready(())
+    }))
+    .await
+    .unwrap();
+    stash.borrow_mut().take().unwrap()
+}
+
 #[test]
 fn a_stale_waker_does_not_poll_the_task_that_reused_its_slot() {
     with_deadline(10, || {
         let rt = coop::Runtime::new().unwrap();
         rt.block_on(async {
             // Task A stores its waker and finishes: its slab slot is freed.
-            let stash: Rc<RefCell<Option<Waker>>> = Rc::default();
-            let s = stash.clone();
-            coop::spawn(poll_fn(move |cx| {
-                *s.borrow_mut() = Some(cx.waker().clone());
-                Poll::Ready(())
-            }))
-            .await
-            .unwrap();
+            let stale = waker_of_a_finished_task().await;
             // Task B takes the freed slot (the slab reuses it) and waits.
             let (p, polls, _drops) = probe();
             let b = coop::spawn(p);
             turns(2).await;
             assert_eq!(polls.get(), 1);
             // Waking A's stale waker must not poll B.
-            stash.borrow_mut().take().unwrap().wake();
+            stale.wake();
             turns(3).await;
             assert_eq!(polls.get(), 1, "stale waker polled another task");
             b.abort();
@@ -377,16 +384,8 @@ fn a_remote_wake_of_a_finished_task_is_dropped() {
     with_deadline(10, || {
         let rt = coop::Runtime::new().unwrap();
         rt.block_on(async {
-            let stash: Rc<RefCell<Option<Waker>>> = Rc::default();
-            let s = stash.clone();
-            coop::spawn(poll_fn(move |cx| {
-                *s.borrow_mut() = Some(cx.waker().clone());
-                Poll::Ready(())
-            }))
-            .await
-            .unwrap();
-            let waker = stash.borrow_mut().take().unwrap();
-            std::thread::spawn(move || waker.wake()).join().unwrap();
+            let stale = waker_of_a_finished_task().await;
+            std::thread::spawn(move || stale.wake()).join().unwrap();
             turns(3).await;
         });
         assert_eq!(rt.metrics().wakes.remote, 0);

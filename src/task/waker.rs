@@ -137,8 +137,10 @@ impl Remote {
     /// wake (tests/reliability.rs has a stress test of exactly this race).
     pub(crate) fn drain_into(&self, into: &mut Vec<TaskId>) {
         self.pending.store(false, Ordering::Release);
-        let wakers = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()));
-        for waker in wakers {
+        // Drained in place, under the lock: the queue keeps its capacity,
+        // so a busy remote road does not allocate per turn.
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        for waker in queue.drain(..) {
             if let Some(waker) = waker.upgrade() {
                 waker.remote_queued.swap(false, Ordering::AcqRel);
                 into.push(waker.id());
