@@ -238,8 +238,9 @@ mod tests {
     use super::*;
 
     /// Every connection of a server costs one cell: keep it in malloc's
-    /// 112-byte size class (88 bytes plus the `Rc`'s two counts), and the
-    /// waker `Arc` in the 48-byte one (24 plus two counts).
+    /// 112-byte size class, which holds up to 88 bytes plus the `Rc`'s two
+    /// counts (the cell is 80 now), and the waker `Arc` in the 48-byte one
+    /// (24 plus two counts).
     #[test]
     fn a_task_cell_and_its_waker_stay_small() {
         type Fut = std::future::Ready<()>;
