@@ -13,14 +13,18 @@
 //! load is set by how fast the server answers, never by a schedule. At the end it
 //! stops sending, waits for the echoes still in flight, closes every connection,
 //! and prints exactly one machine-readable line, then a short summary. For
-//! example, `--conns 100 --secs 2` against `echo_mio_raw` on a busy 2-core machine:
+//! example, `--conns 100 --secs 2` against `echo_mio_raw` on an idle 2-core machine:
 //!
 //! ```text
-//! conns=100 size=64 pipeline=1 secs=2 msgs=186382 rps=93191 p50_us=1065 p99_us=1723 p999_us=5639 max_us=13863 errors=0 connected=100
+//! conns=100 size=64 pipeline=1 secs=2 msgs=275411 rps=137706 p50_us=671 p99_us=1432 p999_us=2321 max_us=4215 errors=0 connected=100 served=275511
 //! 100 of 100 connections passed the warm-up echo; 0 errors
-//! 186382 echoes of 64 bytes verified in 2 s: 93191 per second, 6.0 MB/s each way
-//! round trip (us): p50 1065  p90 1127  p99 1723  p99.9 5639  max 13863
+//! 275411 echoes of 64 bytes verified in 2 s: 137706 per second, 8.8 MB/s each way
+//! round trip (us): p50 671  p90 989  p99 1432  p99.9 2321  max 4215
 //! ```
+//!
+//! `msgs` counts the echoes that came back inside the window; `served` also
+//! counts those of the messages still in flight when it closed, which came
+//! back while loadgen waited for them: the echoes the server did the work of.
 //!
 //! In a closed loop, latency and throughput are tied by Little's law: with `c`
 //! connections and `p` messages in flight on each, the mean round trip is
@@ -137,13 +141,15 @@ struct Args {
 
     /// Also print `window start` and `window end` on stdout, each at the moment the
     /// measurement clock starts or stops, so that a parent process (the shootout)
-    /// can sample the server exactly then. In slices, print a `slice`
+    /// can sample the server then. In slices, print a `slice`
     /// line instead before the first slice and after each one.
     #[arg(long)]
     mark_window: bool,
 
     /// After each mark, wait for a line on stdin before going on: the parent
     /// reads the servers' CPU time while they are all idle, then answers.
+    /// Before `window end` (or a slice's mark), the echoes in flight are
+    /// waited for first, so the server is idle at every mark. One thread only.
     #[arg(long, requires = "mark_window")]
     handshake: bool,
 
@@ -169,8 +175,8 @@ fn main() {
         Some("--connect-timeout must be a positive number")
     } else if !args.addr.iter().all(|a| a.ip().is_loopback()) {
         Some("--addr must be a loopback address: this tool loads the local machine only")
-    } else if (args.addr.len() > 1 || args.slices) && args.threads > 1 {
-        Some("slices and turns run on one thread: leave --threads at 1")
+    } else if (args.addr.len() > 1 || args.slices || args.handshake) && args.threads > 1 {
+        Some("slices, turns and --handshake run on one thread: leave --threads at 1")
     } else {
         None
     };
@@ -333,6 +339,10 @@ struct Stats {
     latency_us: Histogram<u64>,
     /// Verified echoes completed inside the window.
     msgs: u64,
+    /// Verified echoes of every message sent after the clock started, those
+    /// that came back after the window closed included: the echoes the
+    /// server worked for (see [`Worker::measure_phase`]).
+    served: u64,
     /// Connections that completed the warm-up echo.
     connected: usize,
     /// Failed connections, by [`Failure`] (indexed by `Failure as usize`).
@@ -351,6 +361,7 @@ impl Stats {
             latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
                 .expect("valid histogram bounds"),
             msgs: 0,
+            served: 0,
             connected: 0,
             errors: [0; Failure::ALL.len()],
             secs: 0.0,
@@ -363,6 +374,7 @@ impl Stats {
             .add(&other.latency_us)
             .expect("histograms with the same bounds");
         self.msgs += other.msgs;
+        self.served += other.served;
         self.connected += other.connected;
         for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
             *mine += theirs;
@@ -507,19 +519,25 @@ impl Worker {
     }
 
     /// Starts the clock, sets every ready connection going, and runs for `--secs`.
+    ///
+    /// With `--mark-window` it prints `window start` just before the clock
+    /// starts and `window end` after it stops. With `--handshake` as well, it
+    /// waits for the parent's answer after each mark, and before `window end`
+    /// it pauses every connection until the echoes in flight are back: between
+    /// the two marks the server then did the work of exactly the echoes
+    /// counted as `served`, and at both marks it is idle, so the parent may
+    /// read its CPU time as late as it likes.
     fn measure_phase(&mut self) -> io::Result<()> {
+        self.mark("window start")?;
         let start = Instant::now();
         let end = start + self.plan.secs;
         self.window_end = Some(end);
         self.stats.secs = self.plan.secs.as_secs_f64();
-        if self.plan.mark_window {
-            println!("window start"); // stdout is line-buffered: this flushes
-        }
         self.run_until(0..self.conns.len(), start, end)?;
-        if self.plan.mark_window {
-            println!("window end");
+        if self.plan.handshake {
+            self.pause(0..self.conns.len())?;
         }
-        Ok(())
+        self.mark("window end")
     }
 
     /// Sets the ready connections of `range` going at `start`, and handles
@@ -576,7 +594,16 @@ impl Worker {
         self.window_end = Some(end);
         self.slice_msgs = 0;
         self.run_until(mine.clone(), start, end)?;
-        for conn in self.conns[mine.clone()].iter_mut().flatten() {
+        self.pause(mine)?;
+        Ok((self.slice_msgs, start.elapsed().as_secs_f64()))
+    }
+
+    /// Stops the running connections of `range` from sending and waits (at
+    /// most [`DRAIN_TIMEOUT`]) until the echoes they have in flight are back;
+    /// they stay open, `Ready` for more. Afterwards their server has nothing
+    /// left to do for us.
+    fn pause(&mut self, range: Range<usize>) -> io::Result<()> {
+        for conn in self.conns[range.clone()].iter_mut().flatten() {
             if conn.state == State::Running {
                 conn.state = match conn.sent_at.is_empty() {
                     true => State::Ready,
@@ -587,21 +614,20 @@ impl Worker {
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         loop {
             let pausing = |c: &Option<Conn>| c.as_ref().is_some_and(|c| c.state == State::Pausing);
-            if !self.conns[mine.clone()].iter().any(pausing) {
-                break;
+            if !self.conns[range.clone()].iter().any(pausing) {
+                return Ok(());
             }
             let now = Instant::now();
             if now >= deadline {
-                for index in mine.clone() {
+                for index in range.clone() {
                     if pausing(&self.conns[index]) {
                         self.settle(index, Verdict::Fail(Failure::DrainTimeout));
                     }
                 }
-                break;
+                return Ok(());
             }
             self.turn(Some((deadline - now).min(SCAN_EVERY)))?;
         }
-        Ok((self.slice_msgs, start.elapsed().as_secs_f64()))
     }
 
     /// Prints a mark line (with `--mark-window`) and, with `--handshake`,
@@ -799,6 +825,7 @@ impl Worker {
                 }
                 State::Running => {
                     self.slice_msgs += 1;
+                    self.stats.served += 1;
                     if self.window_end.is_some_and(|end| now <= end) {
                         let micros = (now - sent).as_micros() as u64;
                         self.stats
@@ -809,10 +836,12 @@ impl Worker {
                 }
                 State::Pausing => {
                     self.slice_msgs += 1;
+                    self.stats.served += 1;
                     if conn.sent_at.is_empty() {
                         conn.state = State::Ready;
                     }
                 }
+                State::Draining => self.stats.served += 1,
                 _ => {}
             }
         }
@@ -888,7 +917,7 @@ fn report(args: &Args, stats: &Stats) {
     let rps = stats.msgs as f64 / stats.secs.max(f64::MIN_POSITIVE);
     let errors = stats.error_count();
     println!(
-        "conns={} size={} pipeline={} secs={} msgs={} rps={:.0} p50_us={} p99_us={} p999_us={} max_us={} errors={} connected={}",
+        "conns={} size={} pipeline={} secs={} msgs={} rps={:.0} p50_us={} p99_us={} p999_us={} max_us={} errors={} connected={} served={}",
         args.conns,
         args.size,
         args.pipeline,
@@ -901,6 +930,7 @@ fn report(args: &Args, stats: &Stats) {
         hist.max(),
         errors,
         stats.connected,
+        stats.served,
     );
     println!(
         "{} of {} connections passed the warm-up echo; {} errors{}",

@@ -16,7 +16,9 @@ and prints its address on its first line (a build of another commit, say).
 
 Per run it prints the server's CPU time per echo in nanoseconds, read from
 /proc/PID/task/*/schedstat (nanoseconds, every thread) at loadgen's
-`--mark-window` lines, and its context switches per echo. At the end, for
+`--mark-window --handshake` lines (loadgen waits at each, with no echo in
+flight, until this script has read and answered), divided by loadgen's
+`served` echoes, and its context switches per echo. At the end, for
 every server after the first, the run-by-run ratios against the first and
 their median. Like the shootout, it pins the server to the first allowed CPU
 and loadgen to the second (taskset). Linux only; loopback only; each run
@@ -136,19 +138,23 @@ def one_run(path, args, pin):
         load_cmd = pinned(pin and pin[1], [
             os.path.join(EXAMPLES, "loadgen"), "--addr", match.group(0),
             "--conns", str(args.conns), "--size", str(args.size), "--secs", str(args.secs),
-            "--threads", "1", "--connect-timeout", "3", "--mark-window",
+            "--threads", "1", "--connect-timeout", "3", "--mark-window", "--handshake",
         ])
-        load = subprocess.Popen(load_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                text=True)
+        load = subprocess.Popen(load_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
         start = end = None
         msgs = 0
         for line in load.stdout:
-            if "window start" in line:
-                start = (cpu_ns(server.pid), switches(server.pid), *user_sys_ns(server.pid))
-            elif "window end" in line:
-                end = (cpu_ns(server.pid), switches(server.pid), *user_sys_ns(server.pid))
+            if line.startswith("window"):
+                reading = (cpu_ns(server.pid), switches(server.pid), *user_sys_ns(server.pid))
+                if "start" in line:
+                    start = reading
+                else:
+                    end = reading
+                load.stdin.write("go\n")
+                load.stdin.flush()
             elif line.startswith("conns="):
-                msgs = int(re.search(r"msgs=(\d+)", line).group(1))
+                msgs = int(re.search(r"served=(\d+)", line).group(1))
         load.wait()
     finally:
         server.send_signal(2)  # SIGINT: the servers shut down gracefully

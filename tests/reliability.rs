@@ -1346,6 +1346,86 @@ fn loadgens_in_slices_take_turns_when_the_parent_answers() {
     assert_one_busy_at_a_time(during);
 }
 
+/// The shootout's matrix reads a server's CPU time at loadgen's two window
+/// marks, and may be late to do so (at 10,000 connections the
+/// thread-per-connection server has thousands of threads ready on its CPU).
+/// With `--handshake` loadgen waits at each mark, with no echo in flight:
+/// the server is idle, and between the marks it did the work of exactly
+/// the `served` echoes. A slow thread-per-connection echo server here (each
+/// echo leaves 30 ms after its message came) counts the bytes it echoes; a
+/// late reader (a sleep) must see the same count as a prompt one, and the
+/// count between the marks must be `served` messages.
+#[test]
+fn loadgen_waits_at_its_window_marks_with_nothing_in_flight() {
+    let _serial = serial();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let echoed = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&echoed);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let counter = Arc::clone(&counter);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    std::thread::sleep(Duration::from_millis(30));
+                    // Counted before the echo leaves, so loadgen cannot
+                    // have it back before it is counted.
+                    counter.fetch_add(n as u64, SeqCst);
+                    if stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let mut loadgen = Command::new(example("loadgen"))
+        .args(["--addr", &addr.to_string(), "--conns", "4", "--size", "64"])
+        .args(["--secs", "0.3", "--mark-window", "--handshake"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start examples/loadgen");
+    let mut answer = loadgen.stdin.take().unwrap();
+    let mut marks = Vec::new();
+    let mut result = None;
+    for line in BufReader::new(loadgen.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.starts_with("window") {
+            let prompt = echoed.load(SeqCst);
+            std::thread::sleep(Duration::from_millis(150));
+            let late = echoed.load(SeqCst);
+            assert_eq!(
+                late, prompt,
+                "the server worked while loadgen waited at {line:?}"
+            );
+            marks.push((line, late));
+            answer.write_all(b"go\n").unwrap();
+        } else if line.starts_with("conns=") {
+            result = Some(line);
+        }
+    }
+    assert!(loadgen.wait().unwrap().success());
+    let result = result.expect("a result line");
+    assert!(result.contains(" errors=0 "), "{result}");
+    let [(start, at_start), (end, at_end)] = <[_; 2]>::try_from(marks).expect("two marks");
+    assert_eq!(
+        (start.as_str(), end.as_str()),
+        ("window start", "window end")
+    );
+    assert_eq!(
+        at_start,
+        4 * 64,
+        "only the warm-up echoes before the window"
+    );
+    let number = |key| -> u64 { word(&result, key).expect(key).parse().unwrap() };
+    let (msgs, served) = (number("msgs"), number("served"));
+    assert!(msgs > 0 && served >= msgs, "{result}");
+    assert_eq!(at_end - at_start, served * 64, "{result}");
+}
+
 // ──────────────────────── soak ────────────────────────
 
 #[test]

@@ -3,10 +3,11 @@
 //! 1. Start the server on `127.0.0.1:0` (pinned with `taskset` if asked) and
 //!    read its `listening on <addr>` line. Note its idle RSS and threads, and
 //!    the machine's `KernelStack`.
-//! 2. Start a [`Sampler`] on the server, then `loadgen --mark-window` (pinned to
-//!    the other CPU). When loadgen prints `window start` and `window end`, read
-//!    the server's CPU time at once: the difference is what the measured echoes
-//!    cost it.
+//! 2. Start a [`Sampler`] on the server, then `loadgen --mark-window
+//!    --handshake` (pinned to the other CPU). When loadgen prints `window start`
+//!    and `window end`, read the server's CPU time, then answer: loadgen waits
+//!    at each mark with no echo in flight, so the difference is what the
+//!    echoes loadgen calls `served` cost the server, however late we read.
 //! 3. Parse loadgen's `conns=...` line, stop the sampler, see whether the server
 //!    is still alive, and kill it.
 //!
@@ -224,11 +225,14 @@ fn run_cell(server: &Server, conns: usize, size: usize, s: &Settings) -> io::Res
         Err(e) => return Ok(Outcome::Failed(format!("loadgen: {e}"))),
     };
     let cpu_secs = |ns: u64| ns as f64 / 1e9;
+    // Between the marks the server did the work of `served` echoes and no
+    // other (loadgen waits for the last ones before its end mark).
     let cpu_us_per_echo = window
         .server_ns
-        .filter(|_| load.msgs > 0)
-        .map(|ns| cpu_secs(ns) * 1e6 / load.msgs as f64);
-    let percent = |ns: Option<u64>| ns.map(|t| 100.0 * cpu_secs(t) / s.secs);
+        .filter(|_| load.served > 0)
+        .map(|ns| cpu_secs(ns) * 1e6 / load.served as f64);
+    let window_secs = window.secs.unwrap_or(s.secs);
+    let percent = |ns: Option<u64>| ns.map(|t| 100.0 * cpu_secs(t) / window_secs);
     let tick_ns = 1_000_000_000 / s.ticks_per_sec.max(1);
     let others = window.machine_ticks.map(|all| {
         let ours = window.server_ns.unwrap_or(0) + window.loadgen_ns.unwrap_or(0);

@@ -356,18 +356,25 @@ memory chart leaves those cells out.
    in an HDR histogram. With `c` connections the mean round trip is
    `c / rps` (Little's law), so at 10,000 connections latencies in the tens
    of milliseconds mean the server is busy, not slow to wake.
-4. **CPU time per echo.** `loadgen --mark-window` prints `window start` and
-   `window end` as its clock starts and stops; at each line the shootout
-   reads how long each of the server's threads has run, in nanoseconds:
-   the first field of `/proc/PID/task/TID/schedstat`. The difference,
-   divided by the echoes measured, is the server's CPU time per echo.
-   Where that cannot work, it reads `utime + stime` (fields 14 and 15) of
-   `/proc/PID/stat` instead, which counts exited threads too but in clock
-   ticks of 1/{hz} s (at least {tick_pct:.1}% of a run's CPU time): when the server has
-   more than {max_threads} threads (one file per thread would blur the mark) or
-   a thread exits during the window.{clock} CPU time is the steadiest
+4. **CPU time per echo.** `loadgen --mark-window --handshake` prints
+   `window start` just before its clock starts; at its clock's end it stops
+   sending, waits for the echoes still in flight, and prints `window end`.
+   At each line the shootout reads how long each of the server's threads
+   has run, in nanoseconds (the first field of
+   `/proc/PID/task/TID/schedstat`), then answers, and only then does
+   loadgen go on. So the server is idle at both readings, however late the
+   shootout gets to run (at 10,000 connections `threads` has thousands of
+   threads ready on its CPU), and between them it did the work of exactly
+   the echoes loadgen reports as `served`: those measured and those that
+   were in flight at the window's end. The difference, divided by
+   `served`, is the server's CPU time per echo. If a thread exits between
+   the readings, its time is gone from schedstat, so the shootout uses
+   `utime + stime` (fields 14 and 15) of `/proc/PID/stat` instead, which
+   counts exited threads too but in clock ticks of 1/{hz} s (at least
+   {tick_pct:.1}% of a run's CPU time).{clock} CPU time is the steadiest
    number on a busy machine: req/s and latency also depend on when the
-   scheduler runs the two processes.
+   scheduler runs the two processes. The CPU % columns divide each
+   process's CPU time by the time between the two readings.
 5. **Peak RSS** is `VmHWM` of `/proc/PID/status`. **Threads** is the peak of
    `Threads:`, sampled every 20 ms during the cell.
 6. **Kernel stacks.** Every thread has a kernel stack that RSS does not count:
@@ -435,7 +442,6 @@ memory chart leaves those cells out.
         elapsed = ctx.elapsed_secs,
         targets = report::targets_table(verdicts),
         hz = s.ticks_per_sec,
-        max_threads = crate::procfs::MAX_THREADS_FOR_NS,
         // A run's CPU time is at most a whole core for the window.
         tick_pct = 100.0 / (s.ticks_per_sec as f64 * s.secs),
         slice = crate::turns::SLICE_MS,

@@ -1,7 +1,7 @@
 //! Running `loadgen` for one cell, and sampling CPU time at its window marks.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::mpsc;
@@ -14,7 +14,12 @@ use crate::procfs;
 /// What loadgen's `conns=...` line says.
 #[derive(Clone, Debug, Default)]
 pub struct Load {
+    /// Echoes that came back inside the window.
     pub msgs: u64,
+    /// Echoes the server worked for between the marks: `msgs` and those in
+    /// flight when the window closed (loadgen waits for them before its
+    /// `window end` mark).
+    pub served: u64,
     pub rps: f64,
     pub p50_us: u64,
     pub p99_us: u64,
@@ -28,6 +33,9 @@ pub struct Load {
 /// CPU time used between `window start` and `window end`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Window {
+    /// Seconds from the first reading to the second, by our clock: loadgen's
+    /// `--secs` plus the wait for the last echoes, plus how late we were.
+    pub secs: Option<f64>,
     /// The server's, in nanoseconds (see [`CpuClock`]).
     pub server_ns: Option<u64>,
     /// Which count `server_ns` comes from.
@@ -93,22 +101,26 @@ pub fn run(
         .args(["--secs", &s.secs.to_string(), "--threads", "1"])
         .args(["--connect-rate", &s.connect_rate.to_string()])
         .args(["--connect-timeout", &s.connect_timeout.to_string()])
-        .arg("--mark-window")
+        .args(["--mark-window", "--handshake"])
         .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
     let stdout = child.stdout.take().expect("piped");
+    let mut stdin = child.stdin.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let loadgen_pid = child.id();
     let tick_ns = 1_000_000_000 / s.ticks_per_sec.max(1);
     let mut loadgen = Reaper(child);
 
-    // Read stdout on a thread that samples the server the moment a mark
-    // arrives. It reports when stdout closes, that is when loadgen exits; we
-    // reap loadgen only after that, so its `/proc/PID/stat` is there to read
-    // (a zombie keeps it) however late this thread runs.
+    // Read stdout on a thread that samples the server at each mark, then
+    // answers it (`--handshake`): loadgen waits at each mark, with nothing in
+    // flight, so the server is idle however late this thread gets to run. (It
+    // may be late: at 10,000 connections the thread-per-connection server
+    // has thousands of threads ready to run on its CPU.) The thread reports
+    // when stdout closes, that is when loadgen exits; we reap loadgen only
+    // after that, so its `/proc/PID/stat` is there to read (a zombie keeps it).
     let (done, finished) = mpsc::channel();
     thread::spawn(move || {
         let sample = || {
@@ -116,14 +128,22 @@ pub fn run(
                 CpuReading::take(server_pid),
                 CpuReading::take(loadgen_pid),
                 procfs::machine_busy_ticks(),
+                Instant::now(),
             )
         };
         let (mut start, mut end, mut result) = (None, None, None);
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             match line.trim() {
-                "window start" => start = Some(sample()),
-                "window end" => end = Some(sample()),
+                mark @ ("window start" | "window end") => {
+                    let reading = Some(sample());
+                    match mark {
+                        "window start" => start = reading,
+                        _ => end = reading,
+                    }
+                    // If loadgen is gone, the next read of stdout ends the loop.
+                    let _ = stdin.write_all(b"go\n");
+                }
                 text if text.starts_with("conns=") => result = Some(parse_load(text)),
                 // `100 of 100 connections passed the warm-up echo; 0 errors (...)`
                 text if text.contains("passed the warm-up echo") => {
@@ -138,6 +158,7 @@ pub fn run(
             (Some(start), Some(end)) => {
                 let (server_ns, server_clock) = CpuReading::used(&start.0, &end.0, tick_ns);
                 Window {
+                    secs: Some((end.3 - start.3).as_secs_f64()),
                     server_ns,
                     server_clock,
                     loadgen_ns: CpuReading::used(&start.1, &end.1, tick_ns).0,
@@ -191,6 +212,7 @@ fn parse_load(line: &str) -> io::Result<Load> {
     };
     Ok(Load {
         msgs: get("msgs")? as u64,
+        served: get("served")? as u64,
         rps: get("rps")?,
         p50_us: get("p50_us")? as u64,
         p99_us: get("p99_us")? as u64,
