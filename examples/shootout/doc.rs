@@ -94,12 +94,17 @@ pub fn notes(rows: &[Row], settings: &Settings) -> Vec<String> {
                 "{who}: served {} of {} connections; the others waited in the pool's queue \
                  until loadgen gave up on them after {} s. Its req/s and latencies are those \
                  of the served connections.",
-                m.load.connected, row.conns, settings.connect_timeout
+                group_thousands(m.load.connected as f64),
+                group_thousands(row.conns as f64),
+                settings.connect_timeout
             ));
         } else if !row.all_served() {
             notes.push(format!(
                 "{who}: {} errors {}; {} of {} connections passed the warm-up.",
-                m.load.errors, m.load.error_kinds, m.load.connected, row.conns
+                group_thousands(m.load.errors as f64),
+                m.load.error_kinds,
+                group_thousands(m.load.connected as f64),
+                group_thousands(row.conns as f64)
             ));
         }
         if let Some(first) = &m.first_log_line {
