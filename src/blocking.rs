@@ -33,8 +33,14 @@ use crate::runtime::context;
 use crate::task::JoinHandle;
 use crate::trace::{Event, micros_since};
 
-/// A closure for a pool thread.
-type Job = Box<dyn FnOnce() + Send + 'static>;
+/// A closure for a pool thread, and the task that awaits it.
+struct Job {
+    run: Box<dyn FnOnce() + Send + 'static>,
+    /// The number of the small task on the loop that waits for the result
+    /// (the one behind the `JoinHandle`), so that a trace can say whose
+    /// job a blocking thread ran.
+    task: u64,
+}
 
 /// Where a pool thread writes its trace events, if tracing is on.
 type TraceSink = Option<(Instant, Arc<Mutex<Vec<Event>>>)>;
@@ -72,9 +78,13 @@ where
 {
     context::with_current(|core| {
         let (tx, rx) = futures::channel::oneshot::channel();
-        core.blocking.submit(Box::new(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-        }));
+        core.blocking.submit(Job {
+            run: Box::new(move || {
+                let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
+            }),
+            // The waiter below is the next task spawned on this thread.
+            task: core.executor.next_task_number(),
+        });
         // A small task on the loop waits for the result, so the caller gets
         // an ordinary JoinHandle (await, abort, is_finished).
         let waiter = async move {
@@ -235,10 +245,11 @@ fn worker(shared: &Shared, number: usize, keep_alive: Duration, trace: TraceSink
         };
         let Some(job) = job else { return };
         let start = Instant::now();
-        job();
+        (job.run)();
         if let Some((origin, events)) = &trace {
             let event = Event::Blocking {
                 thread: number,
+                task: job.task,
                 start_us: micros_since(*origin, start),
                 end_us: micros_since(*origin, Instant::now()),
             };

@@ -244,11 +244,34 @@ fn the_trace_json_parses_and_its_events_nest_and_order() {
         let spans: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();
         assert!(spans.iter().any(|e| e["name"] == "poll"));
         assert!(spans.iter().any(|e| e["name"] == "waiting in mio::Poll"));
-        assert!(spans.iter().any(|e| e["name"] == "blocking job"));
+        // The blocking job names the task that awaited it: `b`'s.
+        let waiter = trace
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::Spawn {
+                    task,
+                    name: Some(n),
+                    ..
+                } if n == "spawn_blocking" => Some(*task),
+                _ => None,
+            })
+            .expect("spawn_blocking's task");
+        let job = format!("job of task {waiter}");
+        let ran: Vec<_> = trace
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Blocking { task, .. } => Some(*task),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ran, [waiter]);
+        assert!(spans.iter().any(|e| e["name"] == job.as_str()));
         // Polls and waits happen on the one loop thread: they never overlap.
         let mut loop_spans: Vec<(u64, u64)> = spans
             .iter()
-            .filter(|e| e["name"] != "blocking job")
+            .filter(|e| e["name"] != job.as_str())
             .map(|e| {
                 let ts = e["ts"].as_u64().unwrap();
                 (ts, ts + e["dur"].as_u64().unwrap())

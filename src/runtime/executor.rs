@@ -203,6 +203,11 @@ impl Executor {
         result
     }
 
+    /// The number the next spawned task will get (its id's generation).
+    pub(crate) fn next_task_number(&self) -> u64 {
+        self.next_generation.get()
+    }
+
     /// Puts `future` in a new slot, queues it, and returns its handle.
     pub(crate) fn spawn<F>(
         &self,

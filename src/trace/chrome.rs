@@ -72,6 +72,7 @@ pub(super) fn render(trace: &Trace) -> String {
             }
             Event::Blocking {
                 thread,
+                task,
                 start_us,
                 end_us,
             } => {
@@ -83,7 +84,7 @@ pub(super) fn render(trace: &Trace) -> String {
                         lane_name(tid, &format!("blocking thread {thread}")),
                     );
                 }
-                complete("blocking job", tid, *start_us, *end_us)
+                complete(&format!("job of task {task}"), tid, *start_us, *end_us)
             }
         };
         push(&mut out, line);

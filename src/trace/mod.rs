@@ -118,6 +118,10 @@ pub enum Event {
     Blocking {
         /// The pool thread's number.
         thread: usize,
+        /// The number of the task that awaits the job: the one behind
+        /// `spawn_blocking`'s `JoinHandle` (its [`Event::Spawn`] is named
+        /// `spawn_blocking` unless the caller named it).
+        task: u64,
         /// When the job started.
         start_us: u64,
         /// When it ended.

@@ -131,6 +131,7 @@ impl Trace {
                     thread,
                     start_us,
                     end_us,
+                    ..
                 } => {
                     let lane = blocking.entry(thread).or_insert_with(|| Lane {
                         label: format!("blocking thread {thread}"),
