@@ -1086,7 +1086,8 @@ fn a_storm_of_wakes_from_four_threads_loses_none_and_queues_no_task_twice() {
 ///
 /// The window is short, so on x86 this 2-second stress would catch a
 /// regression only rarely; it stays as a smoke test, and is stronger on
-/// weaker hardware. A loom model of the original protocol (the two flag
+/// weaker hardware. tests/remote_wake_model.rs is a loom model of the
+/// protocol as it is now. A loom model of the original protocol (the two flag
 /// operations and the counter) found the lost wake at once with the
 /// `Release` store, and none with the `swap`.
 #[test]

@@ -134,7 +134,9 @@ impl Remote {
     /// wrote and synchronizes with it: the poll that follows sees the
     /// message. A plain store here would not synchronize with anything, and
     /// the poll could miss the message while the wake was skipped: a lost
-    /// wake (tests/reliability.rs has a stress test of exactly this race).
+    /// wake (tests/reliability.rs has a stress test of exactly this race,
+    /// and tests/remote_wake_model.rs a loom model of it, which finds the
+    /// lost wake with the store and none with the swap).
     pub(crate) fn drain_into(&self, into: &mut Vec<TaskId>) {
         self.pending.store(false, Ordering::Release);
         // Drained in place, under the lock: the queue keeps its capacity,
