@@ -111,9 +111,9 @@ fn slow_poll_warnings_can_be_turned_off() {
     assert_eq!(rt.metrics().slow_polls, 0);
 }
 
-/// Wake reasons recorded in `trace` for the task named `name`.
-fn reasons_of(trace: &coop::trace::Trace, name: &str) -> Vec<WakeReason> {
-    let task = trace
+/// The number of the task named `name` in `trace`.
+fn task_named(trace: &coop::trace::Trace, name: &str) -> u64 {
+    trace
         .events
         .iter()
         .find_map(|e| match e {
@@ -124,7 +124,12 @@ fn reasons_of(trace: &coop::trace::Trace, name: &str) -> Vec<WakeReason> {
             } if n == name => Some(*task),
             _ => None,
         })
-        .unwrap_or_else(|| panic!("no task named {name}"));
+        .unwrap_or_else(|| panic!("no task named {name}"))
+}
+
+/// Wake reasons recorded in `trace` for the task named `name`.
+fn reasons_of(trace: &coop::trace::Trace, name: &str) -> Vec<WakeReason> {
+    let task = task_named(trace, name);
     trace
         .events
         .iter()
@@ -184,18 +189,7 @@ fn wake_reasons_are_right_for_io_timer_task_and_yield() {
             reasons_of(&trace, "timer"),
             vec![WakeReason::Spawn, WakeReason::Timer]
         );
-        let sender = trace
-            .events
-            .iter()
-            .find_map(|e| match e {
-                Event::Spawn {
-                    task,
-                    name: Some(n),
-                    ..
-                } if n == "sender" => Some(*task),
-                _ => None,
-            })
-            .unwrap();
+        let sender = task_named(&trace, "sender");
         assert_eq!(
             reasons_of(&trace, "receiver"),
             vec![WakeReason::Spawn, WakeReason::Task { by: sender }]
@@ -245,18 +239,7 @@ fn the_trace_json_parses_and_its_events_nest_and_order() {
         assert!(spans.iter().any(|e| e["name"] == "poll"));
         assert!(spans.iter().any(|e| e["name"] == "waiting in mio::Poll"));
         // The blocking job names the task that awaited it: `b`'s.
-        let waiter = trace
-            .events
-            .iter()
-            .find_map(|e| match e {
-                Event::Spawn {
-                    task,
-                    name: Some(n),
-                    ..
-                } if n == "spawn_blocking" => Some(*task),
-                _ => None,
-            })
-            .expect("spawn_blocking's task");
+        let waiter = task_named(&trace, "spawn_blocking");
         let job = format!("job of task {waiter}");
         let ran: Vec<_> = trace
             .events

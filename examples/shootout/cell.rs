@@ -48,7 +48,8 @@ pub struct Settings {
 #[derive(Clone, Debug, Default)]
 pub struct Measurement {
     pub load: Load,
-    /// Server CPU time (user + system) inside the window, per echo, µs.
+    /// Server CPU time (user + system) between loadgen's marks, per echo it
+    /// served in that time (loadgen's `served`), µs.
     pub cpu_us_per_echo: Option<f64>,
     /// Server CPU time inside the window over the window's length, percent
     /// (100 = one core busy all the time).
