@@ -232,8 +232,10 @@ fn run_cell(server: &Server, conns: usize, size: usize, s: &Settings) -> io::Res
         .server_ns
         .filter(|_| load.served > 0)
         .map(|ns| cpu_secs(ns) * 1e6 / load.served as f64);
-    let window_secs = window.secs.unwrap_or(s.secs);
-    let percent = |ns: Option<u64>| ns.map(|t| 100.0 * cpu_secs(t) / window_secs);
+    let percent = |ns: Option<u64>| {
+        ns.zip(window.secs)
+            .map(|(t, secs)| 100.0 * cpu_secs(t) / secs)
+    };
     let tick_ns = 1_000_000_000 / s.ticks_per_sec.max(1);
     let others = window.machine_ticks.map(|all| {
         let ours = window.server_ns.unwrap_or(0) + window.loadgen_ns.unwrap_or(0);

@@ -135,13 +135,14 @@ pub fn run(
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             match line.trim() {
-                mark @ ("window start" | "window end") => {
-                    let reading = Some(sample());
-                    match mark {
-                        "window start" => start = reading,
-                        _ => end = reading,
-                    }
-                    // If loadgen is gone, the next read of stdout ends the loop.
+                // Answer once read. If loadgen is gone, the next read of
+                // stdout ends the loop.
+                "window start" => {
+                    start = Some(sample());
+                    let _ = stdin.write_all(b"go\n");
+                }
+                "window end" => {
+                    end = Some(sample());
                     let _ = stdin.write_all(b"go\n");
                 }
                 text if text.starts_with("conns=") => result = Some(parse_load(text)),
