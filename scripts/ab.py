@@ -56,6 +56,7 @@ import argparse
 import glob
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -165,6 +166,8 @@ def perf_user_kernel_ns(data):
                 kernel += int(fields[0])
             else:
                 user += int(fields[0])
+    if user + kernel == 0:  # perf could not attach, or recorded nothing
+        return float("nan"), float("nan")
     return user * PERF_PERIOD_NS, kernel * PERF_PERIOD_NS
 
 
@@ -313,6 +316,8 @@ def main():
     if args.split and args.turns:
         parser.error("--split and --perf measure one server at a time: drop --turns")
     if args.perf:
+        if not shutil.which("perf"):
+            parser.error("--perf needs perf (linux-perf) on the PATH")
         os.makedirs(PERF_DIR, exist_ok=True)
 
     servers = [server_path(s) for s in args.servers]
