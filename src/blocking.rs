@@ -78,15 +78,9 @@ where
 {
     context::with_current(|core| {
         let (tx, rx) = futures::channel::oneshot::channel();
-        core.blocking.submit(Job {
-            run: Box::new(move || {
-                let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-            }),
-            // The waiter below is the next task spawned on this thread.
-            task: core.executor.next_task_number(),
-        });
         // A small task on the loop waits for the result, so the caller gets
-        // an ordinary JoinHandle (await, abort, is_finished).
+        // an ordinary JoinHandle (await, abort, is_finished). It is spawned
+        // first, so that the job can carry its number.
         let waiter = async move {
             match rx.await {
                 Ok(Ok(value)) => value,
@@ -97,7 +91,14 @@ where
             }
         };
         let name = name.or_else(|| Some("spawn_blocking".to_owned()));
-        core.executor.spawn(waiter, name, location)
+        let (task, handle) = core.executor.spawn(waiter, name, location);
+        core.blocking.submit(Job {
+            run: Box::new(move || {
+                let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
+            }),
+            task,
+        });
+        handle
     })
     .unwrap_or_else(|| panic!("coop::spawn_blocking called outside of a coop runtime"))
 }

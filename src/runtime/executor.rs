@@ -203,18 +203,14 @@ impl Executor {
         result
     }
 
-    /// The number the next spawned task will get (its id's generation).
-    pub(crate) fn next_task_number(&self) -> u64 {
-        self.next_generation.get()
-    }
-
-    /// Puts `future` in a new slot, queues it, and returns its handle.
+    /// Puts `future` in a new slot, queues it, and returns its number (its
+    /// id's generation, which traces call the task by) and its handle.
     pub(crate) fn spawn<F>(
         &self,
         future: F,
         name: Option<String>,
         location: &'static Location<'static>,
-    ) -> JoinHandle<F::Output>
+    ) -> (u64, JoinHandle<F::Output>)
     where
         F: Future + 'static,
     {
@@ -245,7 +241,7 @@ impl Executor {
         };
         self.push(id, WakeReason::Spawn);
         self.stats.spawned.set(self.stats.spawned.get() + 1);
-        JoinHandle::new(cell)
+        (generation, JoinHandle::new(cell))
     }
 
     /// Queues a woken task, unless it is queued already or gone, labelling

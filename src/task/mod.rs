@@ -57,12 +57,14 @@ fn spawn_named<F>(
 where
     F: Future + 'static,
 {
-    context::with_current(|core| core.executor.spawn(future, name, location)).unwrap_or_else(|| {
-        panic!(
-            "coop::spawn called outside of a coop runtime: \
+    context::with_current(|core| core.executor.spawn(future, name, location).1).unwrap_or_else(
+        || {
+            panic!(
+                "coop::spawn called outside of a coop runtime: \
              spawn tasks from inside coop::block_on (or Runtime::block_on)"
-        )
-    })
+            )
+        },
+    )
 }
 
 /// Spawns tasks with a name, which shows in slow-poll warnings and traces.
