@@ -362,8 +362,32 @@ def summarize(what, per, servers):
     for name, _ in servers[1:]:
         ratios = [a / b for a, b in zip(per[first], per[name]) if b > 0]
         if ratios:
+            interval = median_interval(ratios)
+            sure = (f", {interval[2]:.0%} interval {interval[0]:.3f}-{interval[1]:.3f}"
+                    if interval else "")
             print(f"{what:>6} {first}/{name}: median of run-by-run ratios "
-                  f"{statistics.median(ratios):.3f}  ({', '.join(f'{r:.3f}' for r in ratios)})")
+                  f"{statistics.median(ratios):.3f}{sure}  "
+                  f"({', '.join(f'{r:.3f}' for r in ratios)})")
+
+
+def median_interval(values, confidence=0.95):
+    """(lo, hi, sure): the narrowest pair of order statistics that holds the
+    true median with probability `sure` >= `confidence` (the count below the
+    median is Binomial(n, 1/2)); None for fewer than 6 values. The shootout's
+    report uses the same interval (examples/shootout/median.rs)."""
+    values = sorted(values)
+    n = len(values)
+    term = 0.5 ** n
+    below = term
+    if 1 - 2 * below < confidence:
+        return None
+    k = 0
+    while True:
+        next_term = term * (n - k) / (k + 1)
+        if 1 - 2 * (below + next_term) < confidence:
+            break
+        term, below, k = next_term, below + next_term, k + 1
+    return values[k], values[n - 1 - k], 1 - 2 * below
 
 
 if __name__ == "__main__":

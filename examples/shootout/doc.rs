@@ -324,6 +324,15 @@ busy (roughly 10 to 1,000 connections at 64 B) any server that keeps up
 spends about the same CPU per echo, and a ratio within a percent or two of
 1.0 is a tie that noise decides; see also "Other load" above.
 
+Next to each median stands an interval that holds the true median ratio
+with at least 95% confidence, taken from the ratios' order statistics alone
+(the rounds' ratios have long tails, so nothing is assumed of their shape:
+the count of ratios below the true median is Binomial(*n*, ½)). With the
+default 8 rounds that interval is the whole range of the rounds (99.2%);
+more rounds (`--turn-secs`) narrow it. A check whose interval reaches both
+sides of its bound is marked *within noise*: its verdict is the median's,
+but this run cannot tell which side coop is truly on.
+
 {targets}
 ## Charts
 

@@ -141,6 +141,11 @@ pub struct Verdict {
     /// follows the load generator's rate more than its own work ("Method",
     /// item 11, in the report).
     pub saturated: bool,
+    /// A ratio judged on a median whose confidence interval
+    /// ([`median::median_interval`]) reaches both sides of the bound: the
+    /// verdict went the median's way, but this run cannot tell which side
+    /// the true median is on.
+    pub within_noise: bool,
 }
 
 /// CPU use (percent of one CPU) at and above which a process is called
@@ -246,11 +251,20 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
             (Some((ratios, what, of, (c, o))), _) => {
                 let judged = median::median(ratios.clone());
                 let (lo, hi) = median::range(&ratios);
+                // The interval, where there are enough ratios for one.
+                let interval = median::median_interval(&ratios);
+                let spread = match interval {
+                    Some((a, b, sure)) => format!(
+                        "{:.0}% interval {a:.3}–{b:.3}, range {lo:.3}–{hi:.3}",
+                        sure * 100.0
+                    ),
+                    None => format!("range {lo:.3}–{hi:.3}"),
+                };
                 Verdict {
                     target,
                     cell,
                     measured: format!(
-                        "{judged:.3}  (median of {} {what}, {lo:.3}–{hi:.3}; {of} {} / {})",
+                        "{judged:.3}  (median of {} {what}, {spread}; {of} {} / {})",
                         ratios.len(),
                         short(c),
                         short(o)
@@ -258,6 +272,7 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
                     pass: Some(ok(judged)),
                     disturbed,
                     saturated,
+                    within_noise: interval.is_some_and(|(a, b, _)| ok(a) != ok(b)),
                 }
             }
             (None, Some((c, o))) if o > 0.0 => Verdict {
@@ -267,6 +282,7 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
                 pass: Some(ok(c / o)),
                 disturbed,
                 saturated,
+                within_noise: false,
             },
             _ => Verdict {
                 target,
@@ -275,6 +291,7 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
                 pass: None,
                 disturbed: None,
                 saturated: false,
+                within_noise: false,
             },
         });
     };
@@ -335,6 +352,7 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
         pass: served.map(Row::all_served),
         disturbed: None,
         saturated: false,
+        within_noise: false,
     });
     verdicts
 }
@@ -365,6 +383,9 @@ pub fn targets_table(verdicts: &[Verdict]) -> String {
         if v.saturated {
             verdict.push_str(" (saturated)");
         }
+        if v.within_noise {
+            verdict.push_str(" (within noise)");
+        }
         let _ = writeln!(
             out,
             "| {} | {} | {} | {verdict} |",
@@ -394,6 +415,20 @@ pub fn targets_table(verdicts: &[Verdict]) -> String {
              load generator were at least {SATURATED_PCT:.0}% busy. There a server's CPU \
              per echo follows the load generator's rate more than the server's own work, \
              so a difference of a few percent either way is a tie (\"Method\", item 11)."
+        );
+    }
+    let within_noise = verdicts
+        .iter()
+        .filter(|v| v.pass.is_some() && v.within_noise)
+        .count();
+    if within_noise > 0 {
+        let sure = median::CONFIDENCE * 100.0;
+        let _ = writeln!(
+            out,
+            "\n{within_noise} of the checks are marked *within noise*: the interval that \
+             holds the true median ratio with at least {sure:.0}% confidence reaches both \
+             sides of the bound, so this run cannot tell whether coop meets it; the verdict \
+             is the median's. More rounds (`--turn-secs`) narrow the interval."
         );
     }
     if disturbed > 0 {
@@ -531,6 +566,51 @@ mod tests {
         let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
         assert_eq!(cpu.pass, Some(false), "{}", cpu.measured);
         assert!(cpu.measured.contains("run-by-run"), "{}", cpu.measured);
+    }
+
+    #[test]
+    fn a_median_whose_interval_reaches_across_the_bound_is_marked_within_noise() {
+        use crate::loadgen::CpuClock;
+        use crate::turns::{Slice, Turns};
+        let rows = [row("coop", &[Some(5.0)]), row("tokio", &[Some(5.0)])];
+        // Eight rounds, tokio at 5 µs per echo, coop at `5 × ratio`.
+        let judge = |ratios: [f64; 8]| {
+            let slice = |us_per_echo: f64| Slice {
+                cpu_ns: Some((us_per_echo * 1e3 * 1e4).round() as u64),
+                msgs: 10_000,
+                secs: 0.25,
+            };
+            let turns = Turns {
+                conns: 100,
+                size: 64,
+                names: vec!["coop", "tokio"],
+                rounds: ratios
+                    .iter()
+                    .map(|r| vec![slice(5.0 * r), slice(5.0)])
+                    .collect(),
+                clock: CpuClock::Schedstat,
+                errors: 0,
+            };
+            let verdicts = targets(&rows, &[turns], 64);
+            let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
+            (cpu.pass, cpu.within_noise, targets_table(&verdicts))
+        };
+        // Median 0.99, but with eight rounds the interval is their whole
+        // range, 0.95–1.06: a pass the run cannot vouch for.
+        let (pass, noise, table) = judge([0.95, 0.97, 0.98, 0.99, 0.99, 1.02, 1.03, 1.06]);
+        assert_eq!(pass, Some(true));
+        assert!(noise);
+        assert!(table.contains("99% interval 0.950–1.060"), "{table}");
+        assert!(table.contains("PASS (within noise)"), "{table}");
+        assert!(table.contains("1 of the checks are marked *within noise*"), "{table}");
+        // Every round below 1: a pass beyond doubt.
+        let (pass, noise, table) = judge([0.90, 0.92, 0.93, 0.95, 0.95, 0.96, 0.97, 0.98]);
+        assert_eq!(pass, Some(true));
+        assert!(!noise);
+        assert!(!table.contains("within noise"), "{table}");
+        // And a miss is marked the same way.
+        let (pass, noise, _) = judge([0.97, 1.01, 1.02, 1.03, 1.03, 1.04, 1.05, 1.06]);
+        assert_eq!((pass, noise), (Some(false), true));
     }
 
     #[test]
