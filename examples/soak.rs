@@ -11,11 +11,11 @@
 //! `--max-msg` random bytes, read the echo, check it, repeat. About every
 //! `--churn` messages a connection closes cleanly and reconnects, so accept
 //! and close run all the time too. Every few seconds it prints the server's
-//! resident memory and open descriptors (from `/proc/PID`), and at the end
-//! one machine-readable line:
+//! resident memory, open descriptors and CPU time per message (from
+//! `/proc/PID`), and at the end one machine-readable line:
 //!
 //! ```text
-//! soak secs=180 conns=1000 msgs=… errors=0 rss_start_kib=… rss_end_kib=… fds_start=… fds_end=…
+//! soak secs=180 conns=1000 msgs=… errors=0 rss_start_kib=… rss_end_kib=… fds_start=… fds_end=… server_cpu_ms=…
 //! ```
 //!
 //! - `rss_start_kib`: once every connection is open; `rss_end_kib`: when
@@ -23,6 +23,11 @@
 //!   under steady load, which should be about zero.
 //! - `fds_start`: before any client connects; `fds_end`: after they have
 //!   all closed. They should be equal.
+//! - `cpu_us/msg` (in the samples): the server's CPU time (user plus
+//!   kernel) over the sample's messages. It should stay flat; a rise over
+//!   the run means work that grows with time, such as a list that is scanned
+//!   on every turn and never pruned. `server_cpu_ms`: the server's CPU time
+//!   over the whole load.
 //! - `errors`: client-side failures (connect, I/O, a wrong echo), plus
 //!   warnings and errors in the server's log, plus a non-zero exit status
 //!   when the server is stopped with SIGTERM at the end.
@@ -31,9 +36,6 @@
 //! program too (one thread, one task per connection), so the soak exercises
 //! the runtime on both ends.
 
-// The soak reads only `/proc/PID/status`, so `stat_field` goes unused here;
-// the allow keeps it from warning in this example alone.
-#[allow(dead_code)]
 #[path = "common/procfs.rs"]
 mod procfs;
 
@@ -143,14 +145,16 @@ fn main() -> io::Result<()> {
     let errors = report.client_errors + warnings.load(Ordering::Relaxed) + server_failed;
     println!(
         "soak secs={} conns={} msgs={} errors={errors} rss_start_kib={} rss_end_kib={} \
-         fds_start={fds_start} fds_end={fds_end} rss_max_kib={} reconnects={}",
+         fds_start={fds_start} fds_end={fds_end} rss_max_kib={} reconnects={} \
+         server_cpu_ms={:.0}",
         args.secs,
         args.conns,
         report.msgs,
         report.rss_start,
         report.rss_end,
         report.rss_max,
-        report.reconnects
+        report.reconnects,
+        report.server_cpu_secs * 1e3
     );
     std::process::exit(i32::from(errors > 0));
 }
@@ -163,6 +167,8 @@ struct Report {
     rss_start: u64,
     rss_end: u64,
     rss_max: u64,
+    /// The server's CPU time over the load, in seconds.
+    server_cpu_secs: f64,
 }
 
 /// Counters the client tasks share (one thread: plain cells).
@@ -215,6 +221,7 @@ async fn load(addr: SocketAddr, pid: u32, args: &Args) -> io::Result<Report> {
     );
 
     let start = Instant::now();
+    let cpu_start = cpu_secs(pid)?;
     let end = start + Duration::from_secs(args.secs);
     let clients: Vec<_> = streams
         .into_iter()
@@ -235,24 +242,28 @@ async fn load(addr: SocketAddr, pid: u32, args: &Args) -> io::Result<Report> {
     // Sample about ten times over the run (reading /proc is a tiny
     // blocking read; fine between samples seconds apart).
     let every = Duration::from_secs((args.secs / 10).max(1));
-    let mut last_msgs = 0;
+    let (mut last_msgs, mut last_cpu) = (0, cpu_start);
     let mut next = start + every;
     while next < end {
         coop::time::sleep_until(next).await;
-        let (rss, msgs) = (rss_kib(pid)?, stats.msgs.get());
+        let (rss, msgs, cpu) = (rss_kib(pid)?, stats.msgs.get(), cpu_secs(pid)?);
         rss_max = rss_max.max(rss);
+        // Clock ticks are 10 ms: over a sample of a second or more and
+        // thousands of messages, a percent or two of resolution.
+        let cpu_us_per_msg = (cpu - last_cpu) * 1e6 / (msgs - last_msgs).max(1) as f64;
         println!(
-            "t={:>4.0}s msgs/s={:>7.0} rss_kib={rss} fds={} errors={}",
+            "t={:>4.0}s msgs/s={:>7.0} cpu_us/msg={cpu_us_per_msg:>6.2} rss_kib={rss} fds={} errors={}",
             start.elapsed().as_secs_f64(),
             (msgs - last_msgs) as f64 / every.as_secs_f64(),
             fds(pid)?,
             stats.errors.get()
         );
-        last_msgs = msgs;
+        (last_msgs, last_cpu) = (msgs, cpu);
         next += every;
     }
     coop::time::sleep_until(end).await;
     let rss_end = rss_kib(pid)?;
+    let server_cpu_secs = cpu_secs(pid)? - cpu_start;
     rss_max = rss_max.max(rss_end);
 
     for client in clients {
@@ -267,6 +278,7 @@ async fn load(addr: SocketAddr, pid: u32, args: &Args) -> io::Result<Report> {
         rss_start,
         rss_end,
         rss_max,
+        server_cpu_secs,
     })
 }
 
@@ -370,6 +382,17 @@ fn rss_kib(pid: u32) -> io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     procfs::status_field(&status, "VmRSS:")
         .ok_or_else(|| io::Error::other("no VmRSS in /proc/PID/status"))
+}
+
+/// The server's CPU time so far, user plus kernel, in seconds (`utime` and
+/// `stime`, fields 14 and 15 of `/proc/PID/stat`).
+fn cpu_secs(pid: u32) -> io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let ticks = procfs::stat_field(&stat, 14)
+        .zip(procfs::stat_field(&stat, 15))
+        .map(|(user, kernel)| user + kernel)
+        .ok_or_else(|| io::Error::other("no utime and stime in /proc/PID/stat"))?;
+    Ok(ticks as f64 / procfs::ticks_per_sec() as f64)
 }
 
 /// The server's open descriptors (entries of `/proc/PID/fd`).

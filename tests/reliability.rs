@@ -1461,6 +1461,9 @@ fn a_short_soak_has_no_errors_and_leaks_neither_memory_nor_descriptors() {
         field("fds_start"),
         "descriptors leaked: {line}"
     );
+    // The server worked, and the soak could tell: tens of thousands of
+    // echoes cost far more than one 10 ms clock tick.
+    assert!(field("server_cpu_ms") > 0, "{line}");
     let grown = field("rss_end_kib").saturating_sub(field("rss_start_kib"));
     assert!(
         grown < 8 << 10,

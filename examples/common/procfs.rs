@@ -1,5 +1,6 @@
 //! Reading numbers out of Linux's `/proc` text files, the two ways the
-//! examples and the tests need (the formats are documented in `proc(5)`).
+//! examples need, and the unit of their CPU times (the formats are
+//! documented in `proc(5)`).
 //!
 //! 1. **`/proc/PID/stat`** (and `/proc/self/stat`, `/proc/thread-self/stat`)
 //!    is one line of fields separated by spaces, which `proc(5)` numbers from
@@ -15,10 +16,13 @@
 //!    `Key:  value`, the memory ones with a unit (`VmRSS:  5120 kB`, where
 //!    `kB` means KiB). [`status_field`] finds the line by its key and reads
 //!    the number after it.
+//! 3. The CPU times in `stat` count **clock ticks** (`USER_HZ`), 100 a second
+//!    on every common Linux; [`ticks_per_sec`] asks `getconf CLK_TCK` once, in
+//!    case this one differs.
 //!
-//! Both give `None`, never a panic, when the field is missing or not a
-//! number, and reading the file is left to the caller: a server that has died
-//! has no `/proc/PID` left, which fails a test but only blanks a cell of the
+//! The two readers give `None`, never a panic, when the field is missing or
+//! not a number, and reading the file is left to the caller: a server that has died
+//! has no `/proc/PID` left, which fails the soak but only blanks a cell of the
 //! shootout, so each caller decides what a missing number means.
 
 /// Field `n` of a `/proc/.../stat` line, numbered as in `proc(5)` (14 is
@@ -39,4 +43,20 @@ pub fn stat_field(stat: &str, n: usize) -> Option<u64> {
 pub fn status_field(text: &str, key: &str) -> Option<u64> {
     let line = text.lines().find(|line| line.starts_with(key))?;
     line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// Clock ticks per second (`USER_HZ`), the unit of `stat`'s CPU times
+/// (fields 14 to 17): 100 on every common Linux, asked of `getconf` once in
+/// case this one differs.
+pub fn ticks_per_sec() -> u64 {
+    static HZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(100)
+    })
 }

@@ -52,7 +52,7 @@ pub fn status_now() -> (usize, u64) {
 
 /// CPU time used so far by this process and its waited-for children, in
 /// seconds: fields 14-17 of `/proc/self/stat` (utime, stime, cutime,
-/// cstime), in clock ticks of 1/100 s (`USER_HZ` on Linux).
+/// cstime), in clock ticks (`USER_HZ`, 1/100 s on common Linux).
 pub fn cpu_secs_now() -> f64 {
     cpu_secs("/proc/self/stat", 4)
 }
@@ -69,7 +69,7 @@ fn cpu_secs(stat_file: &str, fields: usize) -> f64 {
     let ticks: u64 = (14..14 + fields)
         .filter_map(|n| procfs::stat_field(&stat, n))
         .sum();
-    ticks as f64 / 100.0
+    ticks as f64 / procfs::ticks_per_sec() as f64
 }
 
 /// The number in `key=<number>` among the words of `line`.

@@ -169,7 +169,7 @@ mod tests {
         let many: Vec<f64> = (1..=32).rev().map(f64::from).collect();
         let (lo, hi, sure) = median_interval(&many).unwrap();
         assert_eq!((lo, hi), (10.0, 23.0));
-        assert!(sure >= CONFIDENCE && sure < 0.99, "{sure}");
+        assert!((CONFIDENCE..0.99).contains(&sure), "{sure}");
         // It always holds the median.
         let m = median(many.clone());
         assert!(lo <= m && m <= hi);

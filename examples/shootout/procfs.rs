@@ -11,7 +11,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::fs;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
@@ -78,17 +77,8 @@ pub fn cpu_ns_between(start: &HashMap<u32, u64>, end: &HashMap<u32, u64>) -> Opt
         .then_some(used)
 }
 
-/// Clock ticks per second (`USER_HZ`), the unit of [`cpu_ticks`]: 100 on every
-/// common Linux, asked of `getconf` in case this one differs.
-pub fn ticks_per_sec() -> u64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100)
-}
+/// Clock ticks per second (`USER_HZ`), the unit of [`cpu_ticks`].
+pub use common::ticks_per_sec;
 
 /// A process's memory and threads at one moment, from `/proc/PID/status`.
 #[derive(Clone, Copy, Debug, Default)]

@@ -602,7 +602,10 @@ mod tests {
         assert!(noise);
         assert!(table.contains("99% interval 0.950–1.060"), "{table}");
         assert!(table.contains("PASS (within noise)"), "{table}");
-        assert!(table.contains("1 of the checks are marked *within noise*"), "{table}");
+        assert!(
+            table.contains("1 of the checks are marked *within noise*"),
+            "{table}"
+        );
         // Every round below 1: a pass beyond doubt.
         let (pass, noise, table) = judge([0.90, 0.92, 0.93, 0.95, 0.95, 0.96, 0.97, 0.98]);
         assert_eq!(pass, Some(true));

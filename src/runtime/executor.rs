@@ -105,22 +105,13 @@ pub(crate) struct Stats {
 /// `RefCell<WakeCounts>`, whose borrow flag would be checked, set and
 /// cleared around each `+= 1`.
 #[derive(Default, Debug)]
-pub(crate) struct WakeTally([Cell<u64>; 7]);
+pub(crate) struct WakeTally([Cell<u64>; WakeReason::KINDS]);
 
 impl WakeTally {
     /// Counts one wake.
     #[inline]
     fn add(&self, reason: WakeReason) {
-        let kind = match reason {
-            WakeReason::Spawn => 0,
-            WakeReason::Io { .. } => 1,
-            WakeReason::Timer => 2,
-            WakeReason::Task { .. } => 3,
-            WakeReason::Yield => 4,
-            WakeReason::Remote => 5,
-            WakeReason::Other => 6,
-        };
-        let count = &self.0[kind];
+        let count = &self.0[reason.kind()];
         count.set(count.get() + 1);
     }
 
@@ -484,5 +475,44 @@ fn record_wake(trace: &Recorder, id: TaskId, reason: WakeReason) {
 fn drop_quietly(f: impl FnOnce()) {
     if catch_unwind(AssertUnwindSafe(f)).is_err() {
         log::warn!("a task's destructor panicked; the loop carries on");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tally, `WakeReason::kind` and `WakeReason::name` list the kinds
+    /// in one order: a wake of each kind lands in the counter of its name.
+    #[test]
+    fn each_kind_of_wake_is_counted_under_its_own_name() {
+        let reasons = [
+            WakeReason::Spawn,
+            WakeReason::Io { source: 3 },
+            WakeReason::Timer,
+            WakeReason::Task { by: 7 },
+            WakeReason::Yield,
+            WakeReason::Remote,
+            WakeReason::Other,
+        ];
+        assert_eq!(reasons.len(), WakeReason::KINDS);
+        for reason in reasons {
+            let tally = WakeTally::default();
+            tally.add(reason);
+            let c = tally.counts();
+            let by_name = [
+                ("spawn", c.spawn),
+                ("io", c.io),
+                ("timer", c.timer),
+                ("task", c.task),
+                ("yield", c.yields),
+                ("remote", c.remote),
+                ("other", c.other),
+            ];
+            for (name, count) in by_name {
+                let expected = u64::from(name == reason.name());
+                assert_eq!(count, expected, "a {reason:?} wake, the {name} counter");
+            }
+        }
     }
 }

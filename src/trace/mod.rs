@@ -53,17 +53,33 @@ pub enum WakeReason {
 }
 
 impl WakeReason {
+    /// How many kinds of reason there are.
+    pub(crate) const KINDS: usize = 7;
+
+    /// The short names of the kinds, in the order of [`kind`](Self::kind).
+    const NAMES: [&'static str; Self::KINDS] =
+        ["spawn", "io", "timer", "task", "yield", "remote", "other"];
+
+    /// The reason's kind, its details left out, as a number below
+    /// [`KINDS`](Self::KINDS): the one place that lists the kinds in
+    /// order, for [`name`](Self::name) and for the executor's tally of wakes
+    /// by kind (`Metrics::wakes`).
+    #[inline]
+    pub(crate) fn kind(&self) -> usize {
+        match self {
+            WakeReason::Spawn => 0,
+            WakeReason::Io { .. } => 1,
+            WakeReason::Timer => 2,
+            WakeReason::Task { .. } => 3,
+            WakeReason::Yield => 4,
+            WakeReason::Remote => 5,
+            WakeReason::Other => 6,
+        }
+    }
+
     /// A short name for tables and traces.
     pub fn name(&self) -> &'static str {
-        match self {
-            WakeReason::Spawn => "spawn",
-            WakeReason::Io { .. } => "io",
-            WakeReason::Timer => "timer",
-            WakeReason::Task { .. } => "task",
-            WakeReason::Yield => "yield",
-            WakeReason::Remote => "remote",
-            WakeReason::Other => "other",
-        }
+        Self::NAMES[self.kind()]
     }
 }
 

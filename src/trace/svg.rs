@@ -4,14 +4,16 @@
 //!  event loop   ░░░░░        ░░░░░░░░░         idle in mio::Poll
 //!  task 1       ──██──────────██───────        ── alive, waiting
 //!  task 2         ──████████──────██──         ██ being polled (busy)
-//!  blocking 0          ▓▓▓▓▓▓▓▓                ▓▓ blocking-pool job
+//!  blocking 0          ▓job 3▓▓                ▓▓ blocking-pool job
 //! ```
 //!
 //! A [`Diagram`] knows nothing about runtimes: it is lanes of spans. A
 //! [`Trace`] becomes one through [`Trace::to_diagram`]; a program that times
 //! plain threads or processes builds its own, so that every model of
 //! concurrency is drawn the same way (the `concurrency_models` example does
-//! both). Wakes are small marks above a lane, coloured by reason.
+//! both). Wakes are small marks above a lane, coloured by reason. A span can
+//! carry a tag, written inside it where it fits and shown as its tooltip:
+//! a blocking thread's job is tagged with the task that awaits it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -56,6 +58,10 @@ pub struct Lane {
     pub busy: Vec<(u64, u64)>,
     /// Marks above the lane: (time, reason), coloured by reason name.
     pub wakes: Vec<(u64, &'static str)>,
+    /// Text for some of the busy spans, as (start, end, text): written
+    /// inside the span where it fits, and its tooltip either way. A
+    /// blocking thread's job is tagged with the task that awaits it.
+    pub tags: Vec<(u64, u64, String)>,
 }
 
 /// A timing diagram: lanes of spans over a common time axis.
@@ -129,16 +135,22 @@ impl Trace {
                 Event::Park { start_us, end_us } => idle.busy.push((start_us, end_us)),
                 Event::Blocking {
                     thread,
+                    task,
                     start_us,
                     end_us,
-                    ..
                 } => {
+                    // The waiting task was spawned before its job ran, so
+                    // its lane, and its name if it has one, exist by now.
+                    let owner = tasks
+                        .get(&task)
+                        .map_or_else(|| format!("task {task}"), |l| l.label.clone());
                     let lane = blocking.entry(thread).or_insert_with(|| Lane {
                         label: format!("blocking thread {thread}"),
                         colour: BLOCKING,
                         ..Lane::default()
                     });
                     lane.busy.push((start_us, end_us));
+                    lane.tags.push((start_us, end_us, owner));
                 }
             }
         }
@@ -235,6 +247,29 @@ impl Diagram {
                     lane.colour
                 );
             }
+            for (a, b, text) in &lane.tags {
+                // Monospace at 9 px is about 5.5 px a character.
+                let w = x(*b) - x(*a);
+                let inside = if text.chars().count() as f64 * 5.5 + 4.0 <= w {
+                    format!(
+                        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"9\" fill=\"white\">{}</text>",
+                        x(*a) + 2.0,
+                        y + 12.0,
+                        escape(text)
+                    )
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    svg,
+                    "<g><title>{}, {:.1} ms</title><rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"12\" fill=\"none\" pointer-events=\"all\"/>{inside}</g>",
+                    escape(text),
+                    b.saturating_sub(*a) as f64 / 1000.0,
+                    x(*a),
+                    y + 3.0,
+                    w.max(1.0)
+                );
+            }
             for &(t, reason) in &lane.wakes {
                 let _ = writeln!(
                     svg,
@@ -315,4 +350,62 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A blocking-pool job is tagged with the task that awaits it, by name,
+    /// or by number when it has none; the tag is written inside a bar wide
+    /// enough for it and is the bar's tooltip either way.
+    #[test]
+    fn a_blocking_job_is_tagged_with_the_task_that_awaits_it() {
+        let spawn = |task: u64, name: Option<&str>| Event::Spawn {
+            task,
+            name: name.map(str::to_owned),
+            location: "here".into(),
+            at_us: 0,
+        };
+        let trace = Trace {
+            events: vec![
+                spawn(1, Some("hash <3>")),
+                spawn(2, None),
+                Event::Blocking {
+                    thread: 0,
+                    task: 1,
+                    start_us: 0,
+                    end_us: 90_000,
+                },
+                Event::Blocking {
+                    thread: 0,
+                    task: 2,
+                    start_us: 90_000,
+                    end_us: 90_500,
+                },
+            ],
+        };
+        let diagram = trace.to_diagram();
+        let lane = diagram
+            .lanes
+            .iter()
+            .find(|l| l.label == "blocking thread 0")
+            .expect("a lane for the pool thread");
+        assert_eq!(
+            lane.tags,
+            [
+                (0, 90_000, "hash <3>".to_owned()),
+                (90_000, 90_500, "task 2".to_owned())
+            ]
+        );
+        let svg = diagram.to_svg("tags");
+        // The wide bar has its text inside; the narrow one only its tooltip.
+        assert!(svg.contains(">hash &lt;3&gt;</text></g>"), "{svg}");
+        assert!(
+            svg.contains("<title>hash &lt;3&gt;, 90.0 ms</title>"),
+            "{svg}"
+        );
+        assert!(svg.contains("<title>task 2, 0.5 ms</title>"), "{svg}");
+        assert!(!svg.contains(">task 2</text></g>"), "{svg}");
+    }
 }
