@@ -254,6 +254,10 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
                 // The interval, where there are enough ratios for one.
                 let interval = median::median_interval(&ratios);
                 let spread = match interval {
+                    // With few rounds the interval is the whole range.
+                    Some((a, b, sure)) if (a, b) == (lo, hi) => {
+                        format!("range {lo:.3}–{hi:.3}, a {:.0}% interval", sure * 100.0)
+                    }
                     Some((a, b, sure)) => format!(
                         "{:.0}% interval {a:.3}–{b:.3}, range {lo:.3}–{hi:.3}",
                         sure * 100.0
@@ -600,7 +604,7 @@ mod tests {
         let (pass, noise, table) = judge([0.95, 0.97, 0.98, 0.99, 0.99, 1.02, 1.03, 1.06]);
         assert_eq!(pass, Some(true));
         assert!(noise);
-        assert!(table.contains("99% interval 0.950–1.060"), "{table}");
+        assert!(table.contains("range 0.950–1.060, a 99% interval"), "{table}");
         assert!(table.contains("PASS (within noise)"), "{table}");
         assert!(
             table.contains("1 of the checks are marked *within noise*"),
