@@ -604,7 +604,10 @@ mod tests {
         let (pass, noise, table) = judge([0.95, 0.97, 0.98, 0.99, 0.99, 1.02, 1.03, 1.06]);
         assert_eq!(pass, Some(true));
         assert!(noise);
-        assert!(table.contains("range 0.950–1.060, a 99% interval"), "{table}");
+        assert!(
+            table.contains("range 0.950–1.060, a 99% interval"),
+            "{table}"
+        );
         assert!(table.contains("PASS (within noise)"), "{table}");
         assert!(
             table.contains("1 of the checks are marked *within noise*"),
