@@ -497,6 +497,26 @@ mod tests {
             .unwrap()
     }
 
+    /// The 100 × 64 B cell in turns, coop's and tokio's CPU µs per echo
+    /// given round by round, 10,000 echoes a slice.
+    fn coop_and_tokio_in_turns(rounds: &[[f64; 2]]) -> Turns {
+        use crate::loadgen::CpuClock;
+        use crate::turns::Slice;
+        let slice = |us_per_echo: f64| Slice {
+            cpu_ns: Some((us_per_echo * 1e3 * 1e4).round() as u64),
+            msgs: 10_000,
+            secs: 0.25,
+        };
+        Turns {
+            conns: 100,
+            size: 64,
+            names: vec!["coop", "tokio"],
+            rounds: rounds.iter().map(|r| r.map(slice).to_vec()).collect(),
+            clock: CpuClock::Schedstat,
+            errors: 0,
+        }
+    }
+
     #[test]
     fn cpu_targets_judge_the_median_of_run_by_run_ratios() {
         // The machine is slow in the middle run for both servers. coop is
@@ -530,31 +550,13 @@ mod tests {
 
     #[test]
     fn ratio_targets_take_the_turns_stage_over_the_runs_where_it_measured() {
-        use crate::loadgen::CpuClock;
-        use crate::turns::{Slice, Turns};
         // The matrix's runs put coop 20% above tokio; the turns stage, in
         // three rounds, 2% below it in two of them.
         let rows = [
             row("coop", &[Some(6.0), Some(6.0)]),
             row("tokio", &[Some(5.0), Some(5.0)]),
         ];
-        let slice = |us_per_echo: f64| Slice {
-            cpu_ns: Some((us_per_echo * 1e3 * 1e4) as u64),
-            msgs: 10_000,
-            secs: 0.25,
-        };
-        let turns = Turns {
-            conns: 100,
-            size: 64,
-            names: vec!["coop", "tokio"],
-            rounds: vec![
-                vec![slice(4.9), slice(5.0)],
-                vec![slice(7.0), slice(5.0)],
-                vec![slice(4.9), slice(5.0)],
-            ],
-            clock: CpuClock::Schedstat,
-            errors: 0,
-        };
+        let turns = coop_and_tokio_in_turns(&[[4.9, 5.0], [7.0, 5.0], [4.9, 5.0]]);
         let verdicts = targets(&rows, std::slice::from_ref(&turns), 64);
         let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
         assert_eq!(cpu.pass, Some(true), "{}", cpu.measured);
@@ -574,27 +576,11 @@ mod tests {
 
     #[test]
     fn a_median_whose_interval_reaches_across_the_bound_is_marked_within_noise() {
-        use crate::loadgen::CpuClock;
-        use crate::turns::{Slice, Turns};
         let rows = [row("coop", &[Some(5.0)]), row("tokio", &[Some(5.0)])];
         // Eight rounds, tokio at 5 µs per echo, coop at `5 × ratio`.
         let judge = |ratios: [f64; 8]| {
-            let slice = |us_per_echo: f64| Slice {
-                cpu_ns: Some((us_per_echo * 1e3 * 1e4).round() as u64),
-                msgs: 10_000,
-                secs: 0.25,
-            };
-            let turns = Turns {
-                conns: 100,
-                size: 64,
-                names: vec!["coop", "tokio"],
-                rounds: ratios
-                    .iter()
-                    .map(|r| vec![slice(5.0 * r), slice(5.0)])
-                    .collect(),
-                clock: CpuClock::Schedstat,
-                errors: 0,
-            };
+            let rounds: Vec<[f64; 2]> = ratios.iter().map(|r| [5.0 * r, 5.0]).collect();
+            let turns = coop_and_tokio_in_turns(&rounds);
             let verdicts = targets(&rows, &[turns], 64);
             let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
             (cpu.pass, cpu.within_noise, targets_table(&verdicts))
