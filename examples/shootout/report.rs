@@ -578,7 +578,7 @@ mod tests {
     fn a_median_whose_interval_reaches_across_the_bound_is_marked_within_noise() {
         let rows = [row("coop", &[Some(5.0)]), row("tokio", &[Some(5.0)])];
         // Eight rounds, tokio at 5 µs per echo, coop at `5 × ratio`.
-        let judge = |ratios: [f64; 8]| {
+        let judge = |ratios: &[f64]| {
             let rounds: Vec<[f64; 2]> = ratios.iter().map(|r| [5.0 * r, 5.0]).collect();
             let turns = coop_and_tokio_in_turns(&rounds);
             let verdicts = targets(&rows, &[turns], 64);
@@ -587,7 +587,7 @@ mod tests {
         };
         // Median 0.99, but with eight rounds the interval is their whole
         // range, 0.95–1.06: a pass the run cannot vouch for.
-        let (pass, noise, table) = judge([0.95, 0.97, 0.98, 0.99, 0.99, 1.02, 1.03, 1.06]);
+        let (pass, noise, table) = judge(&[0.95, 0.97, 0.98, 0.99, 0.99, 1.02, 1.03, 1.06]);
         assert_eq!(pass, Some(true));
         assert!(noise);
         assert!(
@@ -600,13 +600,22 @@ mod tests {
             "{table}"
         );
         // Every round below 1: a pass beyond doubt.
-        let (pass, noise, table) = judge([0.90, 0.92, 0.93, 0.95, 0.95, 0.96, 0.97, 0.98]);
+        let (pass, noise, table) = judge(&[0.90, 0.92, 0.93, 0.95, 0.95, 0.96, 0.97, 0.98]);
         assert_eq!(pass, Some(true));
         assert!(!noise);
         assert!(!table.contains("within noise"), "{table}");
         // And a miss is marked the same way.
-        let (pass, noise, _) = judge([0.97, 1.01, 1.02, 1.03, 1.03, 1.04, 1.05, 1.06]);
+        let (pass, noise, _) = judge(&[0.97, 1.01, 1.02, 1.03, 1.03, 1.04, 1.05, 1.06]);
         assert_eq!((pass, noise), (Some(false), true));
+        // With 32 rounds the interval is narrower than the range (the 10th
+        // lowest to the 10th highest), and shown beside it.
+        let many: Vec<f64> = (0..32).map(|i| 0.90 + 0.001 * f64::from(i)).collect();
+        let (pass, noise, table) = judge(&many);
+        assert_eq!((pass, noise), (Some(true), false));
+        assert!(
+            table.contains("98% interval 0.909–0.922, range 0.900–0.931"),
+            "{table}"
+        );
     }
 
     #[test]
