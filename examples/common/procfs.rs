@@ -16,11 +16,12 @@
 //!    `Key:  value`, the memory ones with a unit (`VmRSS:  5120 kB`, where
 //!    `kB` means KiB). [`status_field`] finds the line by its key and reads
 //!    the number after it.
-//! 3. The CPU times in `stat` count **clock ticks** (`USER_HZ`), 100 a second
-//!    on every common Linux; [`ticks_per_sec`] asks `getconf CLK_TCK` once, in
-//!    case this one differs.
+//! 3. The CPU times in `stat` (fields 14 to 17) count **clock ticks**
+//!    (`USER_HZ`), 100 a second on every common Linux. [`cpu_ticks`] sums
+//!    them; [`ticks_per_sec`] asks `getconf CLK_TCK` once, in case this one
+//!    differs.
 //!
-//! The two readers give `None`, never a panic, when the field is missing or
+//! The readers give `None`, never a panic, when the field is missing or
 //! not a number, and reading the file is left to the caller: a server that has died
 //! has no `/proc/PID` left, which fails the soak but only blanks a cell of the
 //! shootout, so each caller decides what a missing number means.
@@ -43,6 +44,14 @@ pub fn stat_field(stat: &str, n: usize) -> Option<u64> {
 pub fn status_field(text: &str, key: &str) -> Option<u64> {
     let line = text.lines().find(|line| line.starts_with(key))?;
     line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// CPU time from a `stat` line, in clock ticks: the sum of `fields`
+/// fields from 14 on. Two give the process's (or, in
+/// `/proc/thread-self/stat`, the thread's) `utime` and `stime`; four add its
+/// waited-for children's `cutime` and `cstime`. `None` if any is missing.
+pub fn cpu_ticks(stat: &str, fields: usize) -> Option<u64> {
+    (14..14 + fields).map(|n| stat_field(stat, n)).sum()
 }
 
 /// Clock ticks per second (`USER_HZ`), the unit of `stat`'s CPU times

@@ -63,12 +63,11 @@ fn thread_cpu_secs_now() -> f64 {
     cpu_secs("/proc/thread-self/stat", 2)
 }
 
-/// The sum of `fields` fields from field 14 (utime) of a `stat` file.
+/// The sum of `fields` fields from field 14 (utime) of a `stat` file, in
+/// seconds (0 if the file cannot be read).
 fn cpu_secs(stat_file: &str, fields: usize) -> f64 {
     let stat = std::fs::read_to_string(stat_file).unwrap_or_default();
-    let ticks: u64 = (14..14 + fields)
-        .filter_map(|n| procfs::stat_field(&stat, n))
-        .sum();
+    let ticks = procfs::cpu_ticks(&stat, fields).unwrap_or(0);
     ticks as f64 / procfs::ticks_per_sec() as f64
 }
 

@@ -122,8 +122,8 @@ pub const CONFIDENCE: f64 = 0.95;
 /// (a round where the machine stalled one server and not the other): the
 /// number of values below the true median is a coin-flip count,
 /// Binomial(n, ½), so the `k`-th lowest and the `k`-th highest value hold
-/// it between them unless `k` or fewer fall on one side, which happens with
-/// probability `2 P(X < k)`. The interval is the narrowest such pair that
+/// it between them unless fewer than `k` fall on one side of it, which
+/// happens with probability `2 P(X < k)`. The interval is the narrowest such pair that
 /// is sure enough. With 8 values it is the whole range (99.2%); with 32,
 /// the 10th to the 23rd value (98.0%).
 pub fn median_interval(values: &[f64]) -> Option<(f64, f64, f64)> {

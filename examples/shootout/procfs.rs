@@ -28,7 +28,7 @@ pub const KERNEL_STACK_KIB: u64 = 16;
 /// threads that have already exited.
 pub fn cpu_ticks(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    Some(common::stat_field(&stat, 14)? + common::stat_field(&stat, 15)?)
+    common::cpu_ticks(&stat, 2)
 }
 
 /// CPU time each thread of process `pid` has run so far, in nanoseconds,
@@ -234,7 +234,7 @@ pub fn allowed_cpus() -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::common::{stat_field, status_field};
+    use super::common::{cpu_ticks, stat_field, status_field};
 
     #[test]
     fn stat_fields_count_from_the_last_parenthesis() {
@@ -247,6 +247,10 @@ mod tests {
         assert_eq!(stat_field(stat, 15), Some(22));
         assert_eq!(stat_field(stat, 2), None, "the name is not a field to read");
         assert_eq!(stat_field(stat, 99), None);
+        // utime + stime, then with the children's (both 0 here).
+        assert_eq!(cpu_ticks(stat, 2), Some(33));
+        assert_eq!(cpu_ticks(stat, 4), Some(33));
+        assert_eq!(cpu_ticks("42 (cut) S 1 42", 2), None, "a short line");
     }
 
     #[test]
