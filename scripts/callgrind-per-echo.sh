@@ -46,7 +46,7 @@ cargo build --quiet --release --example loadgen
 tag="$server-${conns}x$size"
 rm -f "$out/$tag.callgrind" "$out/$tag.server.out"
 sim=()
-[ "${CACHE_SIM:-0}" = 1 ] && sim=(--cache-sim=yes)
+[ "${CACHE_SIM:-0}" = 1 ] && sim=(--cache-sim=yes ${CACHE_LL:+--LL=$CACHE_LL})
 RUST_LOG=warn valgrind --tool=callgrind "${sim[@]}" --callgrind-out-file="$out/$tag.callgrind" \
   "$out/build/release/examples/$example" --addr 127.0.0.1:0 --buf 4096 \
   >"$out/$tag.server.out" 2>/dev/null &
