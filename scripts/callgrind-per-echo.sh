@@ -22,6 +22,13 @@
 # how many distinct lines of memory a server's echo touches, which at
 # thousands of connections is what separates servers that run about the
 # same instructions.
+#
+# CACHE_LL sets the simulated last level (valgrind's --LL=size,ways,line).
+# Sized below the servers' whole working set but well above one batch's,
+# as in `CACHE_SIM=1 CACHE_LL=131072,16,64 scripts/callgrind-per-echo.sh
+# coop 3000 64`, its misses count the distinct lines of memory an echo
+# touches: each connection's lines are evicted before its next echo, and
+# a line touched twice within one echo hits the second time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
