@@ -370,6 +370,11 @@ fn short(value: f64) -> String {
     }
 }
 
+/// The verb for a count of checks: "1 of the checks is", "2 of ... are".
+fn is_or_are(count: usize) -> &'static str {
+    if count == 1 { "is" } else { "are" }
+}
+
 /// The targets as a markdown table, and a count of those met.
 pub fn targets_table(verdicts: &[Verdict]) -> String {
     let mut out =
@@ -415,10 +420,11 @@ pub fn targets_table(verdicts: &[Verdict]) -> String {
     if saturated > 0 {
         let _ = writeln!(
             out,
-            "\n{saturated} of the CPU checks are marked *saturated*: both servers and the \
+            "\n{saturated} of the CPU checks {} marked *saturated*: both servers and the \
              load generator were at least {SATURATED_PCT:.0}% busy. There a server's CPU \
              per echo follows the load generator's rate more than the server's own work, \
-             so a difference of a few percent either way is a tie (\"Method\", item 11)."
+             so a difference of a few percent either way is a tie (\"Method\", item 11).",
+            is_or_are(saturated)
         );
     }
     let within_noise = verdicts
@@ -429,10 +435,11 @@ pub fn targets_table(verdicts: &[Verdict]) -> String {
         let sure = median::CONFIDENCE * 100.0;
         let _ = writeln!(
             out,
-            "\n{within_noise} of the checks are marked *within noise*: the interval that \
+            "\n{within_noise} of the checks {} marked *within noise*: the interval that \
              holds the true median ratio with at least {sure:.0}% confidence reaches both \
              sides of the bound, so this run cannot tell whether coop meets it; the verdict \
-             is the median's. More rounds (`--turn-secs`) narrow the interval."
+             is the median's. More rounds (`--turn-secs`) narrow the interval.",
+            is_or_are(within_noise)
         );
     }
     if disturbed > 0 {
@@ -596,7 +603,7 @@ mod tests {
         );
         assert!(table.contains("PASS (within noise)"), "{table}");
         assert!(
-            table.contains("1 of the checks are marked *within noise*"),
+            table.contains("1 of the checks is marked *within noise*"),
             "{table}"
         );
         // Every round below 1: a pass beyond doubt.
@@ -635,7 +642,7 @@ mod tests {
         let (saturated, table) = judge(97.0, 99.0);
         assert!(saturated);
         assert!(table.contains("PASS (saturated)"), "{table}");
-        assert!(table.contains("1 of the CPU checks are marked"), "{table}");
+        assert!(table.contains("1 of the CPU checks is marked"), "{table}");
         // A server with time to spare, or a load generator with time to
         // spare, measures the server itself.
         assert!(!judge(71.0, 99.0).0);
