@@ -231,10 +231,11 @@ async fn serve(stream: TcpStream, peer: SocketAddr, config: Config, _live: Conne
     }
     // The echo loop owns the stream and its buffer (as the tokio example's
     // does), so the state an echo touches sits together in the loop's own
-    // future rather than split between it and this one: callgrind's cache
-    // simulation counts 5.0 L1 data read misses per echo at 1,000
-    // connections this way, 6.4 with the stream and buffer lent from here
-    // (docs/micro-benchmarks.md, "Where the echo's state sits").
+    // future rather than split between it and this one. When session 13
+    // measured both ways, callgrind's cache simulation counted 5.0 L1 data
+    // read misses per echo at 1,000 connections this way, 6.4 with the
+    // stream and buffer lent from here (docs/micro-benchmarks.md, "Where
+    // the echo's state sits"; figures of that build, not re-measured since).
     //
     // Two loops, with and without the idle limit. A future is as large as
     // the largest state it can be in, so the loop with timers is boxed: the
