@@ -4,8 +4,9 @@
 The shootout answers "how do five designs compare?" in one pass over a
 matrix. This script answers a narrower question more precisely: "is server
 A cheaper per echo than server B in this one cell?". It runs the servers in
-turns (A, B, A, B, ...), so a slow minute on the machine hits both alike,
-and compares each run of A with the run of B right after it.
+turns (A, B, B, A, A, B, ...: the order changes from rep to rep, as in the
+shootout's turns stage), so a slow minute on the machine hits both alike,
+and compares each rep's run of A with its run of B.
 
     cargo build --release --examples
     python3 scripts/ab.py coop mio_raw --conns 100 --size 4096 --reps 6
@@ -267,8 +268,9 @@ def turns(servers, args, pin):
             next_line(loads[-1], "slice start")
         per = {name: [] for name, _ in servers}
         last = [cpu_ns(p.pid) for p in procs]
-        for _ in range(args.reps):
-            for t, load in enumerate(loads):
+        for r in range(args.reps):
+            for t in order(r, len(loads)):
+                load = loads[t]
                 answer(load)
                 line = next_line(load, "slice target=")
                 now = [cpu_ns(p.pid) for p in procs]
@@ -293,6 +295,16 @@ def turns(servers, args, pin):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+def order(rep, n):
+    """The order of the servers in rep (or round) `rep`, as the shootout's
+    turns stage (examples/shootout/turns.rs, `order`): rep 2i starts at
+    server i and goes round the list, rep 2i + 1 is that order backwards. No
+    server always goes first, or always follows the same other."""
+    start = (rep // 2) % max(n, 1)
+    ks = [(start + j) % n for j in range(n)]
+    return ks[::-1] if rep % 2 else ks
 
 
 def main():
@@ -335,7 +347,7 @@ def main():
     if args.turns:
         cpu = turns(servers, args, pin)
     for rep in range(0 if args.turns else args.reps):
-        for name, path in servers:
+        for name, path in (servers[k] for k in order(rep, len(servers))):
             ns, cs, us, sy = one_run(name, path, args, pin)
             cpu[name].append(ns)
             user[name].append(us)

@@ -441,7 +441,10 @@ memory chart leaves those cells out.
    loadgen waits for the last ones count in N, and that wait in S (about
    1 ms at 100 connections, about a round trip at 10,000). A slice starts
    with the server's caches cold from the others' slices, the same for all
-   three.
+   three. The order changes from round to round, so that no server always
+   goes first or always follows the same other: round 2i starts at server
+   i (counting round the list) and round 2i + 1 goes through the same order
+   backwards.
 "#,
         command = ctx.command,
         date = utc_now(),

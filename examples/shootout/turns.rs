@@ -7,8 +7,9 @@
 //! a 5% target then passes or fails with the run it happens to meet. Here
 //! all the servers being compared (`coop`, `tokio`, `mio_raw`) run at once,
 //! pinned to the same CPU, and are loaded in turns ("Taking turns" in
-//! loadgen's docs): A for a slice, then B, then C, then A again. A slow
-//! second now falls on a slice or two of every server alike.
+//! loadgen's docs): A for a slice, then B, then C, then the next round, in
+//! an order that changes from round to round ([`order`]). A slow second
+//! now falls on a slice or two of every server alike.
 //!
 //! Between two slices every server is idle (loadgen has waited for the
 //! echoes in flight), and loadgen waits (`--handshake`) while the shootout
@@ -47,7 +48,7 @@ use crate::svg::group_thousands;
 pub const SLICE_MS: u64 = 250;
 
 /// What one server did in one slice.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Slice {
     /// Its CPU time in the slice, in nanoseconds (`None`: not readable).
     pub cpu_ns: Option<u64>,
@@ -122,6 +123,24 @@ impl Turns {
     }
 }
 
+/// The order in which `n` servers take their slices in round `round`.
+///
+/// Not the same order every round: a server that always went first, or
+/// always came right after a given other, would carry whatever that place
+/// costs (a drift of the machine over the half second a round takes, the
+/// caches its predecessor left) into every one of its ratios. Round `2i`
+/// starts at server `i % n` and goes round the list; round `2i + 1` is the
+/// same order backwards. Over every `2n` rounds each server goes first
+/// twice, and each pair of servers is met in each order `n` times.
+pub fn order(round: usize, n: usize) -> Vec<usize> {
+    let start = (round / 2) % n.max(1);
+    let mut order: Vec<usize> = (0..n).map(|j| (start + j) % n).collect();
+    if round % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
 /// Starts `servers` together and measures them in turns for `secs` each.
 pub fn run(
     servers: &[&'static Server],
@@ -176,9 +195,10 @@ pub fn run(
     let mut measured: Vec<Vec<Slice>> = Vec::new();
     let mut clock = CpuClock::Schedstat;
     let mut last = sample();
-    for _ in 0..rounds {
-        let mut round = Vec::new();
-        for (k, load) in loads.iter_mut().enumerate() {
+    for r in 0..rounds {
+        let mut round = vec![Slice::default(); loads.len()];
+        for k in order(r, loads.len()) {
+            let load = &mut loads[k];
             load.go()?;
             let line = lines
                 .expect(k, "slice target=", slice_wait)
@@ -190,7 +210,7 @@ pub fn run(
             if how == CpuClock::Ticks {
                 clock = CpuClock::Ticks;
             }
-            round.push(Slice { cpu_ns, msgs, secs });
+            round[k] = Slice { cpu_ns, msgs, secs };
             last = now;
         }
         measured.push(round);
@@ -420,6 +440,27 @@ mod tests {
             Some((1, 46294, 0.250376))
         );
         assert_eq!(parse_slice("slice start"), None);
+    }
+
+    #[test]
+    fn the_order_changes_so_that_no_server_keeps_a_place() {
+        assert_eq!(order(0, 3), [0, 1, 2]);
+        assert_eq!(order(1, 3), [2, 1, 0]);
+        assert_eq!(order(2, 3), [1, 2, 0]);
+        for n in 1..=6 {
+            let rounds: Vec<Vec<usize>> = (0..2 * n).map(|r| order(r, n)).collect();
+            for k in 0..n {
+                let first = rounds.iter().filter(|o| o[0] == k).count();
+                assert_eq!(first, 2, "server {k} of {n} goes first twice");
+            }
+            for a in 0..n {
+                for b in (0..n).filter(|&b| b != a) {
+                    let place = |o: &Vec<usize>, x| o.iter().position(|&y| y == x);
+                    let a_first = rounds.iter().filter(|o| place(o, a) < place(o, b)).count();
+                    assert_eq!(a_first, n, "{a} before {b}, of {n}");
+                }
+            }
+        }
     }
 
     #[test]
