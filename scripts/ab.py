@@ -4,8 +4,8 @@
 The shootout answers "how do five designs compare?" in one pass over a
 matrix. This script answers a narrower question more precisely: "is server
 A cheaper per echo than server B in this one cell?". It runs the servers in
-turns (A, B, B, A, A, B, ...: the order changes from rep to rep, as in the
-shootout's turns stage), so a slow minute on the machine hits both alike,
+turns (A B, B A, B A, A B, ...: the order changes from rep to rep, as in
+the shootout's turns stage), so a slow minute on the machine hits both alike,
 and compares each rep's run of A with its run of B.
 
     cargo build --release --examples
