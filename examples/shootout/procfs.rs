@@ -2,7 +2,7 @@
 //! threads, the kernel's stack total, and a description of the machine.
 //!
 //! Every number is parsed by hand from the text files Linux documents in
-//! `proc(5)`, with the two helpers of `common/procfs.rs`; a file that cannot
+//! `proc(5)`, with the helpers of `common/procfs.rs`; a file that cannot
 //! be read gives `None`, never a panic (a server that has died has no
 //! `/proc/PID` left to read).
 

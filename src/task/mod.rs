@@ -57,14 +57,14 @@ fn spawn_named<F>(
 where
     F: Future + 'static,
 {
-    context::with_current(|core| core.executor.spawn(future, name, location).1).unwrap_or_else(
-        || {
-            panic!(
-                "coop::spawn called outside of a coop runtime: \
+    let spawned = context::with_current(|core| core.executor.spawn(future, name, location));
+    let (_, handle) = spawned.unwrap_or_else(|| {
+        panic!(
+            "coop::spawn called outside of a coop runtime: \
              spawn tasks from inside coop::block_on (or Runtime::block_on)"
-            )
-        },
-    )
+        )
+    });
+    handle
 }
 
 /// Spawns tasks with a name, which shows in slow-poll warnings and traces.
