@@ -254,14 +254,17 @@ fn more_ready_sockets_than_the_event_capacity_are_all_served() {
 /// polled under any other waker, here one that counts its wakes and then
 /// wakes the task, must still be woken through that waker: the reactor
 /// stores it and calls it. (The short road itself is what every other
-/// socket test here takes.)
+/// socket test here takes.) Such a waker may run any code, the reactor's
+/// included: this one opens a socket each time it is called, which
+/// registers it with the reactor that is calling it.
 #[test]
 fn a_socket_read_under_a_foreign_waker_wakes_that_waker() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Context, Poll, Wake, Waker};
 
-    /// Counts its wakes and passes each on to the task's own waker.
+    /// Counts its wakes and passes each on to the task's own waker,
+    /// after opening (and closing) a socket.
     struct Counting {
         wakes: AtomicUsize,
         task: Waker,
@@ -271,6 +274,9 @@ fn a_socket_read_under_a_foreign_waker_wakes_that_waker() {
             self.wake_by_ref();
         }
         fn wake_by_ref(self: &Arc<Self>) {
+            // Registering needs the reactor's slab: this panics if the
+            // reactor calls us while it holds it.
+            coop::net::UdpSocket::bind("127.0.0.1:0").expect("bind in a waker");
             self.wakes.fetch_add(1, Ordering::SeqCst);
             self.task.wake_by_ref();
         }

@@ -133,14 +133,16 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let n = ready!(self.io.poll_io(cx, Direction::Read, |s| (&*s).read(buf)))?;
         // A short read emptied the kernel's buffer; with edge-triggered
         // readiness, new data will bring a new event. Forgetting readiness
         // now saves the read(2) that would only say WouldBlock.
-        if n > 0 && n < buf.len() {
-            self.io.clear_ready(Direction::Read);
-        }
-        Poll::Ready(Ok(n))
+        let len = buf.len();
+        self.io.poll_io_drain(
+            cx,
+            Direction::Read,
+            |s| (&*s).read(buf),
+            |&n| n > 0 && n < len,
+        )
     }
 
     #[inline]
@@ -149,12 +151,13 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let n = ready!(self.io.poll_io(cx, Direction::Write, |s| (&*s).write(buf)))?;
         // Likewise a short write means the send buffer is full.
-        if n > 0 && n < buf.len() {
-            self.io.clear_ready(Direction::Write);
-        }
-        Poll::Ready(Ok(n))
+        self.io.poll_io_drain(
+            cx,
+            Direction::Write,
+            |s| (&*s).write(buf),
+            |&n| n > 0 && n < buf.len(),
+        )
     }
 
     pub(crate) fn poll_write_vectored_priv(

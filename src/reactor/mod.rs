@@ -168,15 +168,6 @@ impl Waiter {
             Waiter::Waker(w) => w.will_wake(waker),
         }
     }
-
-    /// Wakes it: a task through `schedule`, a waker by calling it.
-    #[inline]
-    fn wake(self, schedule: &impl Fn(TaskId)) {
-        match self {
-            Waiter::Task(id) => schedule(id),
-            Waiter::Waker(waker) => waker.wake(),
-        }
-    }
 }
 
 /// The tasks waiting on one direction of a source. Almost always none or
@@ -247,28 +238,54 @@ impl Waiters {
         *self = Waiters::Many(all);
     }
 
-    /// Whether no task is waiting.
-    fn is_empty(&self) -> bool {
-        matches!(self, Waiters::None)
+    /// Wakes every waiter, leaving none: a task is queued at once through
+    /// `schedule`; any other waker goes to `later`, to be called once the
+    /// reactor's slab is no longer borrowed (a waker may run any code).
+    ///
+    /// Inlined into the dispatch loop, so its usual cases, nobody waiting
+    /// or the socket's own task, are a test and a store each; the rest
+    /// goes out of line. The store overwrites a `One(Task)`, which has
+    /// nothing to drop; `mem::replace` plus `forget` says so (as in
+    /// [`add`](Self::add)).
+    #[inline]
+    fn wake(&mut self, schedule: &impl Fn(TaskId), later: &mut Later) {
+        match *self {
+            Waiters::None => {}
+            Waiters::One(Waiter::Task(id)) => {
+                std::mem::forget(std::mem::replace(self, Waiters::None));
+                schedule(id);
+            }
+            _ => self.wake_slow(schedule, later),
+        }
     }
 
-    /// Wakes every waiter (consuming them), queueing tasks with `schedule`.
-    #[inline]
-    fn wake_all(self, schedule: &impl Fn(TaskId)) {
-        match self {
-            Waiters::None => {}
-            Waiters::One(waiter) => waiter.wake(schedule),
-            Waiters::Many(all) => wake_each(*all, schedule),
+    /// Every other case of [`wake`](Self::wake): a waker, or several
+    /// waiters.
+    #[cold]
+    #[inline(never)]
+    fn wake_slow(&mut self, schedule: &impl Fn(TaskId), later: &mut Later) {
+        let all = match std::mem::take(self) {
+            Waiters::None => Vec::new(),
+            Waiters::One(waiter) => vec![waiter],
+            Waiters::Many(all) => *all,
+        };
+        for waiter in all {
+            match waiter {
+                Waiter::Task(id) => schedule(id),
+                Waiter::Waker(waker) => later.wakers.push((later.source, waker)),
+            }
         }
     }
 }
 
-/// The rare case: several tasks waiting on one direction.
-#[cold]
-fn wake_each(waiters: Vec<Waiter>, schedule: &impl Fn(TaskId)) {
-    for waiter in waiters {
-        waiter.wake(schedule);
-    }
+/// The wakers one turn's dispatch found that are not a socket's own task:
+/// they are called after it, with the source each came from.
+#[derive(Default)]
+struct Later {
+    /// The source whose event is being dispatched.
+    source: usize,
+    /// The wakers to call, each with its source.
+    wakers: Vec<(usize, Waker)>,
 }
 
 impl ScheduledIo {
@@ -282,21 +299,21 @@ impl ScheduledIo {
         }
     }
 
+    /// Forgets that the OS said ready in `dir` (closed states stay).
+    #[inline]
+    pub(crate) fn clear_ready(&mut self, dir: Direction) {
+        match dir {
+            Direction::Read => self.read_ready = false,
+            Direction::Write => self.write_ready = false,
+        }
+    }
+
     /// Records what one event says about this source.
     fn note(&mut self, event: &mio::event::Event) {
         self.read_ready |= event.is_readable() || event.is_error();
         self.write_ready |= event.is_writable() || event.is_error();
         self.read_closed |= event.is_read_closed();
         self.write_closed |= event.is_write_closed();
-    }
-
-    /// Takes the tasks waiting on `dir` if `dir` is ready (they are to be
-    /// woken), or nobody if it is not.
-    fn take_ready(&mut self, dir: Direction) -> Waiters {
-        if !self.ready(dir) {
-            return Waiters::default();
-        }
-        std::mem::take(self.waiters(dir))
     }
 
     /// The tasks waiting on `dir`.
@@ -340,7 +357,10 @@ impl Reactor {
     /// arrives), then marks their sources ready and wakes their tasks,
     /// calling `before_wake(source)` before each source's wakes (the
     /// executor labels the wakes with it) and `schedule(id)` to queue a
-    /// task stored by id. Returns the number of events of registered
+    /// task stored by id. `schedule` runs while the slab of sources is
+    /// borrowed, so it must not reach the reactor (the executor's only
+    /// queues the id); other wakers are called after the whole batch, once
+    /// the borrow has ended. Returns the number of events of registered
     /// sources (the cross-thread waker's, and those of sources dropped this
     /// turn, are not counted).
     pub(crate) fn poll(
@@ -357,30 +377,32 @@ impl Reactor {
             Err(e) => return Err(e),
         }
         let mut count = 0;
-        for event in events.iter() {
-            let key = event.token().0;
-            // Update the source and take the tasks it can now serve; the
-            // borrow ends before any of them is woken, because a waker may
-            // run arbitrary code (ours only queue a task, but a waker from
-            // a combinator or another executor could reach the reactor).
-            let (readers, writers) = {
-                let mut sources = self.sources.borrow_mut();
+        let mut later = Later::default();
+        {
+            // One borrow for the whole batch: `schedule` only queues ids
+            // (it never reaches the reactor), and the wakers that might
+            // run other code wait in `later` until the borrow has ended.
+            let mut sources = self.sources.borrow_mut();
+            for event in events.iter() {
+                let key = event.token().0;
                 let Some(io) = sources.get_mut(key) else {
                     continue; // the waker token, or a source dropped this turn
                 };
                 count += 1;
                 io.note(event);
-                (
-                    io.take_ready(Direction::Read),
-                    io.take_ready(Direction::Write),
-                )
-            };
-            if readers.is_empty() && writers.is_empty() {
-                continue;
+                before_wake(key);
+                later.source = key;
+                if io.ready(Direction::Read) {
+                    io.readers.wake(&schedule, &mut later);
+                }
+                if io.ready(Direction::Write) {
+                    io.writers.wake(&schedule, &mut later);
+                }
             }
+        }
+        for (key, waker) in later.wakers {
             before_wake(key);
-            readers.wake_all(&schedule);
-            writers.wake_all(&schedule);
+            waker.wake();
         }
         self.io_events.set(self.io_events.get() + count as u64);
         Ok(count)
@@ -420,9 +442,14 @@ mod tests {
     };
 
     /// Wakes `waiters`, returning the ids handed to `schedule`.
-    fn wake(waiters: Waiters) -> Vec<TaskId> {
+    fn wake(mut waiters: Waiters) -> Vec<TaskId> {
         let queued = RefCell::new(Vec::new());
-        waiters.wake_all(&|id| queued.borrow_mut().push(id));
+        let mut later = Later::default();
+        waiters.wake(&|id| queued.borrow_mut().push(id), &mut later);
+        assert!(matches!(waiters, Waiters::None), "a waiter was left");
+        for (_, waker) in later.wakers {
+            waker.wake();
+        }
         queued.into_inner()
     }
 

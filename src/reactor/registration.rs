@@ -99,27 +99,7 @@ impl<S: Source> IoSource<S> {
     /// docs).
     #[inline]
     pub(crate) fn clear_ready(&self, dir: Direction) {
-        let mut sources = self.reactor.sources.borrow_mut();
-        let io = &mut sources[self.key];
-        match dir {
-            Direction::Read => io.read_ready = false,
-            Direction::Write => io.write_ready = false,
-        }
-    }
-
-    /// The operation said `WouldBlock`: the direction is neither ready nor
-    /// closed, whatever earlier events said. Forgets that, and stores the
-    /// task's waker, in one visit to the slot: nothing can make the source
-    /// ready in between, because events are read only between polls.
-    #[inline]
-    fn wait_after_would_block(&self, cx: &mut Context<'_>, dir: Direction) {
-        let mut sources = self.reactor.sources.borrow_mut();
-        let io = &mut sources[self.key];
-        match dir {
-            Direction::Read => (io.read_ready, io.read_closed) = (false, false),
-            Direction::Write => (io.write_ready, io.write_closed) = (false, false),
-        }
-        io.waiters(dir).add(cx.waker(), self.reactor.running());
+        self.reactor.sources.borrow_mut()[self.key].clear_ready(dir);
     }
 
     /// Runs the non-blocking `op` once the source is ready in `dir`,
@@ -129,18 +109,59 @@ impl<S: Source> IoSource<S> {
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
-        mut op: impl FnMut(&S) -> io::Result<R>,
+        op: impl FnMut(&S) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
+        self.poll_io_drain(cx, dir, op, |_| false)
+    }
+
+    /// [`poll_io`](Self::poll_io), and when `drained` says a result
+    /// emptied the kernel's buffer (a short read, a short write), forgets
+    /// readiness in `dir` at once: with edge-triggered readiness more data
+    /// brings a new event, so the next operation can wait for it instead
+    /// of trying a system call that would only say `WouldBlock`.
+    ///
+    /// One visit to the source's slot does it all: the slab is borrowed
+    /// once, for the readiness check, the operation, and what it teaches.
+    /// Holding the borrow across `op` is sound because `op` is a system
+    /// call on this socket, which cannot reach the reactor; and nothing
+    /// can make the source ready meanwhile, because events are read only
+    /// between polls.
+    #[inline]
+    pub(crate) fn poll_io_drain<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> Poll<io::Result<R>> {
+        let mut sources = self.reactor.sources.borrow_mut();
+        let io = &mut sources[self.key];
         loop {
-            std::task::ready!(self.poll_ready(cx, dir));
+            if !io.ready(dir) {
+                io.waiters(dir).add(cx.waker(), self.reactor.running());
+                return Poll::Pending;
+            }
             match op(&self.io) {
+                Ok(result) => {
+                    if drained(&result) {
+                        io.clear_ready(dir);
+                    }
+                    return Poll::Ready(Ok(result));
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.wait_after_would_block(cx, dir);
+                    // The direction is neither ready nor closed, whatever
+                    // earlier events said: forget that, and wait.
+                    io.clear_ready(dir);
+                    match dir {
+                        Direction::Read => io.read_closed = false,
+                        Direction::Write => io.write_closed = false,
+                    }
+                    io.waiters(dir).add(cx.waker(), self.reactor.running());
                     return Poll::Pending;
                 }
                 // EINTR: the call was cut short by a signal; just retry.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                result => return Poll::Ready(result),
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
