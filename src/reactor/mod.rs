@@ -238,9 +238,10 @@ impl Waiters {
         *self = Waiters::Many(all);
     }
 
-    /// Wakes every waiter, leaving none: a task is queued at once through
-    /// `schedule`; any other waker goes to `later`, to be called once the
-    /// reactor's slab is no longer borrowed (a waker may run any code).
+    /// Wakes every waiter of source `key`, leaving none: a task is queued
+    /// at once through `schedule`; any other waker goes to `later` with the
+    /// key, to be called once the reactor's slab is no longer borrowed (a
+    /// waker may run any code).
     ///
     /// Inlined into the dispatch loop, so its usual cases, nobody waiting
     /// or the socket's own task, are a test and a store each; the rest
@@ -248,14 +249,14 @@ impl Waiters {
     /// nothing to drop; `mem::replace` plus `forget` says so (as in
     /// [`add`](Self::add)).
     #[inline]
-    fn wake(&mut self, schedule: &impl Fn(TaskId), later: &mut Later) {
+    fn wake(&mut self, key: usize, schedule: &impl Fn(TaskId), later: &mut Later) {
         match *self {
             Waiters::None => {}
             Waiters::One(Waiter::Task(id)) => {
                 std::mem::forget(std::mem::replace(self, Waiters::None));
                 schedule(id);
             }
-            _ => self.wake_slow(schedule, later),
+            _ => self.wake_slow(key, schedule, later),
         }
     }
 
@@ -263,7 +264,7 @@ impl Waiters {
     /// waiters.
     #[cold]
     #[inline(never)]
-    fn wake_slow(&mut self, schedule: &impl Fn(TaskId), later: &mut Later) {
+    fn wake_slow(&mut self, key: usize, schedule: &impl Fn(TaskId), later: &mut Later) {
         let all = match std::mem::take(self) {
             Waiters::None => Vec::new(),
             Waiters::One(waiter) => vec![waiter],
@@ -272,21 +273,16 @@ impl Waiters {
         for waiter in all {
             match waiter {
                 Waiter::Task(id) => schedule(id),
-                Waiter::Waker(waker) => later.wakers.push((later.source, waker)),
+                Waiter::Waker(waker) => later.push((key, waker)),
             }
         }
     }
 }
 
-/// The wakers one turn's dispatch found that are not a socket's own task:
-/// they are called after it, with the source each came from.
-#[derive(Default)]
-struct Later {
-    /// The source whose event is being dispatched.
-    source: usize,
-    /// The wakers to call, each with its source.
-    wakers: Vec<(usize, Waker)>,
-}
+/// The wakers one batch's dispatch found that are not a socket's own
+/// task, each with the key of the source it waited on: they are called
+/// after the batch.
+type Later = Vec<(usize, Waker)>;
 
 impl ScheduledIo {
     /// Whether an operation in `dir` should be tried now: the OS said ready,
@@ -377,7 +373,7 @@ impl Reactor {
             Err(e) => return Err(e),
         }
         let mut count = 0;
-        let mut later = Later::default();
+        let mut later = Later::new();
         {
             // One borrow for the whole batch: `schedule` only queues ids
             // (it never reaches the reactor), and the wakers that might
@@ -391,16 +387,15 @@ impl Reactor {
                 count += 1;
                 io.note(event);
                 before_wake(key);
-                later.source = key;
                 if io.ready(Direction::Read) {
-                    io.readers.wake(&schedule, &mut later);
+                    io.readers.wake(key, &schedule, &mut later);
                 }
                 if io.ready(Direction::Write) {
-                    io.writers.wake(&schedule, &mut later);
+                    io.writers.wake(key, &schedule, &mut later);
                 }
             }
         }
-        for (key, waker) in later.wakers {
+        for (key, waker) in later {
             before_wake(key);
             waker.wake();
         }
@@ -444,10 +439,10 @@ mod tests {
     /// Wakes `waiters`, returning the ids handed to `schedule`.
     fn wake(mut waiters: Waiters) -> Vec<TaskId> {
         let queued = RefCell::new(Vec::new());
-        let mut later = Later::default();
-        waiters.wake(&|id| queued.borrow_mut().push(id), &mut later);
+        let mut later = Later::new();
+        waiters.wake(ID.key, &|id| queued.borrow_mut().push(id), &mut later);
         assert!(matches!(waiters, Waiters::None), "a waiter was left");
-        for (_, waker) in later.wakers {
+        for (_, waker) in later {
             waker.wake();
         }
         queued.into_inner()

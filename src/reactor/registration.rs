@@ -122,9 +122,10 @@ impl<S: Source> IoSource<S> {
     ///
     /// One visit to the source's slot does it all: the slab is borrowed
     /// once, for the readiness check, the operation, and what it teaches.
-    /// Holding the borrow across `op` is sound because `op` is a system
-    /// call on this socket, which cannot reach the reactor; and nothing
-    /// can make the source ready meanwhile, because events are read only
+    /// Holding the borrow across `op` is fine because every `op` in this
+    /// crate is a system call on this socket, which never reaches the
+    /// reactor (one that did would panic on the borrow); and nothing can
+    /// make the source ready meanwhile, because events are read only
     /// between polls.
     #[inline]
     pub(crate) fn poll_io_drain<R>(
