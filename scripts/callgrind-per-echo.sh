@@ -29,6 +29,10 @@
 # coop 3000 64`, its misses count the distinct lines of memory an echo
 # touches: each connection's lines are evicted before its next echo, and
 # a line touched twice within one echo hits the second time.
+#
+# With CODE_LINES=1, callgrind also records instruction addresses
+# (--dump-instr=yes) and scripts/code-lines.py prints the lines of code an
+# echo runs: `CODE_LINES=1 scripts/callgrind-per-echo.sh coop 1000 64`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +58,7 @@ tag="$server-${conns}x$size"
 rm -f "$out/$tag.callgrind" "$out/$tag.server.out"
 sim=()
 [ "${CACHE_SIM:-0}" = 1 ] && sim=(--cache-sim=yes ${CACHE_LL:+--LL=$CACHE_LL})
+[ "${CODE_LINES:-0}" = 1 ] && sim+=(--dump-instr=yes)
 RUST_LOG=warn valgrind --tool=callgrind "${sim[@]}" --callgrind-out-file="$out/$tag.callgrind" \
   "$out/build/release/examples/$example" --addr 127.0.0.1:0 --buf 4096 \
   >"$out/$tag.server.out" 2>/dev/null &
@@ -91,4 +96,7 @@ if [ "${CACHE_SIM:-0}" = 1 ]; then
       printf "  per echo: L1 data read misses %.2f, write misses %.2f, last-level data misses %.3f\n",
         $(col["D1mr"]) / msgs, $(col["D1mw"]) / msgs, ($(col["DLmr"]) + $(col["DLmw"])) / msgs
     }' "$out/$tag.callgrind"
+fi
+if [ "${CODE_LINES:-0}" = 1 ]; then
+  python3 scripts/code-lines.py "$out/$tag.callgrind" "$msgs"
 fi
