@@ -238,9 +238,9 @@ fn the_trace_json_parses_and_its_events_nest_and_order() {
         let spans: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();
         assert!(spans.iter().any(|e| e["name"] == "poll"));
         assert!(spans.iter().any(|e| e["name"] == "waiting in mio::Poll"));
-        // The blocking job names the task that awaited it: `b`'s.
+        // The blocking job names the task that awaited it, `b`, by its name.
         let waiter = task_named(&trace, "spawn_blocking");
-        let job = format!("job of task {waiter}");
+        let job = "job of spawn_blocking";
         let ran: Vec<_> = trace
             .events
             .iter()
@@ -250,11 +250,11 @@ fn the_trace_json_parses_and_its_events_nest_and_order() {
             })
             .collect();
         assert_eq!(ran, [waiter]);
-        assert!(spans.iter().any(|e| e["name"] == job.as_str()));
+        assert!(spans.iter().any(|e| e["name"] == job));
         // Polls and waits happen on the one loop thread: they never overlap.
         let mut loop_spans: Vec<(u64, u64)> = spans
             .iter()
-            .filter(|e| e["name"] != job.as_str())
+            .filter(|e| e["name"] != job)
             .map(|e| {
                 let ts = e["ts"].as_u64().unwrap();
                 (ts, ts + e["dur"].as_u64().unwrap())

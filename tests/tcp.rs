@@ -3,11 +3,15 @@
 mod util;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
+use std::pin::pin;
+use std::time::Duration;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
 use coop::net::{TcpListener, TcpStream};
+use coop::time::timeout;
+use socket2::{Domain, Socket, Type};
 use util::{Rng, listener, serve_echo, with_deadline};
 
 #[test]
@@ -171,6 +175,36 @@ fn connect_to_a_closed_port_is_an_os_error() {
             // The std listener is dropped: nothing listens there now.
             let err = TcpStream::connect(port).await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+        });
+    });
+}
+
+/// A connect whose SYN is dropped (the listener's accept queue is full)
+/// stays pending: the optimistic first round finds the socket writable in
+/// name only, not yet connected, so it forgets that readiness and waits for
+/// the handshake. That ends once the queue has room and the client sends
+/// its SYN again (Linux waits 1 s before the first retry).
+#[test]
+fn a_connect_waits_while_the_listener_queue_is_full() {
+    with_deadline(30, || {
+        coop::block_on(async {
+            let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+            let raw = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            raw.bind(&any.into()).unwrap();
+            // Backlog 0: the queue holds one finished handshake.
+            raw.listen(0).unwrap();
+            let queue = std::net::TcpListener::from(raw);
+            let addr = queue.local_addr().unwrap();
+            let _first = std::net::TcpStream::connect(addr).unwrap();
+
+            let mut connect = pin!(TcpStream::connect(addr));
+            let early = timeout(Duration::from_millis(300), connect.as_mut()).await;
+            assert!(early.is_err(), "connected while the queue was full");
+
+            drop(queue.accept().unwrap()); // room for one more
+            let stream = connect.await.unwrap();
+            let (second, _) = queue.accept().unwrap();
+            assert_eq!(stream.local_addr().unwrap(), second.peer_addr().unwrap());
         });
     });
 }

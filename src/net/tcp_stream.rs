@@ -4,7 +4,7 @@ use std::future::poll_fn;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use futures::io::{AsyncRead, AsyncWrite};
 
@@ -55,22 +55,23 @@ impl TcpStream {
         // A non-blocking connect returns at once; the socket becomes
         // writable when the handshake ends, successfully or not.
         let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?;
+        // Once it is writable, the handshake is over: its error, if any,
+        // is the socket's pending error. Still not connected means our
+        // optimistic initial readiness was wrong; as `WouldBlock`, that
+        // clears it and stores our waker.
         poll_fn(|cx| {
-            loop {
-                ready!(stream.io.poll_ready(cx, Direction::Write));
-                if let Some(e) = stream.io.get_ref().take_error()? {
-                    return Poll::Ready(Err(e)); // e.g. ECONNREFUSED
+            stream.io.poll_io(cx, Direction::Write, |s| {
+                if let Some(e) = s.take_error()? {
+                    return Err(e); // e.g. ECONNREFUSED
                 }
-                match stream.io.get_ref().peer_addr() {
-                    Ok(_) => return Poll::Ready(Ok(())),
-                    // Still connecting: our optimistic initial readiness was
-                    // wrong. Clear it; the next round stores our waker.
+                match s.peer_addr() {
+                    Ok(_) => Ok(()),
                     Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                        stream.io.clear_ready(Direction::Write);
+                        Err(io::ErrorKind::WouldBlock.into())
                     }
-                    Err(e) => return Poll::Ready(Err(e)),
+                    Err(e) => Err(e),
                 }
-            }
+            })
         })
         .await?;
         Ok(stream)

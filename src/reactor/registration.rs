@@ -81,19 +81,6 @@ impl<S: Source> IoSource<S> {
         &self.io
     }
 
-    /// `Ready` if the reactor says `dir` is ready; otherwise stores the
-    /// task's waker and returns `Pending`.
-    #[inline]
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<()> {
-        let mut sources = self.reactor.sources.borrow_mut();
-        let io = &mut sources[self.key];
-        if io.ready(dir) {
-            return Poll::Ready(());
-        }
-        io.waiters(dir).add(cx.waker(), self.reactor.running());
-        Poll::Pending
-    }
-
     /// Forgets readiness in `dir` after a short read or write: the next
     /// operation waits for the OS. Closed states stay (see the reactor's
     /// docs).

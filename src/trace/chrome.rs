@@ -5,7 +5,10 @@
 //! waits in `mio::Poll`, lanes 10.. are blocking-pool threads, lanes
 //! 1000.. are tasks. Polls, waits and jobs are complete events (`"ph":"X"`
 //! with `ts` and `dur` in µs); wakes are instant events (`"ph":"i"`).
+//! A blocking job is named for the task that awaits it, by the task's name
+//! if it has one (`job of hash`), as the SVG tags it.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use super::{Event, Trace, WakeReason};
@@ -32,6 +35,8 @@ pub(super) fn render(trace: &Trace) -> String {
         lane_name(LOOP_TID, "event loop: waiting in mio::Poll"),
     );
     let mut named_threads = Vec::new();
+    // Each task's lane label, for naming the blocking jobs it awaits.
+    let mut labels: HashMap<u64, String> = HashMap::new();
     for event in &trace.events {
         let line = match event {
             Event::Spawn {
@@ -42,6 +47,7 @@ pub(super) fn render(trace: &Trace) -> String {
             } => {
                 let label = name.clone().unwrap_or_else(|| format!("task {task}"));
                 push(&mut out, lane_name(TASK_TID + task, &label));
+                labels.insert(*task, label);
                 format!(
                     "{{\"name\":\"spawn\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{at_us},\"pid\":1,\"tid\":{},\"args\":{{\"location\":{}}}}}",
                     TASK_TID + task,
@@ -84,7 +90,12 @@ pub(super) fn render(trace: &Trace) -> String {
                         lane_name(tid, &format!("blocking thread {thread}")),
                     );
                 }
-                complete(&format!("job of task {task}"), tid, *start_us, *end_us)
+                // The awaiting task was spawned before its job ran.
+                let job = match labels.get(task) {
+                    Some(label) => format!("job of {label}"),
+                    None => format!("job of task {task}"),
+                };
+                complete(&job, tid, *start_us, *end_us)
             }
         };
         push(&mut out, line);
