@@ -6,7 +6,7 @@
 //! 1000.. are tasks. Polls, waits and jobs are complete events (`"ph":"X"`
 //! with `ts` and `dur` in µs); wakes are instant events (`"ph":"i"`).
 //! A blocking job is named for the task that awaits it, by the task's name
-//! if it has one (`job of hash`), as the SVG tags it.
+//! if it has one (`job of chunk 3`), as the SVG tags it.
 
 use std::collections::HashMap;
 use std::fmt::Write;
