@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use super::{Event, Trace, WakeReason};
+use super::{Event, Trace, WakeReason, label};
 
 /// The lane of the loop's waits.
 const LOOP_TID: u64 = 1;
@@ -45,9 +45,9 @@ pub(super) fn render(trace: &Trace) -> String {
                 location,
                 at_us,
             } => {
-                let label = name.clone().unwrap_or_else(|| format!("task {task}"));
-                push(&mut out, lane_name(TASK_TID + task, &label));
-                labels.insert(*task, label);
+                let lane = label(*task, name.as_deref());
+                push(&mut out, lane_name(TASK_TID + task, &lane));
+                labels.insert(*task, lane);
                 format!(
                     "{{\"name\":\"spawn\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{at_us},\"pid\":1,\"tid\":{},\"args\":{{\"location\":{}}}}}",
                     TASK_TID + task,
@@ -91,11 +91,11 @@ pub(super) fn render(trace: &Trace) -> String {
                     );
                 }
                 // The awaiting task was spawned before its job ran.
-                let job = match labels.get(task) {
-                    Some(label) => format!("job of {label}"),
-                    None => format!("job of task {task}"),
-                };
-                complete(&job, tid, *start_us, *end_us)
+                let owner = labels
+                    .get(task)
+                    .cloned()
+                    .unwrap_or_else(|| label(*task, None));
+                complete(&format!("job of {owner}"), tid, *start_us, *end_us)
             }
         };
         push(&mut out, line);

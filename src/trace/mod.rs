@@ -263,14 +263,17 @@ impl Trace {
 
     /// The name to show for `task`: its given name, or `task N`.
     pub fn task_label(&self, task: u64) -> String {
-        self.events
-            .iter()
-            .find_map(|e| match e {
-                Event::Spawn { task: t, name, .. } if *t == task => {
-                    Some(name.clone().unwrap_or_else(|| format!("task {task}")))
-                }
-                _ => None,
-            })
-            .unwrap_or_else(|| format!("task {task}"))
+        let name = self.events.iter().find_map(|e| match e {
+            Event::Spawn { task: t, name, .. } if *t == task => Some(name.as_deref()),
+            _ => None,
+        });
+        label(task, name.flatten())
     }
+}
+
+/// How every view names a task: by its given name, or as `task N`. The
+/// renderers call it as they meet each spawn, rather than
+/// [`Trace::task_label`], which searches the whole trace.
+pub(super) fn label(task: u64, name: Option<&str>) -> String {
+    name.map_or_else(|| format!("task {task}"), str::to_owned)
 }

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{Event, Trace};
+use super::{Event, Trace, label};
 
 const WIDTH: f64 = 1000.0;
 const LABEL: f64 = 170.0;
@@ -78,7 +78,7 @@ pub struct Diagram {
 /// The lane of `task`, created (named `task N`) on first sight.
 fn task_lane(tasks: &mut BTreeMap<u64, Lane>, task: u64) -> &mut Lane {
     tasks.entry(task).or_insert_with(|| Lane {
-        label: format!("task {task}"),
+        label: label(task, None),
         colour: BUSY,
         ..Lane::default()
     })
@@ -143,7 +143,7 @@ impl Trace {
                     // its lane, and its name if it has one, exist by now.
                     let owner = tasks
                         .get(&task)
-                        .map_or_else(|| format!("task {task}"), |l| l.label.clone());
+                        .map_or_else(|| label(task, None), |l| l.label.clone());
                     let lane = blocking.entry(thread).or_insert_with(|| Lane {
                         label: format!("blocking thread {thread}"),
                         colour: BLOCKING,
