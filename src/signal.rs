@@ -186,31 +186,36 @@ impl Signal {
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // Drain every byte that is there: deliveries coalesce into one
         // wake-up (ground rule 2). If there are none, say WouldBlock, and
-        // poll_io stores our waker until the handler writes again.
-        let drained = self.pipe.poll_io(cx, Direction::Read, |pipe| {
-            let mut buf = [0u8; 64];
-            let mut total = 0;
-            loop {
-                match (&*pipe).read(&mut buf) {
-                    Ok(0) if total == 0 => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "signal pipe closed: the handler is gone",
-                        ));
+        // poll_io_drain stores our waker until the handler writes again.
+        // A drain reads until WouldBlock, so every success leaves the pipe
+        // empty (`|_| true`): readiness is forgotten, and the next recv
+        // waits for the next byte's edge.
+        let drained = self.pipe.poll_io_drain(
+            cx,
+            Direction::Read,
+            |pipe| {
+                let mut buf = [0u8; 64];
+                let mut total = 0;
+                loop {
+                    match (&*pipe).read(&mut buf) {
+                        Ok(0) if total == 0 => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "signal pipe closed: the handler is gone",
+                            ));
+                        }
+                        Ok(0) => return Ok(total),
+                        Ok(n) => total += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock && total > 0 => {
+                            return Ok(total);
+                        }
+                        Err(e) => return Err(e),
                     }
-                    Ok(0) => return Ok(total),
-                    Ok(n) => total += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && total > 0 => {
-                        return Ok(total);
-                    }
-                    Err(e) => return Err(e),
                 }
-            }
-        });
+            },
+            |_| true,
+        );
         std::task::ready!(drained)?;
-        // We read until WouldBlock: the pipe is empty, and the next byte
-        // brings a new edge. Forget readiness so the next recv waits.
-        self.pipe.clear_ready(Direction::Read);
         Poll::Ready(Ok(()))
     }
 }

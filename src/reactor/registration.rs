@@ -81,14 +81,6 @@ impl<S: Source> IoSource<S> {
         &self.io
     }
 
-    /// Forgets readiness in `dir` after a short read or write: the next
-    /// operation waits for the OS. Closed states stay (see the reactor's
-    /// docs).
-    #[inline]
-    pub(crate) fn clear_ready(&self, dir: Direction) {
-        self.reactor.sources.borrow_mut()[self.key].clear_ready(dir);
-    }
-
     /// Runs the non-blocking `op` once the source is ready in `dir`,
     /// waiting (returning `Pending`) for as long as it would block.
     #[inline]
