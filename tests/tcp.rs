@@ -362,3 +362,121 @@ fn a_socket_read_under_a_foreign_waker_wakes_that_waker() {
         });
     });
 }
+
+/// A read shorter than its buffer emptied the kernel's receive queue, so
+/// the stream forgets read readiness at once (`poll_io_drain`): data
+/// that arrives later comes with an event of its own, and the next read
+/// waits for that event instead of making a `read(2)` that would, as a
+/// rule, only say `WouldBlock`. Here the data does arrive within the same
+/// poll, so a stream that kept readiness would read it at once: the
+/// `Pending` shows the syscall was skipped. The read that follows shows
+/// the event does come, and nothing is lost.
+#[test]
+fn a_short_read_waits_for_the_next_event_instead_of_reading_again() {
+    use futures::io::AsyncRead;
+    use std::task::Poll;
+
+    with_deadline(10, || {
+        coop::block_on(async {
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            let mut peer = std::net::TcpStream::connect(addr).unwrap();
+            let (mut stream, _) = listener.accept().await.unwrap();
+            peer.write_all(b"first").unwrap();
+            let mut buf = [0u8; 64];
+            let n = stream.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"first", "5 of 64 bytes: a short read");
+
+            // In the same poll: more data arrives, and the stream is read.
+            let again = std::future::poll_fn(|cx| {
+                peer.write_all(b"second").unwrap();
+                std::thread::sleep(Duration::from_millis(50)); // delivered by now
+                Poll::Ready(std::pin::Pin::new(&mut stream).poll_read(cx, &mut buf))
+            })
+            .await;
+            assert!(
+                again.is_pending(),
+                "the read after a short read made a system call: {again:?}"
+            );
+            let n = stream.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"second");
+        });
+    });
+}
+
+/// The same for writes, plain and vectored: a write shorter than what it
+/// was given found the send buffer full, so the stream forgets write
+/// readiness. The peer then reads everything, which frees the buffer
+/// within the same poll; a stream that kept readiness would write again
+/// at once. The write that follows is woken by the writable event that
+/// freeing the buffer raised, and every byte arrives.
+fn a_short_write_waits_for_the_next_event(vectored: bool) {
+    use futures::io::AsyncWrite;
+    use std::io::IoSlice;
+    use std::task::Poll;
+
+    with_deadline(20, move || {
+        coop::block_on(async move {
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            let mut peer = std::net::TcpStream::connect(addr).unwrap();
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let payload: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
+            let (head, tail) = payload.split_at(payload.len() / 2);
+            let mut write = |cx: &mut std::task::Context<'_>, from: usize| {
+                let stream = std::pin::Pin::new(&mut stream);
+                if vectored {
+                    let (a, b) = if from < head.len() {
+                        (&head[from..], tail)
+                    } else {
+                        (&tail[from - head.len()..], &[][..])
+                    };
+                    stream.poll_write_vectored(cx, &[IoSlice::new(a), IoSlice::new(b)])
+                } else {
+                    stream.poll_write(cx, &payload[from..])
+                }
+            };
+
+            let (written, received, again) = std::future::poll_fn(|cx| {
+                let Poll::Ready(Ok(n)) = write(cx, 0) else {
+                    panic!("a fresh stream's first write did not complete");
+                };
+                assert!(n < payload.len(), "16 MiB fit in the send buffer");
+                // The peer reads all of it: the send buffer is empty again.
+                let mut received = vec![0u8; n];
+                peer.read_exact(&mut received).unwrap();
+                std::thread::sleep(Duration::from_millis(50)); // the last ACKs
+                Poll::Ready((n, received, write(cx, n)))
+            })
+            .await;
+            assert!(received == payload[..written], "the peer got other bytes");
+            assert!(
+                again.is_pending(),
+                "the write after a short write made a system call: {again:?}"
+            );
+
+            // The rest goes out once the writable event has come.
+            let rest = payload.len() - written;
+            let reader = std::thread::spawn(move || {
+                let mut got = vec![0u8; rest];
+                peer.read_exact(&mut got).unwrap();
+                got
+            });
+            let mut from = written;
+            while from < payload.len() {
+                from += std::future::poll_fn(|cx| write(cx, from)).await.unwrap();
+            }
+            assert!(reader.join().unwrap() == payload[written..]);
+        });
+    });
+}
+
+#[test]
+fn a_short_write_waits_for_the_next_event_instead_of_writing_again() {
+    a_short_write_waits_for_the_next_event(false);
+}
+
+#[test]
+fn a_short_vectored_write_waits_for_the_next_event_too() {
+    a_short_write_waits_for_the_next_event(true);
+}

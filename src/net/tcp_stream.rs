@@ -166,8 +166,15 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.io
-            .poll_io(cx, Direction::Write, |s| (&*s).write_vectored(bufs))
+        // As `poll_write`: a write shorter than all the slices together
+        // found the send buffer full.
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        self.io.poll_io_drain(
+            cx,
+            Direction::Write,
+            |s| (&*s).write_vectored(bufs),
+            |&n| n > 0 && n < total,
+        )
     }
 
     pub(crate) fn poll_close_priv(&self) -> Poll<io::Result<()>> {
