@@ -30,6 +30,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::runtime::context;
+use crate::runtime::executor::drop_quietly;
 use crate::task::JoinHandle;
 use crate::trace::{Event, micros_since};
 
@@ -186,15 +187,24 @@ impl BlockingPool {
         // else: every thread is busy; the job waits its turn.
     }
 
-    /// Drops queued jobs and tells idle threads to exit.
-    pub(crate) fn shutdown(&self) {
+    /// Drops queued jobs and tells idle threads to exit. Returns how many
+    /// jobs it dropped: their captures' destructors ran on this thread,
+    /// with the runtime current, and may have spawned tasks (see
+    /// `Runtime`'s `Drop`).
+    pub(crate) fn shutdown(&self) -> usize {
         let dropped: VecDeque<Job> = {
             let mut state = self.shared.lock();
             state.shutdown = true;
             std::mem::take(&mut state.queue)
         };
         self.shared.work.notify_all();
-        drop(dropped); // outside the lock: a job's captures may do anything
+        // Outside the lock: a job's captures may do anything, and a panic
+        // in their destructors must not unwind out of the runtime's drop.
+        let count = dropped.len();
+        for job in dropped {
+            drop_quietly("a queued blocking job's destructor", move || drop(job));
+        }
+        count
     }
 
     /// Threads alive now.

@@ -148,3 +148,70 @@ fn named_blocking_jobs_via_the_task_builder() {
         assert_eq!(h.await.unwrap(), 7);
     });
 }
+
+/// Occupies the pool's only thread for 300 ms, then queues `job` behind
+/// it and drops the runtime before the job can start: the job is dropped
+/// unrun, on the loop's thread, with the runtime still current.
+fn drop_runtime_with_a_queued_job(job: impl FnOnce() + Send + 'static) -> std::thread::Result<()> {
+    let rt = Runtime::builder().blocking_threads(1).build().unwrap();
+    rt.block_on(async {
+        drop(coop::spawn_blocking(|| {
+            std::thread::sleep(Duration::from_millis(300))
+        }));
+        drop(coop::spawn_blocking(job));
+        coop::yield_now().await;
+    });
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)))
+}
+
+/// A queued job's captures whose destructor panics: the runtime's drop
+/// catches it, as it does for a task's destructor.
+#[test]
+fn a_queued_jobs_destructor_that_panics_does_not_unwind_out_of_the_runtimes_drop() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("a queued job's capture panics when dropped");
+            }
+        }
+    }
+    with_deadline(10, || {
+        let bomb = Bomb;
+        // If the job ever ran, it would defuse the bomb.
+        let dropped = drop_runtime_with_a_queued_job(move || std::mem::forget(bomb));
+        assert!(dropped.is_ok(), "the panic unwound out of Runtime::drop");
+    });
+}
+
+/// A queued job's captures whose destructor spawns a task: that task is
+/// cancelled like every other at shutdown, and its handle says so.
+#[test]
+fn a_task_spawned_by_a_queued_jobs_destructor_is_cancelled_at_shutdown() {
+    use std::cell::RefCell;
+    thread_local! {
+        static SPAWNED: RefCell<Option<coop::JoinHandle<()>>> = const { RefCell::new(None) };
+    }
+    struct SpawnOnDrop;
+    impl Drop for SpawnOnDrop {
+        fn drop(&mut self) {
+            // Dropped unrun on the loop's thread: the runtime is current.
+            let handle = coop::spawn(std::future::pending::<()>());
+            SPAWNED.with(|s| *s.borrow_mut() = Some(handle));
+        }
+    }
+    with_deadline(10, || {
+        let guard = SpawnOnDrop;
+        let dropped = drop_runtime_with_a_queued_job(move || std::mem::forget(guard));
+        assert!(dropped.is_ok());
+        let handle = SPAWNED
+            .with(|s| s.borrow_mut().take())
+            .expect("the destructor spawned");
+        assert!(
+            handle.is_finished(),
+            "the task was left running after shutdown"
+        );
+        let result = futures::executor::block_on(handle);
+        assert!(result.unwrap_err().is_cancelled());
+    });
+}

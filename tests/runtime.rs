@@ -215,6 +215,22 @@ fn metrics_count_spawns_and_polls() {
     assert_eq!(m.tasks_alive, 0);
 }
 
+/// A task aborted before its first poll is cancelled by the executor
+/// without being polled, and the metrics say so.
+#[test]
+fn a_task_aborted_before_its_first_poll_counts_no_poll() {
+    let rt = coop::Runtime::new().unwrap();
+    rt.block_on(async {
+        let handle = coop::spawn(async {});
+        handle.abort();
+        assert!(handle.await.unwrap_err().is_cancelled());
+    });
+    let m = rt.metrics();
+    assert_eq!(m.tasks_spawned, 1);
+    assert_eq!(m.tasks_alive, 0);
+    assert_eq!(m.polls, 0, "a cancellation was counted as a poll");
+}
+
 #[test]
 fn a_yield_lets_the_loop_see_io_before_the_task_runs_again() {
     with_deadline(30, || {

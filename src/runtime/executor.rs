@@ -21,7 +21,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -30,7 +30,7 @@ use crate::reactor::{Reactor, Running};
 use crate::runtime::WakeCounts;
 use crate::task::JoinError;
 use crate::task::JoinHandle;
-use crate::task::cell::{Describe, Task, TaskCell, TaskMeta};
+use crate::task::cell::{Describe, Ran, Task, TaskCell, TaskMeta};
 use crate::task::id::TaskId;
 use crate::task::waker::{Remote, TaskWaker};
 use crate::trace::{Event, Recorder, WakeReason};
@@ -372,16 +372,18 @@ impl Executor {
             }
             _ => return, // a stale wake: that task is gone
         };
-        self.stats.polls.set(self.stats.polls.get() + 1);
         self.reactor
             .set_running(Some(Running::new(id, task.waker())));
         let polled = self.observed_poll(id.generation, Some(&*task), || {
             catch_unwind(AssertUnwindSafe(|| task.run()))
         });
         self.reactor.set_running(None);
+        if !matches!(polled, Ok(Ran::NotPolled)) {
+            self.stats.polls.set(self.stats.polls.get() + 1);
+        }
         match polled {
-            Ok(Poll::Pending) => {}
-            Ok(Poll::Ready(())) => self.retire(id, task, None),
+            Ok(Ran::Pending) => {}
+            Ok(Ran::Finished | Ran::NotPolled) => self.retire(id, task, None),
             Err(payload) => self.retire(id, task, Some(payload)),
         }
     }
@@ -399,13 +401,13 @@ impl Executor {
     ) {
         if let Some(payload) = payload {
             log::debug!("task {id:?} panicked; the panic goes to its JoinHandle");
-            drop_quietly(|| task.fail(JoinError::panic(payload)));
+            drop_quietly(TASK_DROP, || task.fail(JoinError::panic(payload)));
         }
         self.record_finish(id.generation);
         let slot = self.tasks.borrow_mut().remove(id.key);
         drop(task);
         // If nobody holds the JoinHandle, this drops the output too.
-        drop_quietly(move || drop(slot));
+        drop_quietly(TASK_DROP, move || drop(slot));
     }
 
     fn record_finish(&self, task: u64) {
@@ -451,8 +453,8 @@ impl Executor {
             }
             for slot in slots {
                 self.record_finish(slot.generation);
-                drop_quietly(|| slot.task.fail(JoinError::cancelled()));
-                drop_quietly(move || drop(slot));
+                drop_quietly(TASK_DROP, || slot.task.fail(JoinError::cancelled()));
+                drop_quietly(TASK_DROP, move || drop(slot));
             }
         }
         self.run_queue.borrow_mut().clear();
@@ -470,11 +472,14 @@ fn record_wake(trace: &Recorder, id: TaskId, reason: WakeReason) {
     });
 }
 
+/// How [`drop_quietly`]'s warning names a task's destructor.
+const TASK_DROP: &str = "a task's destructor";
+
 /// Runs `f` (a drop, usually), swallowing a panic: a destructor that panics
-/// must not take the loop down with it.
-fn drop_quietly(f: impl FnOnce()) {
+/// must not take the loop down with it. `what` names it in the warning.
+pub(crate) fn drop_quietly(what: &str, f: impl FnOnce()) {
     if catch_unwind(AssertUnwindSafe(f)).is_err() {
-        log::warn!("a task's destructor panicked; the loop carries on");
+        log::warn!("{what} panicked; the loop carries on");
     }
 }
 

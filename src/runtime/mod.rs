@@ -393,10 +393,18 @@ impl Drop for Runtime {
         // inside another runtime's task) so that destructors that reach for
         // "the current runtime" find this one, then drop every task.
         let _enter = context::enter_for_drop(self.core.clone());
-        self.core.executor.shutdown();
-        // Queued blocking jobs are dropped; running ones finish on their
-        // threads and their results are discarded.
-        self.core.blocking.shutdown();
+        // Drop every task, then every queued blocking job (running ones
+        // finish on their threads and their results are discarded). Each
+        // can start the other from a destructor: a task's captures may
+        // call `spawn_blocking`, a job's captures may `spawn`. So repeat
+        // until a round of jobs drops nothing, and no task is left that a
+        // destructor spawned behind the shutdown's back.
+        loop {
+            self.core.executor.shutdown();
+            if self.core.blocking.shutdown() == 0 {
+                break;
+            }
+        }
     }
 }
 

@@ -98,11 +98,26 @@ pub(crate) struct TaskCell<F: Future> {
     meta: TaskMeta,
 }
 
+/// What one call of [`Task::run`] did. The executor frees the slot of a
+/// task that is done, and counts a poll only if one happened (a task
+/// cancelled before its first poll was never polled: `Metrics::polls`
+/// must not say it was).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ran {
+    /// The future was polled and is not finished.
+    Pending,
+    /// The future was polled and finished; the task may leave the slab.
+    Finished,
+    /// No poll happened: an abort was pending, so the task was cancelled
+    /// (or it had finished already). The task may leave the slab.
+    NotPolled,
+}
+
 /// What the executor needs from any task, whatever its output type.
 pub(crate) trait Task {
-    /// Polls the task once (or cancels it if an abort was requested).
-    /// `Ready(())` means it is finished and may leave the slab.
-    fn run(&self) -> Poll<()>;
+    /// Polls the task once (or cancels it if an abort was requested),
+    /// and says which of the two it did (see [`Ran`]).
+    fn run(&self) -> Ran;
     /// The task's name and spawn location.
     fn meta(&self) -> &TaskMeta;
     /// The waker every poll of this task is given: the executor tells the
@@ -147,24 +162,24 @@ impl<F: Future> TaskCell<F> {
 }
 
 impl<F: Future> Task for TaskCell<F> {
-    fn run(&self) -> Poll<()> {
+    fn run(&self) -> Ran {
         if self.aborted.get() {
             self.fail(JoinError::cancelled());
-            return Poll::Ready(());
+            return Ran::NotPolled;
         }
         let mut cx = Context::from_waker(&self.waker);
         let output = {
             let mut stage = self.stage.borrow_mut();
             let Stage::Running(future) = &mut *stage else {
-                return Poll::Ready(()); // finished already; nothing to poll
+                return Ran::NotPolled; // finished already; nothing to poll
             };
             match future.as_mut().poll(&mut cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => return Ran::Pending,
                 Poll::Ready(output) => output,
             }
         };
         self.finish(Ok(output));
-        Poll::Ready(())
+        Ran::Finished
     }
 
     fn meta(&self) -> &TaskMeta {
