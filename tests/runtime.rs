@@ -283,3 +283,48 @@ fn a_yield_lets_the_loop_see_io_before_the_task_runs_again() {
         });
     });
 }
+
+/// A socket moved out of `block_on` keeps its registration with its own
+/// reactor, which nobody polls once that loop is gone. Waiting on it
+/// under another runtime is an error, not a wait that never ends: with
+/// its old runtime dropped, and with it alive but idle. (Found in review,
+/// session 21: the datagram used to arrive and wake no one.)
+#[test]
+fn a_socket_waited_on_outside_its_own_runtime_is_an_error_not_a_hang() {
+    use coop::net::UdpSocket;
+    with_deadline(10, || {
+        let dropped = coop::block_on(async { UdpSocket::bind("127.0.0.1:0").unwrap() });
+        let first = coop::Runtime::new().unwrap();
+        let idle = first.block_on(async { UdpSocket::bind("127.0.0.1:0").unwrap() });
+        let second = coop::Runtime::new().unwrap();
+        for socket in [dropped, idle] {
+            let addr = socket.local_addr().unwrap();
+            let sender = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                s.send_to(b"hello", addr).unwrap();
+            });
+            let got = second.block_on(async {
+                let mut buf = [0u8; 16];
+                coop::time::timeout(Duration::from_secs(2), socket.recv_from(&mut buf)).await
+            });
+            sender.join().unwrap();
+            let err = got
+                .expect("recv_from hung: the datagram arrived and woke no one")
+                .expect_err("the wait began before the datagram was sent");
+            assert!(err.to_string().contains("not running"), "{err}");
+        }
+        // In its own runtime the socket works as before.
+        let socket = first.block_on(async { UdpSocket::bind("127.0.0.1:0").unwrap() });
+        let addr = socket.local_addr().unwrap();
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .send_to(b"again", addr)
+            .unwrap();
+        let n = first.block_on(async {
+            let mut buf = [0u8; 16];
+            socket.recv_from(&mut buf).await.unwrap().0
+        });
+        assert_eq!(n, 5);
+    });
+}

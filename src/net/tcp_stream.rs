@@ -10,6 +10,18 @@ use futures::io::{AsyncRead, AsyncWrite};
 
 use super::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::reactor::registration::{Direction, IoSource};
+use mio::Interest;
+
+/// What a stream registers for: reads and writes, and on Linux urgent data
+/// too (`EPOLLPRI`), so that the reactor learns when a read may stop short
+/// at an urgent mark (see `ScheduledIo::urgent`). Elsewhere mio has no
+/// such interest, and the short-read shortcut takes its chance.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const STREAM_INTEREST: Interest = Interest::READABLE
+    .add(Interest::WRITABLE)
+    .add(Interest::PRIORITY);
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const STREAM_INTEREST: Interest = Interest::READABLE.add(Interest::WRITABLE);
 
 /// A TCP connection, readable and writable with the `futures::io` traits.
 ///
@@ -79,7 +91,7 @@ impl TcpStream {
 
     pub(crate) fn from_mio(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            io: IoSource::new(stream)?,
+            io: IoSource::with_interest(stream, STREAM_INTEREST)?,
         })
     }
 
@@ -166,15 +178,13 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        // As `poll_write`: a write shorter than all the slices together
-        // found the send buffer full.
-        let total: usize = bufs.iter().map(|b| b.len()).sum();
-        self.io.poll_io_drain(
-            cx,
-            Direction::Write,
-            |s| (&*s).write_vectored(bufs),
-            |&n| n > 0 && n < total,
-        )
+        // No shortcut here: `writev(2)` takes at most `IOV_MAX` slices
+        // (std passes the first 1,024 on Linux, fewer elsewhere), so a
+        // write shorter than all the slices together need not have found
+        // the send buffer full, and no writable edge would come to end
+        // the wait. This keeps readiness until a write says `WouldBlock`.
+        self.io
+            .poll_io(cx, Direction::Write, |s| (&*s).write_vectored(bufs))
     }
 
     pub(crate) fn poll_close_priv(&self) -> Poll<io::Result<()>> {

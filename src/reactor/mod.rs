@@ -134,6 +134,15 @@ pub(crate) struct ScheduledIo {
     /// Writing can no longer succeed (mio's `is_write_closed`: a hang-up,
     /// or `EPOLLOUT` together with `EPOLLERR`): the same rule.
     pub(crate) write_closed: bool,
+    /// The peer has sent TCP urgent data (`MSG_OOB`, an `EPOLLPRI` event)
+    /// at some time. A read stops short at the urgent mark even with
+    /// ordinary bytes queued behind it, so from then on a short read no
+    /// longer means an empty buffer, and [`IoSource::poll_io_drain`]
+    /// keeps readiness (the shortcut is off for this socket). Never
+    /// cleared: urgent data is rare, and a wrong clear would hang the read.
+    ///
+    /// [`IoSource::poll_io_drain`]: registration::IoSource::poll_io_drain
+    pub(crate) urgent: bool,
     /// The tasks waiting to read. Separate from `writers` so that one task
     /// may read a socket while another writes it.
     pub(crate) readers: Waiters,
@@ -310,6 +319,7 @@ impl ScheduledIo {
         self.write_ready |= event.is_writable() || event.is_error();
         self.read_closed |= event.is_read_closed();
         self.write_closed |= event.is_write_closed();
+        self.urgent |= event.is_priority();
     }
 
     /// The tasks waiting on `dir`.

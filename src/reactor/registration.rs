@@ -118,12 +118,11 @@ impl<S: Source> IoSource<S> {
         let io = &mut sources[self.key];
         loop {
             if !io.ready(dir) {
-                io.waiters(dir).add(cx.waker(), self.reactor.running());
-                return Poll::Pending;
+                return self.wait(io, dir, cx);
             }
             match op(&self.io) {
                 Ok(result) => {
-                    if drained(&result) {
+                    if drained(&result) && !io.urgent {
                         io.clear_ready(dir);
                     }
                     return Poll::Ready(Ok(result));
@@ -136,14 +135,52 @@ impl<S: Source> IoSource<S> {
                         Direction::Read => io.read_closed = false,
                         Direction::Write => io.write_closed = false,
                     }
-                    io.waiters(dir).add(cx.waker(), self.reactor.running());
-                    return Poll::Pending;
+                    return self.wait(io, dir, cx);
                 }
                 // EINTR: the call was cut short by a signal; just retry.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
+    }
+}
+
+impl<S: Source> IoSource<S> {
+    /// Stores `cx`'s waker among `io`'s waiters in `dir`, to be woken by
+    /// the next event: the `Pending` of [`poll_io_drain`](Self::poll_io_drain).
+    ///
+    /// Only this socket's own reactor will ever see that event, and only
+    /// while its loop runs. A socket moved out of `block_on` may be polled
+    /// later under another runtime, or after its own is gone; a wait
+    /// stored then would never end. So outside a poll of its own loop
+    /// (no task running in this reactor), the wait is allowed only if this
+    /// reactor belongs to the current runtime, and is an error otherwise,
+    /// as tokio's is.
+    #[inline]
+    fn wait<R>(
+        &self,
+        io: &mut ScheduledIo,
+        dir: Direction,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<R>> {
+        let running = self.reactor.running();
+        if running.is_none() && !self.reactor_is_current() {
+            return Poll::Ready(Err(io::Error::other(
+                "coop: this socket belongs to a runtime that is not running on this thread \
+                 (it was moved out of its runtime, or its runtime was dropped); \
+                 use sockets inside the runtime that created them",
+            )));
+        }
+        io.waiters(dir).add(cx.waker(), running);
+        Poll::Pending
+    }
+
+    /// Whether this source's reactor is the current runtime's. Out of
+    /// line: it is asked only when no task of this reactor is running.
+    #[cold]
+    #[inline(never)]
+    fn reactor_is_current(&self) -> bool {
+        context::with_current(|core| Rc::ptr_eq(&core.reactor, &self.reactor)).unwrap_or(false)
     }
 }
 
