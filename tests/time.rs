@@ -233,6 +233,75 @@ fn interval_policies_when_the_loop_falls_behind() {
     });
 }
 
+/// Every policy keeps the grid while no tick is missed. Each tick is served
+/// a little after its deadline (1 ms timer ticks, the time to wake), and
+/// `Delay` used to start over from that late moment at every tick: 20 ticks
+/// of 50 ms drifted 24 ms. (Found in review, session 21.) A tick counts as
+/// missed only when the next is due, so this fails only if the loop stalls
+/// for a whole period.
+#[test]
+fn an_interval_that_misses_no_tick_stays_on_its_grid_under_every_policy() {
+    with_deadline(30, || {
+        for behavior in [
+            MissedTickBehavior::Delay,
+            MissedTickBehavior::Burst,
+            MissedTickBehavior::Skip,
+        ] {
+            coop::block_on(async move {
+                let period = Duration::from_millis(100);
+                let start = Instant::now();
+                let mut interval = time::interval_at(start, period);
+                interval.set_missed_tick_behavior(behavior);
+                for k in 0..8u32 {
+                    let at = interval.tick().await;
+                    assert_eq!(
+                        at.saturating_duration_since(start + period * k),
+                        Duration::ZERO,
+                        "{behavior:?}: tick {k} left the grid"
+                    );
+                }
+            });
+        }
+    });
+}
+
+/// A `Sleep` first polled under one runtime and then awaited under another
+/// is filed again with the second, whose loop wakes it at its deadline.
+/// (Found in review, session 21: it stayed in the first runtime's timers,
+/// which no loop advanced, and completed only when something else polled
+/// it.)
+#[test]
+fn a_sleep_moved_to_another_runtime_is_woken_there_at_its_deadline() {
+    with_deadline(20, || {
+        let first = Runtime::new().unwrap();
+        let second = Runtime::new().unwrap();
+        let mut sleep = Box::pin(time::sleep(Duration::from_millis(50)));
+        first.block_on(async {
+            // Files the timer with `first`, then gives up.
+            assert!(
+                time::timeout(Duration::from_millis(1), sleep.as_mut())
+                    .await
+                    .is_err()
+            );
+        });
+        assert_eq!(first.metrics().timers_pending, 1);
+        let start = Instant::now();
+        let result = second.block_on(time::timeout(Duration::from_secs(3), sleep.as_mut()));
+        let took = start.elapsed();
+        assert!(result.is_ok());
+        assert!(
+            took < Duration::from_secs(1),
+            "a 50 ms sleep completed after {took:?}: only the outer timeout woke it"
+        );
+        assert_eq!(
+            first.metrics().timers_pending,
+            0,
+            "left filed with the first runtime"
+        );
+        assert_eq!(second.metrics().timers_pending, 0);
+    });
+}
+
 #[test]
 fn interval_ticks_report_their_schedule() {
     coop::block_on(async {

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use super::sleep::{Sleep, far_or, sleep_until};
 
 /// What an [`Interval`] does when ticks were missed because the loop (or the
-/// task) was busy for longer than a period.
+/// task) was busy for longer than a period: when the task asks for a tick
+/// and the one after it is already due. A tick that is merely late keeps
+/// the schedule under every policy. (tokio draws the line at 5 ms late
+/// instead.)
 ///
 /// Say the period is 100 ms, ticks are due at 100, 200, 300, … and the task
 /// next asks for a tick at 350 ms:
@@ -86,8 +89,15 @@ impl Interval {
         ready!(Pin::new(&mut self.sleep).poll(cx));
         let scheduled = self.sleep.deadline();
         let now = Instant::now();
+        let on_grid = scheduled.checked_add(self.period);
+        // The policy is for *missed* ticks: when the next tick is already
+        // due. A tick served a little late (timers have 1 ms ticks, and
+        // the loop may be busy) keeps the grid whatever the policy, or
+        // `Delay` would push the schedule later at every tick.
+        let missed = on_grid.is_some_and(|next| now >= next);
         let next = match self.missed {
-            MissedTickBehavior::Burst => scheduled.checked_add(self.period),
+            _ if !missed => on_grid,
+            MissedTickBehavior::Burst => on_grid,
             MissedTickBehavior::Delay => now.checked_add(self.period),
             MissedTickBehavior::Skip => {
                 // The first grid point strictly after now.

@@ -94,17 +94,32 @@ impl Future for Sleep {
             }
             return Poll::Ready(());
         }
-        match &this.timer {
-            Some((timers, key)) if timers.update_waker(*key, cx.waker()) => {}
-            _ => {
-                let timers = context::with_current(|core| core.timers.clone())
-                    .expect("coop::time::Sleep polled outside of a coop runtime");
-                let key = timers.insert(this.deadline, cx.waker().clone());
-                this.timer = Some((timers, key));
+        if let Some((timers, key)) = &this.timer {
+            if is_current(timers) {
+                if timers.update_waker(*key, cx.waker()) {
+                    return Poll::Pending; // still filed here: the usual case
+                }
+                // Fired (and woken early, or polled by another wake): file
+                // it again below.
+            } else {
+                // Filed with another runtime's timers, which may never
+                // advance again (that runtime dropped, or idle): take it
+                // out there and file it with the runtime polling it now.
+                timers.remove(*key);
             }
         }
+        let timers = context::with_current(|core| core.timers.clone())
+            .expect("coop::time::Sleep polled outside of a coop runtime");
+        let key = timers.insert(this.deadline, cx.waker().clone());
+        this.timer = Some((timers, key));
         Poll::Pending
     }
+}
+
+/// Whether `timers` are the current runtime's.
+#[inline]
+fn is_current(timers: &Rc<Timers>) -> bool {
+    context::with_current(|core| Rc::ptr_eq(&core.timers, timers)).unwrap_or(false)
 }
 
 impl Drop for Sleep {
