@@ -118,7 +118,7 @@ impl<S: Source> IoSource<S> {
         let io = &mut sources[self.key];
         loop {
             if !io.ready(dir) {
-                return self.wait(io, dir, cx);
+                break; // wait below
             }
             match op(&self.io) {
                 Ok(result) => {
@@ -135,52 +135,46 @@ impl<S: Source> IoSource<S> {
                         Direction::Read => io.read_closed = false,
                         Direction::Write => io.write_closed = false,
                     }
-                    return self.wait(io, dir, cx);
+                    break;
                 }
                 // EINTR: the call was cut short by a signal; just retry.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
-    }
-}
-
-impl<S: Source> IoSource<S> {
-    /// Stores `cx`'s waker among `io`'s waiters in `dir`, to be woken by
-    /// the next event: the `Pending` of [`poll_io_drain`](Self::poll_io_drain).
-    ///
-    /// Only this socket's own reactor will ever see that event, and only
-    /// while its loop runs. A socket moved out of `block_on` may be polled
-    /// later under another runtime, or after its own is gone; a wait
-    /// stored then would never end. So outside a poll of its own loop
-    /// (no task running in this reactor), the wait is allowed only if this
-    /// reactor belongs to the current runtime, and is an error otherwise,
-    /// as tokio's is.
-    #[inline]
-    fn wait<R>(
-        &self,
-        io: &mut ScheduledIo,
-        dir: Direction,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<R>> {
+        // Not ready: store the waker, to be woken by the next event. Only
+        // this socket's own reactor will see that event, and only while
+        // its loop runs. A socket moved out of `block_on` may be polled
+        // under another runtime, or after its own is gone, and a wait
+        // stored then would never end. Inside its own loop some task is
+        // always being polled; outside, the wait is allowed only if this
+        // reactor is the current runtime's, and is an error otherwise, as
+        // tokio's is.
         let running = self.reactor.running();
-        if running.is_none() && !self.reactor_is_current() {
-            return Poll::Ready(Err(io::Error::other(
-                "coop: this socket belongs to a runtime that is not running on this thread \
-                 (it was moved out of its runtime, or its runtime was dropped); \
-                 use sockets inside the runtime that created them",
-            )));
+        if running.is_none()
+            && let Some(error) = self.not_current()
+        {
+            return Poll::Ready(Err(error));
         }
         io.waiters(dir).add(cx.waker(), running);
         Poll::Pending
     }
 
-    /// Whether this source's reactor is the current runtime's. Out of
-    /// line: it is asked only when no task of this reactor is running.
+    /// The error for a wait outside this source's runtime, or `None` if its
+    /// reactor is the current runtime's. Out of line: it is asked only
+    /// when no task of this reactor is being polled.
     #[cold]
     #[inline(never)]
-    fn reactor_is_current(&self) -> bool {
-        context::with_current(|core| Rc::ptr_eq(&core.reactor, &self.reactor)).unwrap_or(false)
+    fn not_current(&self) -> Option<io::Error> {
+        let current =
+            context::with_current(|core| Rc::ptr_eq(&core.reactor, &self.reactor)).unwrap_or(false);
+        (!current).then(|| {
+            io::Error::other(
+                "coop: this socket belongs to a runtime that is not running on this thread \
+                 (it was moved out of its runtime, or its runtime was dropped); \
+                 use sockets inside the runtime that created them",
+            )
+        })
     }
 }
 

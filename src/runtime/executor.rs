@@ -372,18 +372,21 @@ impl Executor {
             }
             _ => return, // a stale wake: that task is gone
         };
+        self.stats.polls.set(self.stats.polls.get() + 1);
         self.reactor
             .set_running(Some(Running::new(id, task.waker())));
         let polled = self.observed_poll(id.generation, Some(&*task), || {
             catch_unwind(AssertUnwindSafe(|| task.run()))
         });
         self.reactor.set_running(None);
-        if !matches!(polled, Ok(Ran::NotPolled)) {
-            self.stats.polls.set(self.stats.polls.get() + 1);
-        }
         match polled {
             Ok(Ran::Pending) => {}
-            Ok(Ran::Finished | Ran::NotPolled) => self.retire(id, task, None),
+            Ok(Ran::Finished) => self.retire(id, task, None),
+            Ok(Ran::NotPolled) => {
+                // Cancelled without a poll: take the count back.
+                self.stats.polls.set(self.stats.polls.get() - 1);
+                self.retire(id, task, None);
+            }
             Err(payload) => self.retire(id, task, Some(payload)),
         }
     }
