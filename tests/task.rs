@@ -392,3 +392,27 @@ fn a_remote_wake_of_a_finished_task_is_dropped() {
         assert_eq!(rt.metrics().tasks_alive, 0);
     });
 }
+
+/// Dropping the handle of a finished task drops its output there. A panic
+/// in the output's destructor is caught and logged, as tokio does, and the
+/// loop carries on; it used to unwind out of the code that dropped the
+/// handle, here `block_on`'s own future. (Found in review, session 21.)
+#[test]
+fn dropping_a_handle_whose_output_panics_in_drop_does_not_unwind() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the output's destructor panics");
+        }
+    }
+    with_deadline(10, || {
+        coop::block_on(async {
+            let handle = coop::spawn(async { Bomb });
+            while !handle.is_finished() {
+                coop::yield_now().await;
+            }
+            drop(handle);
+            assert_eq!(coop::spawn(async { 7 }).await.unwrap(), 7);
+        });
+    });
+}

@@ -136,6 +136,9 @@ pub(crate) trait JoinTarget<T> {
     fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
     fn abort(&self);
     fn is_finished(&self) -> bool;
+    /// Drops the output if the task finished and nobody took it (the
+    /// handle is being dropped).
+    fn discard_output(&self);
 }
 
 impl<F: Future> TaskCell<F> {
@@ -237,6 +240,19 @@ impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
         if !self.is_finished() {
             self.aborted.set(true);
             self.waker.wake_by_ref();
+        }
+    }
+
+    fn discard_output(&self) {
+        // `try_borrow_mut` fails only while the task is being polled: it
+        // has no output then.
+        let Ok(mut stage) = self.stage.try_borrow_mut() else {
+            return;
+        };
+        if matches!(*stage, Stage::Finished(_)) {
+            let output = std::mem::replace(&mut *stage, Stage::Consumed);
+            drop(stage);
+            drop(output); // may panic: the handle's drop catches it
         }
     }
 

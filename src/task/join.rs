@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use super::cell::JoinTarget;
+use crate::runtime::executor::drop_quietly;
 
 /// An owned permission to await a spawned task's output.
 ///
@@ -55,6 +56,19 @@ impl<T> Future for JoinHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.task.poll_join(cx)
+    }
+}
+
+/// Dropping a handle drops the task's output, if it finished and the
+/// output was never taken, and catches a panic in that output's
+/// destructor (logged, as a task's own destructor's is): a handle dropped
+/// anywhere, in a task or outside, must not unwind for a value its owner
+/// never saw. tokio does the same.
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        drop_quietly("a task's output, dropped with its JoinHandle,", || {
+            self.task.discard_output()
+        });
     }
 }
 
