@@ -459,7 +459,8 @@ pub struct Metrics {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WakeCounts {
-    /// New tasks queued by `spawn`.
+    /// New tasks queued by `spawn`, and each `block_on` future queued for
+    /// its first poll (so this is `tasks_spawned` plus one per `block_on`).
     pub spawn: u64,
     /// Wakes by socket readiness.
     pub io: u64,
