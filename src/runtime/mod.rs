@@ -282,7 +282,8 @@ impl Runtime {
         // The main future is not in the slab, but it is woken and queued
         // like a task, under the reserved key MAIN_KEY.
         let main_id = executor.begin_main();
-        let _end_main = EndMain(executor);
+        core.timers.set_looping(true);
+        let _end_main = EndMain(core);
         let waker = Waker::from(Arc::new(TaskWaker::new(main_id, executor.remote.clone())));
         let mut cx = Context::from_waker(&waker);
         let mut future = std::pin::pin!(future);
@@ -377,13 +378,15 @@ impl Runtime {
     }
 }
 
-/// Ends a `block_on` call's main future in the executor (see
-/// `Executor::end_main`) however the call ends, a panic included.
-struct EndMain<'a>(&'a Executor);
+/// Ends a `block_on` call however it ends, a panic included: its main
+/// future in the executor (see `Executor::end_main`), and the loop that
+/// advances the timers (see `Timers::looping`).
+struct EndMain<'a>(&'a Core);
 
 impl Drop for EndMain<'_> {
     fn drop(&mut self) {
-        self.0.end_main();
+        self.0.executor.end_main();
+        self.0.timers.set_looping(false);
     }
 }
 

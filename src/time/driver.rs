@@ -41,6 +41,13 @@ pub(crate) struct Timers {
     /// turn with no timer (a busy server's usual turn) learns that from
     /// one `Cell` instead of a borrow and a dynamic call.
     pending: std::cell::Cell<usize>,
+    /// Set while this runtime's `block_on` runs on its thread: then, and
+    /// only then, a loop advances these timers. A `Sleep` reads it before
+    /// each wait, and one filed here while it is clear (polled under
+    /// another runtime) moves to the current runtime's timers. A field of
+    /// the timers the sleep already holds, so the usual poll asks no
+    /// thread-local.
+    looping: std::cell::Cell<bool>,
 }
 
 impl Timers {
@@ -52,7 +59,20 @@ impl Timers {
             fired: RefCell::new(Vec::new()),
             fired_total: std::cell::Cell::new(0),
             pending: std::cell::Cell::new(0),
+            looping: std::cell::Cell::new(false),
         }
+    }
+
+    /// Says whether this runtime's loop is running (see `looping`).
+    pub(crate) fn set_looping(&self, looping: bool) {
+        self.looping.set(looping);
+    }
+
+    /// Whether this runtime's loop is running, so that it will fire these
+    /// timers (see `looping`).
+    #[inline]
+    pub(crate) fn looping(&self) -> bool {
+        self.looping.get()
     }
 
     /// The tick at or after `deadline` (rounded up).

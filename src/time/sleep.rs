@@ -95,16 +95,17 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         if let Some((timers, key)) = &this.timer {
-            if is_current(timers) {
+            if timers.looping() {
                 if timers.update_waker(*key, cx.waker()) {
                     return Poll::Pending; // still filed here: the usual case
                 }
                 // Fired (and woken early, or polled by another wake): file
                 // it again below.
             } else {
-                // Filed with another runtime's timers, which may never
-                // advance again (that runtime dropped, or idle): take it
-                // out there and file it with the runtime polling it now.
+                // Filed with a runtime whose loop is not running (dropped,
+                // or idle), so it is not the one polling us (`block_on`
+                // does not nest): take it out there and file it with the
+                // runtime polling it now.
                 timers.remove(*key);
             }
         }
@@ -114,12 +115,6 @@ impl Future for Sleep {
         this.timer = Some((timers, key));
         Poll::Pending
     }
-}
-
-/// Whether `timers` are the current runtime's.
-#[inline]
-fn is_current(timers: &Rc<Timers>) -> bool {
-    context::with_current(|core| Rc::ptr_eq(&core.timers, timers)).unwrap_or(false)
 }
 
 impl Drop for Sleep {
