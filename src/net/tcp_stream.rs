@@ -7,10 +7,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::io::{AsyncRead, AsyncWrite};
+use mio::Interest;
 
 use super::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::reactor::registration::{Direction, IoSource};
-use mio::Interest;
 
 /// What a stream registers for: reads and writes, and on Linux urgent data
 /// too (`EPOLLPRI`), so that the reactor learns when a read may stop short
