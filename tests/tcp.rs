@@ -363,6 +363,15 @@ fn a_socket_read_under_a_foreign_waker_wakes_that_waker() {
     });
 }
 
+/// A connection between a blocking std peer (the test drives it by hand)
+/// and a coop stream, over loopback.
+async fn std_peer_and_stream() -> (std::net::TcpStream, TcpStream) {
+    let listener = listener();
+    let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, _) = listener.accept().await.unwrap();
+    (peer, stream)
+}
+
 /// A read shorter than its buffer emptied the kernel's receive queue, so
 /// the stream forgets read readiness at once (`poll_io_drain`): data
 /// that arrives later comes with an event of its own, and the next read
@@ -378,10 +387,7 @@ fn a_short_read_waits_for_the_next_event_instead_of_reading_again() {
 
     with_deadline(10, || {
         coop::block_on(async {
-            let listener = listener();
-            let addr = listener.local_addr().unwrap();
-            let mut peer = std::net::TcpStream::connect(addr).unwrap();
-            let (mut stream, _) = listener.accept().await.unwrap();
+            let (mut peer, mut stream) = std_peer_and_stream().await;
             peer.write_all(b"first").unwrap();
             let mut buf = [0u8; 64];
             let n = stream.read(&mut buf).await.unwrap();
@@ -417,10 +423,7 @@ fn a_short_write_waits_for_the_next_event_instead_of_writing_again() {
 
     with_deadline(20, || {
         coop::block_on(async {
-            let listener = listener();
-            let addr = listener.local_addr().unwrap();
-            let mut peer = std::net::TcpStream::connect(addr).unwrap();
-            let (mut stream, _) = listener.accept().await.unwrap();
+            let (mut peer, mut stream) = std_peer_and_stream().await;
             let payload: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
             let mut write = |cx: &mut std::task::Context<'_>, from: usize| {
                 std::pin::Pin::new(&mut stream).poll_write(cx, &payload[from..])
@@ -521,10 +524,8 @@ fn a_vectored_write_of_more_slices_than_iov_max_does_not_hang() {
 fn a_read_stopped_short_by_urgent_data_still_gets_the_bytes_behind_it() {
     with_deadline(10, || {
         coop::block_on(async {
-            let listener = listener();
-            let addr = listener.local_addr().unwrap();
-            let peer = Socket::from(std::net::TcpStream::connect(addr).unwrap());
-            let (mut stream, _) = listener.accept().await.unwrap();
+            let (peer, mut stream) = std_peer_and_stream().await;
+            let peer = Socket::from(peer);
 
             (&peer).write_all(b"abc").unwrap();
             peer.send_out_of_band(b"X").unwrap(); // the urgent mark after "abc"
