@@ -18,8 +18,14 @@
 //! mio registers sources *edge-triggered*: the OS reports a socket when it
 //! *becomes* readable, not again while it *stays* readable. So we remember
 //! readiness ourselves (`read_ready`, `write_ready`) and clear it only when
-//! an operation actually returns `WouldBlock`. A task that reads less than
-//! everything will find the flag still set and read again without waiting.
+//! an operation actually returns `WouldBlock`, or when a stream's short
+//! read or write shows the kernel's buffer empty or full (the shortcut of
+//! [`IoSource::poll_io_drain`], which a socket that has seen TCP urgent
+//! data no longer takes: see `ScheduledIo::urgent`). A task that reads
+//! less than everything will find the flag still set and read again
+//! without waiting.
+//!
+//! [`IoSource::poll_io_drain`]: registration::IoSource::poll_io_drain
 //! The reverse, a flag set but no data (a *spurious* wake-up), costs one
 //! `WouldBlock` and is harmless; mio's docs warn that it happens.
 //!

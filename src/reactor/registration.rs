@@ -12,6 +12,10 @@
 //! }
 //! ```
 //!
+//! A waker is stored only where a loop will see the event: a source polled
+//! outside its own runtime's loop gets an error instead (see
+//! [`IoSource::poll_io_drain`]).
+//!
 //! A new source starts out *ready* in both directions: the first read is
 //! simply tried, which saves a trip through `mio::Poll` when data is already
 //! waiting (an accepted connection whose client wrote at once).
