@@ -388,9 +388,8 @@ fn rss_kib(pid: u32) -> io::Result<u64> {
 /// `stime`, fields 14 and 15 of `/proc/PID/stat`).
 fn cpu_secs(pid: u32) -> io::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let ticks = procfs::cpu_ticks(&stat, 2)
-        .ok_or_else(|| io::Error::other("no utime and stime in /proc/PID/stat"))?;
-    Ok(ticks as f64 / procfs::ticks_per_sec() as f64)
+    procfs::cpu_secs(&stat, 2)
+        .ok_or_else(|| io::Error::other("no utime and stime in /proc/PID/stat"))
 }
 
 /// The server's open descriptors (entries of `/proc/PID/fd`).

@@ -19,7 +19,7 @@
 //! 3. The CPU times in `stat` (fields 14 to 17) count **clock ticks**
 //!    (`USER_HZ`), 100 a second on every common Linux. [`cpu_ticks`] sums
 //!    them; [`ticks_per_sec`] asks `getconf CLK_TCK` once, in case this one
-//!    differs.
+//!    differs; [`cpu_secs`] divides the one by the other.
 //!
 //! The readers give `None`, never a panic, when the field is missing or
 //! not a number, and reading the file is left to the caller: a server that has died
@@ -52,6 +52,14 @@ pub fn status_field(text: &str, key: &str) -> Option<u64> {
 /// waited-for children's `cutime` and `cstime`. `None` if any is missing.
 pub fn cpu_ticks(stat: &str, fields: usize) -> Option<u64> {
     (14..14 + fields).map(|n| stat_field(stat, n)).sum()
+}
+
+/// CPU time from a `stat` line, in seconds: [`cpu_ticks`] over
+/// [`ticks_per_sec`]. `None` if any field is missing. (The shootout keeps
+/// whole ticks, and so does not call it.)
+#[allow(dead_code)]
+pub fn cpu_secs(stat: &str, fields: usize) -> Option<f64> {
+    Some(cpu_ticks(stat, fields)? as f64 / ticks_per_sec() as f64)
 }
 
 /// Clock ticks per second (`USER_HZ`), the unit of `stat`'s CPU times

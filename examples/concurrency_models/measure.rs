@@ -67,8 +67,7 @@ fn thread_cpu_secs_now() -> f64 {
 /// seconds (0 if the file cannot be read).
 fn cpu_secs(stat_file: &str, fields: usize) -> f64 {
     let stat = std::fs::read_to_string(stat_file).unwrap_or_default();
-    let ticks = procfs::cpu_ticks(&stat, fields).unwrap_or(0);
-    ticks as f64 / procfs::ticks_per_sec() as f64
+    procfs::cpu_secs(&stat, fields).unwrap_or(0.0)
 }
 
 /// The number in `key=<number>` among the words of `line`.

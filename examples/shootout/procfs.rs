@@ -234,7 +234,7 @@ pub fn allowed_cpus() -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::common::{cpu_ticks, stat_field, status_field};
+    use super::common::{cpu_secs, cpu_ticks, stat_field, status_field, ticks_per_sec};
 
     #[test]
     fn stat_fields_count_from_the_last_parenthesis() {
@@ -251,6 +251,9 @@ mod tests {
         assert_eq!(cpu_ticks(stat, 2), Some(33));
         assert_eq!(cpu_ticks(stat, 4), Some(33));
         assert_eq!(cpu_ticks("42 (cut) S 1 42", 2), None, "a short line");
+        // The same in seconds, at this machine's USER_HZ.
+        assert_eq!(cpu_secs(stat, 2), Some(33.0 / ticks_per_sec() as f64));
+        assert_eq!(cpu_secs("42 (cut) S 1 42", 2), None);
     }
 
     #[test]
