@@ -8,7 +8,8 @@
 //!
 //! Creating a socket needs a running runtime (the socket registers with its
 //! reactor); outside one, the constructors return an `io::Error` saying so.
-//! Every error is the OS's own `std::io::Error`, never a panic.
+//! Every error is an `std::io::Error` (the OS's own, or coop's when a socket
+//! is used outside its runtime), never a panic.
 
 mod split;
 mod tcp_listener;

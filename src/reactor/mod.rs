@@ -8,10 +8,11 @@
 //!    [`Reactor::sources`]. See [`registration`] for the socket's side.
 //! 2. A task tries its read; on `WouldBlock` it stores its waker in the
 //!    source's slot and returns `Pending`.
-//! 3. When the loop has nothing left to run, it calls [`Reactor::poll`],
-//!    which sleeps in `mio::Poll::poll` until some socket changes state (or
-//!    the timeout passes), marks each such source ready, and wakes the task
-//!    waiting on it.
+//! 3. The loop calls [`Reactor::poll`]. With nothing left to run, it
+//!    sleeps in `mio::Poll::poll` until some socket changes state (or the
+//!    timeout passes); with tasks queued it only looks, with a zero timeout
+//!    (after a yield, or every `EVENT_INTERVAL` polls). Either way it marks
+//!    each source that changed ready and wakes the task waiting on it.
 //!
 //! # Edge-triggered readiness
 //!

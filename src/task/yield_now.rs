@@ -10,8 +10,9 @@ use std::task::{Context, Poll};
 /// is not ready. A loop that computes for a long time never does, and every
 /// other task (and all I/O) waits. `yield_now().await` inside such a loop lets
 /// everything else run first: the task wakes itself and returns `Pending`;
-/// because the loop only polls the tasks that were ready when its turn began,
-/// the task runs again only after the loop has checked for I/O.
+/// the loop notes that a task yielded and looks at the network before its
+/// next turn, so the task runs again only after the loop has checked for
+/// I/O (and after the tasks that were already queued).
 ///
 /// ```
 /// coop::block_on(async {

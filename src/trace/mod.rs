@@ -242,8 +242,8 @@ pub struct Trace {
 }
 
 impl Trace {
-    /// The trace as Chrome trace-event JSON (the "JSON Array Format" with
-    /// metadata), for Perfetto or `chrome://tracing`.
+    /// The trace as Chrome trace-event JSON (the "JSON Object Format": a
+    /// `traceEvents` array plus metadata), for Perfetto or `chrome://tracing`.
     pub fn to_chrome_json(&self) -> String {
         chrome::render(self)
     }

@@ -289,7 +289,10 @@ mod tests {
         assert_eq!(level.next_expiration(0), None);
         let index = entries.insert(Entry::new(200, 0, ()));
         level.push(3, index, &mut entries);
-        // now = 70 sits in slot 1 of level 1; slot 3 starts at 3 * 64.
+        let later = entries.insert(Entry::new(2_600, 0, ()));
+        level.push(40, later, &mut entries);
+        // now = 70 sits in slot 1 of level 1; slot 3 starts at 3 * 64,
+        // and comes before slot 40 (chapter 04 draws this case).
         let expected = Expiration {
             level: 1,
             slot: 3,
@@ -298,6 +301,15 @@ mod tests {
         };
         assert_eq!(level.next_expiration(70), Some(expected));
         assert!(level.take(3).pop_front(&mut entries) == Some(index));
+        // Slot 3 emptied: the next is slot 40, at 40 * 64.
+        let expected = Expiration {
+            level: 1,
+            slot: 40,
+            tick: 2_560,
+            wrapped: false,
+        };
+        assert_eq!(level.next_expiration(70), Some(expected));
+        assert!(level.take(40).pop_front(&mut entries) == Some(later));
         assert_eq!(level.next_expiration(70), None);
     }
 
