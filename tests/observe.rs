@@ -329,3 +329,120 @@ fn time_parked_counts_the_waits_only_when_park_timing_is_on() {
         assert_eq!(untimed.metrics().time_parked, Duration::ZERO);
     });
 }
+
+/// Blocking threads are numbered without bound (an idle thread exits and
+/// the next gets a new number), and task `n`'s lane is thread `1000 + n`:
+/// blocking thread 991 once landed on task 1's lane, named twice and
+/// drawn among that task's polls.
+#[test]
+fn blocking_thread_lanes_never_share_a_task_s_lane() {
+    use coop::trace::Trace;
+    let trace = Trace {
+        events: vec![
+            Event::Spawn {
+                task: 1,
+                name: Some("block_on".into()),
+                location: "here".into(),
+                at_us: 0,
+            },
+            Event::Blocking {
+                thread: 991,
+                task: 1,
+                start_us: 1,
+                end_us: 2,
+            },
+        ],
+    };
+    let json: serde_json::Value = serde_json::from_str(&trace.to_chrome_json()).unwrap();
+    let mut lanes = std::collections::HashMap::new();
+    for e in json["traceEvents"].as_array().unwrap() {
+        if e["ph"] == "M" {
+            let lane = (e["pid"].as_u64(), e["tid"].as_u64());
+            let name = e["args"]["name"].clone();
+            if let Some(other) = lanes.insert(lane, name.clone()) {
+                panic!("lane {lane:?} is named both {other} and {name}");
+            }
+        }
+    }
+    assert_eq!(lanes.len(), 3, "the loop, the task, the thread: {lanes:?}");
+}
+
+/// The `block_on` future is a task in the trace, so it finishes there too:
+/// it used to be drawn alive to the end of the trace, and a second
+/// `block_on` showed two main futures alive at once.
+#[test]
+fn a_block_on_future_finishes_in_the_trace_when_it_returns() {
+    let rt = Runtime::builder().trace(true).build().unwrap();
+    rt.block_on(async {});
+    std::thread::sleep(Duration::from_millis(20));
+    rt.block_on(coop::time::sleep(Duration::from_millis(20)));
+    let trace = rt.trace().unwrap();
+    let mains: Vec<u64> = trace
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Spawn { task, name, .. } if name.as_deref() == Some("block_on") => Some(*task),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mains.len(), 2);
+    for main in &mains {
+        let finishes = trace
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Finish { task, .. } if task == main))
+            .count();
+        assert_eq!(finishes, 1, "block_on future {main}");
+    }
+    let first_last_poll = trace
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Poll { task, end_us, .. } if *task == mains[0] => Some(*end_us),
+            _ => None,
+        })
+        .max()
+        .unwrap();
+    let diagram = trace.to_diagram();
+    let first = diagram
+        .lanes
+        .iter()
+        .find(|l| l.label == "block_on")
+        .unwrap();
+    let (_, alive_until) = first.alive.unwrap();
+    assert!(
+        alive_until < first_last_poll + 10_000,
+        "the first block_on returned at {first_last_poll} µs but is drawn alive until {alive_until} µs"
+    );
+}
+
+/// An aborted task that never ran is dropped, not polled: `Metrics::polls`
+/// says so, and so must the trace (which drew the drop as a poll).
+#[test]
+fn a_task_aborted_before_its_first_poll_has_no_poll_in_the_trace() {
+    let rt = Runtime::builder().trace(true).build().unwrap();
+    rt.block_on(async {
+        let handle = coop::task::Builder::new().name("never").spawn(async {});
+        handle.abort();
+        assert!(handle.await.unwrap_err().is_cancelled());
+    });
+    assert_eq!(rt.metrics().polls, 0);
+    let trace = rt.trace().unwrap();
+    let never = task_named(&trace, "never");
+    let polls: Vec<_> = trace
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Poll { task, .. } if *task == never))
+        .collect();
+    assert!(
+        polls.is_empty(),
+        "a task never polled has polls in the trace: {polls:?}"
+    );
+    assert!(
+        trace
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Finish { task, .. } if *task == never)),
+        "it still finishes"
+    );
+}

@@ -328,3 +328,36 @@ fn a_socket_waited_on_outside_its_own_runtime_is_an_error_not_a_hang() {
         assert_eq!(n, 5);
     });
 }
+
+/// A runtime being dropped is current for its tasks' destructors (so that
+/// they can still spawn), and so `block_on` in one panics, as its docs
+/// say; the shutdown catches that panic and finishes.
+#[test]
+fn block_on_in_a_task_destructor_during_shutdown_panics_and_is_contained() {
+    struct OnDrop<F: FnMut()>(F);
+    impl<F: FnMut()> Drop for OnDrop<F> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let rt = coop::Runtime::new().unwrap();
+    let reached = std::rc::Rc::new(std::cell::Cell::new((false, false)));
+    let seen = reached.clone();
+    rt.block_on(async move {
+        coop::spawn(async move {
+            let _guard = OnDrop(move || {
+                seen.set((true, false));
+                coop::block_on(async {});
+                seen.set((true, true));
+            });
+            std::future::pending::<()>().await
+        });
+        coop::yield_now().await;
+    });
+    drop(rt);
+    assert_eq!(
+        reached.get(),
+        (true, false),
+        "the destructor ran; block_on panicked in it"
+    );
+}

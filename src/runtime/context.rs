@@ -41,8 +41,9 @@ pub(crate) fn schedule_local(runtime_id: u64, id: TaskId) -> bool {
 /// Makes `core` current until the guard drops.
 ///
 /// # Panics
-/// If a runtime is already running on this thread: blocking inside a task
-/// would freeze every other task of that loop.
+/// If a runtime is already current on this thread: blocking inside a task
+/// would freeze every other task of that loop. (A runtime being dropped is
+/// current too, for its tasks' destructors: see [`enter_for_drop`].)
 pub(crate) fn enter(core: Rc<Core>) -> EnterGuard {
     CURRENT.with(|current| {
         let mut current = current.borrow_mut();

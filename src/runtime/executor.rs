@@ -179,7 +179,12 @@ impl Executor {
     /// stale from now. On a panic, `run_main` did not get to say that the
     /// future is no longer running, so this says it (the reactor must not
     /// keep the identity of a waker about to be freed; see [`Running`]).
+    /// The trace, which drew it as a task, sees it finish.
     pub(crate) fn end_main(&self) {
+        let (generation, _) = self.main.get();
+        if generation != 0 {
+            self.record_finish(generation);
+        }
         self.main.set((0, false));
         self.reactor.set_running(None);
     }
@@ -189,7 +194,7 @@ impl Executor {
     pub(crate) fn run_main<R>(&self, id: TaskId, waker: &Waker, poll: impl FnOnce() -> R) -> R {
         self.main.set((id.generation, false));
         self.reactor.set_running(Some(Running::new(id, waker)));
-        let result = self.observed_poll(id.generation, None, poll);
+        let result = self.observed_poll(id.generation, None, poll, |_| true);
         self.reactor.set_running(None);
         result
     }
@@ -294,12 +299,15 @@ impl Executor {
     /// future if `None`): labels the wakes it causes, and times it if
     /// slow-poll warnings or tracing are on. `who` is asked for its name
     /// only when a slow poll is reported (that is a virtual call, which the
-    /// usual poll need not pay).
+    /// usual poll need not pay). `was_poll` tells a poll from a
+    /// cancellation (an aborted task is dropped, not polled), which is
+    /// neither traced nor reported as slow; only the timed path asks.
     pub(crate) fn observed_poll<R>(
         &self,
         task: u64,
         who: Option<&dyn Task>,
         poll: impl FnOnce() -> R,
+        was_poll: impl FnOnce(&R) -> bool,
     ) -> R {
         self.cause.set(WakeReason::Task { by: task });
         if self.slow_poll.is_none() && self.trace.is_none() {
@@ -311,7 +319,9 @@ impl Executor {
         let result = poll();
         let end = Instant::now();
         self.cause.set(WakeReason::Other);
-        self.after_timed_poll(task, who, start, end);
+        if was_poll(&result) {
+            self.after_timed_poll(task, who, start, end);
+        }
         result
     }
 
@@ -375,9 +385,12 @@ impl Executor {
         self.stats.polls.set(self.stats.polls.get() + 1);
         self.reactor
             .set_running(Some(Running::new(id, task.waker())));
-        let polled = self.observed_poll(id.generation, Some(&*task), || {
-            catch_unwind(AssertUnwindSafe(|| task.run()))
-        });
+        let polled = self.observed_poll(
+            id.generation,
+            Some(&*task),
+            || catch_unwind(AssertUnwindSafe(|| task.run())),
+            |ran| !matches!(ran, Ok(Ran::NotPolled)),
+        );
         self.reactor.set_running(None);
         match polled {
             Ok(Ran::Pending) => {}

@@ -69,7 +69,17 @@ impl Histogram {
         if self.count == 0 {
             return Duration::ZERO;
         }
-        let rank = ((q.clamp(0.0, 1.0) * self.count as f64).ceil() as u64).max(1);
+        // q × count in floating point can land just above a whole number
+        // (0.07 × 100 = 7.000000000000001): take a value within rounding
+        // error of a whole number as that number, not the next one up.
+        let exact = q.clamp(0.0, 1.0) * self.count as f64;
+        let nearest = exact.round();
+        let rank = if (exact - nearest).abs() <= exact * 1e-12 {
+            nearest
+        } else {
+            exact.ceil()
+        };
+        let rank = (rank as u64).max(1);
         let mut seen = 0;
         for (i, &n) in self.buckets.iter().enumerate() {
             seen += n;
@@ -122,5 +132,21 @@ mod tests {
         h.record(Duration::from_secs(u64::MAX));
         assert_eq!(h.count(), 1);
         assert_eq!(h.quantile(0.5), h.max());
+    }
+
+    /// 0.07 × 100 is 7.000000000000001 in floating point: a rank taken
+    /// with a plain `ceil` was the 8th sample, one bucket too high.
+    #[test]
+    fn a_quantile_s_rank_is_not_moved_by_float_rounding() {
+        let mut h = Histogram::default();
+        for _ in 0..7 {
+            h.record(Duration::from_micros(1));
+        }
+        for _ in 0..93 {
+            h.record(Duration::from_micros(1000));
+        }
+        assert_eq!(h.quantile(0.07), Duration::from_micros(1));
+        // The 8th sample is 1000 µs: its bucket's edge, capped at the max.
+        assert_eq!(h.quantile(0.08), Duration::from_micros(1000));
     }
 }

@@ -269,8 +269,10 @@ impl Runtime {
     /// returns its output.
     ///
     /// # Panics
-    /// If called while a `coop` loop is already running on this thread
-    /// (from inside a task): use `.await` there instead. A panic of `future`
+    /// If called while a `coop` runtime is current on this thread: from
+    /// inside a task (use `.await` there instead), or from a task's
+    /// destructor while a runtime shuts down (the shutdown logs that panic
+    /// and goes on). A panic of `future`
     /// itself propagates; panics of spawned tasks do not (they go to their
     /// join handles).
     #[track_caller]
@@ -507,7 +509,8 @@ impl Metrics {
 ///
 /// # Panics
 /// If the runtime cannot be created (the OS refused an epoll instance), or
-/// if called from inside a running `coop` loop.
+/// where [`Runtime::block_on`] panics: inside a running `coop` loop, or in
+/// a task's destructor while a runtime shuts down.
 ///
 /// ```
 /// let n = coop::block_on(async { 40 + 2 });

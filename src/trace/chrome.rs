@@ -1,9 +1,10 @@
 //! Chrome trace-event JSON, written by hand (the library has no JSON
 //! dependency; the format is small).
 //!
-//! Every lane is a "thread" (`tid`) of one process: lane 1 is the loop's
-//! waits in `mio::Poll`, lanes 10.. are blocking-pool threads, lanes
-//! 1000.. are tasks. Polls, waits and jobs are complete events (`"ph":"X"`
+//! Every lane is a "thread" (`tid`) of a "process" (`pid`). Process 1 is
+//! the loop: lane 1 is its waits in `mio::Poll`, lanes 1000.. are tasks.
+//! Process 2 is the blocking pool: lanes 10.. are its threads, in a
+//! process of their own because their numbers have no bound. Polls, waits and jobs are complete events (`"ph":"X"`
 //! with `ts` and `dur` in µs); wakes are instant events (`"ph":"i"`).
 //! A blocking job is named for the task that awaits it, by the task's name
 //! if it has one (`job of chunk 3`), as the SVG tags it.
@@ -15,10 +16,14 @@ use super::{Event, Trace, WakeReason, label};
 
 /// The lane of the loop's waits.
 const LOOP_TID: u64 = 1;
-/// The lane of blocking thread `n` is `BLOCKING_TID + n`.
+/// The lane of blocking thread `n` is `BLOCKING_TID + n`, in `BLOCKING_PID`.
 const BLOCKING_TID: u64 = 10;
 /// The lane of task `n` is `TASK_TID + n`.
 const TASK_TID: u64 = 1000;
+/// Blocking threads are numbered without bound (an idle thread exits and
+/// the next gets a new number), so their lanes live in a process of their
+/// own, where no thread number can land on a task's lane.
+const BLOCKING_PID: u64 = 2;
 
 pub(super) fn render(trace: &Trace) -> String {
     let mut out = String::from("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
@@ -87,7 +92,7 @@ pub(super) fn render(trace: &Trace) -> String {
                     named_threads.push(tid);
                     push(
                         &mut out,
-                        lane_name(tid, &format!("blocking thread {thread}")),
+                        lane_name_in(BLOCKING_PID, tid, &format!("blocking thread {thread}")),
                     );
                 }
                 // The awaiting task was spawned before its job ran.
@@ -95,7 +100,13 @@ pub(super) fn render(trace: &Trace) -> String {
                     .get(task)
                     .cloned()
                     .unwrap_or_else(|| label(*task, None));
-                complete(&format!("job of {owner}"), tid, *start_us, *end_us)
+                complete_in(
+                    BLOCKING_PID,
+                    &format!("job of {owner}"),
+                    tid,
+                    *start_us,
+                    *end_us,
+                )
             }
         };
         push(&mut out, line);
@@ -105,16 +116,24 @@ pub(super) fn render(trace: &Trace) -> String {
 }
 
 fn complete(name: &str, tid: u64, start_us: u64, end_us: u64) -> String {
+    complete_in(1, name, tid, start_us, end_us)
+}
+
+fn complete_in(pid: u64, name: &str, tid: u64, start_us: u64, end_us: u64) -> String {
     format!(
-        "{{\"name\":{},\"ph\":\"X\",\"ts\":{start_us},\"dur\":{},\"pid\":1,\"tid\":{tid}}}",
+        "{{\"name\":{},\"ph\":\"X\",\"ts\":{start_us},\"dur\":{},\"pid\":{pid},\"tid\":{tid}}}",
         string(name),
         end_us.saturating_sub(start_us)
     )
 }
 
 fn lane_name(tid: u64, name: &str) -> String {
+    lane_name_in(1, tid, name)
+}
+
+fn lane_name_in(pid: u64, tid: u64, name: &str) -> String {
     format!(
-        "{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{tid},\"args\":{{\"name\":{}}}}}",
+        "{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":{pid},\"tid\":{tid},\"args\":{{\"name\":{}}}}}",
         string(name)
     )
 }

@@ -346,10 +346,22 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
+/// `s` as XML character data: markup characters escaped, and characters
+/// XML 1.0 forbids even escaped (C0 controls but tab, LF, CR; U+FFFE,
+/// U+FFFF) replaced by U+FFFD.
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -407,5 +419,31 @@ mod tests {
         );
         assert!(svg.contains("<title>task 2, 0.5 ms</title>"), "{svg}");
         assert!(!svg.contains(">task 2</text></g>"), "{svg}");
+    }
+
+    /// XML 1.0 forbids most control characters even escaped, so a task
+    /// named with an ANSI colour code, or a title with a bell, must not
+    /// put one in the document.
+    #[test]
+    fn control_characters_in_names_leave_the_svg_well_formed() {
+        let trace = Trace {
+            events: vec![Event::Spawn {
+                task: 1,
+                name: Some("red \u{1b}[31mjob".into()),
+                location: "here".into(),
+                at_us: 0,
+            }],
+        };
+        let svg = trace.to_svg("title \u{7}");
+        let bad: Vec<char> = svg
+            .chars()
+            .filter(|&c| (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r'))
+            .collect();
+        assert!(bad.is_empty(), "characters XML 1.0 forbids: {bad:?}");
+        assert!(
+            svg.contains("red \u{FFFD}[31mjob"),
+            "the name is kept, the control replaced"
+        );
+        assert_eq!(escape("a<b&c>"), "a&lt;b&amp;c&gt;");
     }
 }
