@@ -55,6 +55,7 @@ than --conns connections, so this works at 10,000 too.
 
 import argparse
 import glob
+import math
 import os
 import re
 import shutil
@@ -333,6 +334,11 @@ def main():
         os.makedirs(PERF_DIR, exist_ok=True)
 
     servers = [server_path(s) for s in args.servers]
+    names = [name for name, _ in servers]
+    if len(set(names)) != len(names):
+        # Runs are kept by name: two servers of one name would share one
+        # list, and every ratio between them would be exactly 1.
+        parser.error("give each server a distinct name (NAME=PATH)")
     for name, path in servers + [("loadgen", os.path.join(EXAMPLES, "loadgen"))]:
         if not os.access(path, os.X_OK):
             sys.exit(f"{name}: no binary at {path} (cargo build --release --examples)")
@@ -367,12 +373,17 @@ def summarize(what, per, servers):
     """Each server's median, and every later server's run-by-run ratios
     against the first."""
     for name, _ in servers:
-        runs = per[name]
+        # A run that served nothing (a server that fell over) is NaN: left
+        # out here, and its pairs below, so that run i still pairs with i.
+        runs = [x for x in per[name] if x == x]
+        if not runs:
+            print(f"{what:>6} {name:>10}: no run measured")
+            continue
         print(f"{what:>6} {name:>10}: median {statistics.median(runs):8.1f} ns/echo  "
               f"runs {[round(x) for x in runs]}")
     first = servers[0][0]
     for name, _ in servers[1:]:
-        ratios = [a / b for a, b in zip(per[first], per[name]) if b > 0]
+        ratios = [a / b for a, b in zip(per[first], per[name]) if a == a and b > 0]
         if ratios:
             interval = median_interval(ratios)
             sure = (f", {interval[2]:.0%} interval {interval[0]:.3f}-{interval[1]:.3f}"
@@ -389,16 +400,19 @@ def median_interval(values, confidence=0.95):
     report uses the same interval (examples/shootout/median.rs)."""
     values = sorted(values)
     n = len(values)
-    term = 0.5 ** n
-    below = term
+    # In logarithms: 0.5 ** n is 0 beyond n = 1,074, and a sum that stays 0
+    # would never end the loop.
+    ln_term = -n * math.log(2)
+    below = math.exp(ln_term)
     if 1 - 2 * below < confidence:
         return None
     k = 0
-    while True:
-        next_term = term * (n - k) / (k + 1)
+    while k + 1 < n // 2:
+        ln_next = ln_term + math.log((n - k) / (k + 1))
+        next_term = math.exp(ln_next)
         if 1 - 2 * (below + next_term) < confidence:
             break
-        term, below, k = next_term, below + next_term, k + 1
+        ln_term, below, k = ln_next, below + next_term, k + 1
     return values[k], values[n - 1 - k], 1 - 2 * below
 
 

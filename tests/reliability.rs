@@ -1300,6 +1300,31 @@ fn loadgen_taking_turns_loads_one_server_at_a_time() {
     // Six slices of 100 ms each, in turns.
     assert_eq!(order, [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
     assert_one_busy_at_a_time(during);
+    // The summary's rate is its in-slice echoes over the slices' time: 12
+    // slices of 100 ms, without the drains after them (which its echoes
+    // leave out).
+    let secs: f64 = word(&result, "secs").unwrap().parse().unwrap();
+    assert!((secs - 1.2).abs() < 1e-6, "{result}");
+}
+
+/// Times that a `Duration` cannot hold are bad arguments (exit code 2),
+/// not a panic (101) in the middle of a run.
+#[test]
+fn loadgen_refuses_times_too_long_to_hold() {
+    for args in [
+        ["--secs", "1e20"],
+        ["--connect-timeout", "1e20"],
+        ["--connect-rate", "1e-300"],
+    ] {
+        let out = Command::new(example("loadgen"))
+            .args(["--addr", "127.0.0.1:9", "--conns", "1"])
+            .args(args)
+            .output()
+            .expect("run examples/loadgen");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(args[0]), "{args:?}: {stderr}");
+    }
 }
 
 /// The shootout's way at 10,000 connections: one loadgen per server, each in

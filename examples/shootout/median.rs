@@ -131,19 +131,22 @@ pub fn median_interval(values: &[f64]) -> Option<(f64, f64, f64)> {
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();
     // `below` = P(X <= k) for X ~ Binomial(n, 1/2), built up one term at a
-    // time; `term` = P(X = k).
-    let mut term = 0.5f64.powi(n as i32);
-    let mut below = term;
+    // time; `ln_term` = ln P(X = k), in logarithms because 0.5^n is 0 in
+    // floating point beyond n = 1,074 (and a sum that stays 0 never ends
+    // the loop). `k` stops short of the middle in any case.
+    let mut ln_term = -(n as f64) * std::f64::consts::LN_2;
+    let mut below = ln_term.exp();
     if 1.0 - 2.0 * below < CONFIDENCE {
         return None;
     }
     let mut k = 0;
-    loop {
-        let next_term = term * (n - k) as f64 / (k + 1) as f64;
+    while k + 1 < n / 2 {
+        let ln_next = ln_term + ((n - k) as f64 / (k + 1) as f64).ln();
+        let next_term = ln_next.exp();
         if 1.0 - 2.0 * (below + next_term) < CONFIDENCE {
             break;
         }
-        (term, below, k) = (next_term, below + next_term, k + 1);
+        (ln_term, below, k) = (ln_next, below + next_term, k + 1);
     }
     Some((sorted[k], sorted[n - 1 - k], 1.0 - 2.0 * below))
 }
@@ -173,5 +176,17 @@ mod tests {
         // It always holds the median.
         let m = median(many.clone());
         assert!(lo <= m && m <= hi);
+    }
+
+    /// 0.5^1075 is 0 in floating point: the interval of 1,075 values or
+    /// more used to loop for ever (in a release build; a debug build
+    /// overflowed). Exact binomial sums, for comparison: the 10th to the
+    /// 23rd of 32 above; of 2,000 values, the 956th to the 1,045th (95.34%).
+    #[test]
+    fn the_median_interval_of_thousands_of_values_ends_and_is_right() {
+        let values: Vec<f64> = (1..=2_000).map(f64::from).collect();
+        let (lo, hi, sure) = median_interval(&values).unwrap();
+        assert_eq!((lo, hi), (956.0, 1045.0));
+        assert!((sure - 0.953_447).abs() < 1e-5, "{sure}");
     }
 }
