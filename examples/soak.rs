@@ -28,11 +28,14 @@
 //!   the run means work that grows with time, such as a list that is scanned
 //!   on every turn and never pruned. `server_cpu_ms`: the server's CPU time
 //!   over the whole load.
-//! - `errors`: client-side failures (connect, I/O, a wrong echo), plus
-//!   warnings and errors in the server's log, plus a non-zero exit status
-//!   when the server is stopped with SIGTERM at the end.
+//! - `errors`: client-side failures (connect, I/O, a wrong echo, or any
+//!   step that takes longer than `--step-timeout`: a server that stalls is
+//!   a failure, even if it recovers), plus warnings and errors in the
+//!   server's log, plus a non-zero exit status (or none within 10 s) when
+//!   the server is stopped with SIGTERM at the end.
 //!
-//! The exit status is 0 when `errors=0`. The load generator is a `coop`
+//! The exit status is 0 when `errors=0`. If the soak itself ends early with
+//! an error, it kills the server first: no run leaves a server behind. The load generator is a `coop`
 //! program too (one thread, one task per connection), so the soak exercises
 //! the runtime on both ends.
 
@@ -43,7 +46,7 @@ use std::cell::Cell;
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +56,20 @@ use clap::Parser;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
 use coop::net::TcpStream;
+
+/// The server, killed and reaped if the soak ends early with an error
+/// (dropping a `Child` alone leaves the process running). The normal end
+/// takes it out first, to stop it with SIGTERM.
+struct ServerGuard(Option<Child>);
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
 
 /// Soak the echo server: many connections, steady load, leak checks.
 #[derive(Parser, Debug)]
@@ -72,6 +89,13 @@ struct Args {
     /// The echo server binary (default: `echo_server` next to this one).
     #[arg(long)]
     server: Option<PathBuf>,
+    /// Seconds one client step (a connect, an echo, a close) may take
+    /// before it counts as an error. A loopback echo takes microseconds,
+    /// or milliseconds under this load: a step this slow means the server
+    /// stalled, which the soak exists to catch. (Without a bound, a stuck
+    /// server hung the soak instead of failing it.)
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    step_timeout: u64,
 }
 
 fn main() -> io::Result<()> {
@@ -90,15 +114,19 @@ fn main() -> io::Result<()> {
         );
         std::process::exit(2);
     }
-    let mut server = Command::new(&path)
-        .args(["--addr", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let pid = server.id();
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut server = ServerGuard(Some(
+        Command::new(&path)
+            .args(["--addr", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?,
+    ));
+    let child = server.0.as_mut().expect("just started");
+    let pid = child.id();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let stderr = BufReader::new(child.stderr.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first)?;
     // Keep reading, so the server never writes into a closed pipe.
@@ -112,7 +140,6 @@ fn main() -> io::Result<()> {
     // Every line the server logs at RUST_LOG=warn is a warning or an error.
     let warnings = Arc::new(AtomicU64::new(0));
     let counter = warnings.clone();
-    let stderr = BufReader::new(server.stderr.take().unwrap());
     let log_thread = std::thread::spawn(move || {
         for line in stderr.lines().map_while(Result::ok) {
             counter.fetch_add(1, Ordering::Relaxed);
@@ -132,10 +159,11 @@ fn main() -> io::Result<()> {
     }
 
     // Stop it the way an operator would, and expect a clean exit.
+    let mut child = server.0.take().expect("still running");
     Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()?;
-    let status = server.wait()?;
+    let status = exit_within(&mut child, Duration::from_secs(10))?;
     let _ = log_thread.join();
     let server_failed = u64::from(!status.success());
     if !status.success() {
@@ -157,6 +185,21 @@ fn main() -> io::Result<()> {
         report.server_cpu_secs * 1e3
     );
     std::process::exit(i32::from(errors > 0));
+}
+
+/// Waits up to `limit` for `child` to exit; past that, kills it and says
+/// so (a server whose loop is stuck never handles SIGTERM).
+fn exit_within(child: &mut Child, limit: Duration) -> io::Result<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("the server did not exit within {limit:?} of SIGTERM: killed");
+    child.kill()?;
+    child.wait()
 }
 
 /// What the load phase measured.
@@ -193,13 +236,14 @@ impl Stats {
 /// server, and closes everything.
 async fn load(addr: SocketAddr, pid: u32, args: &Args) -> io::Result<Report> {
     let stats = Rc::new(Stats::default());
+    let step = Duration::from_secs(args.step_timeout);
 
     // Connect everyone first, 100 at a time, so the sample below is taken
     // with every connection open.
     let mut streams = Vec::with_capacity(args.conns);
     while streams.len() < args.conns {
         let batch = (args.conns - streams.len()).min(100);
-        let connects = (0..batch).map(|_| TcpStream::connect(addr));
+        let connects = (0..batch).map(|_| bounded(step, TcpStream::connect(addr)));
         for result in futures::future::join_all(connects).await {
             match result {
                 Ok(stream) => streams.push(stream),
@@ -232,6 +276,7 @@ async fn load(addr: SocketAddr, pid: u32, args: &Args) -> io::Result<Report> {
                 end,
                 max_msg: args.max_msg.max(1),
                 churn: args.churn,
+                step,
                 stats: stats.clone(),
                 rng: Rng(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1)),
             };
@@ -288,6 +333,8 @@ struct Client {
     end: Instant,
     max_msg: usize,
     churn: u64,
+    /// How long one step may take (`--step-timeout`).
+    step: Duration,
     stats: Rc<Stats>,
     rng: Rng,
 }
@@ -305,7 +352,7 @@ impl Client {
             };
             let len = 1 + self.rng.below(self.max_msg as u64) as usize;
             self.rng.fill(&mut out[..len]);
-            match exchange(conn, &out[..len], &mut back[..len]).await {
+            match bounded(self.step, exchange(conn, &out[..len], &mut back[..len])).await {
                 Ok(()) => self.stats.msgs.set(self.stats.msgs.get() + 1),
                 Err(e) => {
                     self.stats.error(format!("echo of {len} bytes: {e}"));
@@ -316,14 +363,14 @@ impl Client {
             left = left.saturating_sub(1);
             if self.churn > 0 && left == 0 {
                 let conn = stream.take().unwrap();
-                if let Err(e) = close(conn).await {
+                if let Err(e) = bounded(self.step, close(conn)).await {
                     self.stats.error(format!("close: {e}"));
                 }
                 left = self.next_churn();
             }
         }
         if let Some(conn) = stream
-            && let Err(e) = close(conn).await
+            && let Err(e) = bounded(self.step, close(conn)).await
         {
             self.stats.error(format!("close: {e}"));
         }
@@ -339,7 +386,7 @@ impl Client {
     }
 
     async fn reconnect(&mut self) -> Option<TcpStream> {
-        match TcpStream::connect(self.addr).await {
+        match bounded(self.step, TcpStream::connect(self.addr)).await {
             Ok(stream) => {
                 self.stats.reconnects.set(self.stats.reconnects.get() + 1);
                 Some(stream)
@@ -351,6 +398,16 @@ impl Client {
             }
         }
     }
+}
+
+/// `step`, or a `TimedOut` error if it takes longer than `limit`.
+async fn bounded<T>(limit: Duration, step: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    coop::time::timeout(limit, step).await.unwrap_or_else(|_| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer within {limit:?}"),
+        ))
+    })
 }
 
 /// Sends `out`, reads as many bytes back into `back`, and checks them.

@@ -98,6 +98,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start examples/echo_server");
+        util::track_child(child.id());
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = BufReader::new(child.stderr.take().unwrap());
         let sink = log.clone();
@@ -111,18 +112,21 @@ impl Server {
         });
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let addr = first
+        let _ = stdout.read_line(&mut first);
+        let Some(addr) = first
             .trim()
             .strip_prefix("listening on ")
-            .unwrap_or_else(|| {
-                panic!(
-                    "unexpected first line {first:?}; log: {}",
-                    log.lock().unwrap()
-                )
-            })
-            .parse()
-            .unwrap();
+            .and_then(|addr| addr.parse().ok())
+        else {
+            // No `Server` yet to do it on drop: stop the child here.
+            let _ = child.kill();
+            let _ = child.wait();
+            util::untrack_child(child.id());
+            panic!(
+                "unexpected first line {first:?}; log: {}",
+                log.lock().unwrap()
+            )
+        };
         // Drain the rest so the server never blocks on a full pipe.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         Server { child, addr, log }
@@ -194,6 +198,7 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        util::untrack_child(self.child.id());
     }
 }
 
@@ -1457,13 +1462,7 @@ fn loadgen_waits_at_its_window_marks_with_nothing_in_flight() {
 #[test]
 fn a_short_soak_has_no_errors_and_leaks_neither_memory_nor_descriptors() {
     let _serial = serial();
-    let output = with_deadline(40, || {
-        Command::new(example("soak"))
-            .args(["--secs", "3", "--conns", "200"])
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("run examples/soak")
-    });
+    let output = run_soak(&["--secs", "3", "--conns", "200"], 40);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "soak failed: {stdout}\n{stderr}");
@@ -1494,4 +1493,155 @@ fn a_short_soak_has_no_errors_and_leaks_neither_memory_nor_descriptors() {
         grown < 8 << 10,
         "server RSS grew by {grown} KiB during the soak: {line}"
     );
+}
+
+/// Runs the soak with `args` under a deadline of `secs`, its output piped.
+fn run_soak(args: &[&str], secs: u64) -> std::process::Output {
+    let soak = Command::new(example("soak"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start examples/soak");
+    let pid = soak.id();
+    util::track_child(pid);
+    let output = with_deadline(secs, move || {
+        soak.wait_with_output().expect("run examples/soak")
+    });
+    util::untrack_child(pid);
+    output
+}
+
+/// A server that stalls fails the soak, even if it recovers: every client
+/// step has a bound (`--step-timeout`). Without one, a stuck server hung
+/// the soak, and a stall that ended went unreported (errors=0).
+#[test]
+fn a_server_that_stalls_fails_the_soak() {
+    let _serial = serial();
+    let soak = Command::new(example("soak"))
+        .args(["--secs", "2", "--conns", "10", "--churn", "0"])
+        .args(["--max-msg", "64", "--step-timeout", "1"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start examples/soak");
+    let soak_pid = soak.id();
+    util::track_child(soak_pid);
+    let output = with_deadline(30, move || {
+        // The soak's one child is its server; stop it for 2.5 s once the
+        // load is on, then let it go on.
+        let children = format!("/proc/{soak_pid}/task/{soak_pid}/children");
+        let server = loop {
+            let text = std::fs::read_to_string(&children).unwrap_or_default();
+            if let Some(pid) = text.split_whitespace().next() {
+                break pid.to_owned();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        let signal = |name: &str| {
+            Command::new("kill")
+                .args([name, &server])
+                .status()
+                .expect("run kill")
+        };
+        assert!(signal("-STOP").success());
+        std::thread::sleep(Duration::from_millis(2_500));
+        assert!(signal("-CONT").success());
+        soak.wait_with_output().expect("run examples/soak")
+    });
+    util::untrack_child(soak_pid);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("no answer within 1s"), "{stderr}");
+    assert!(!stdout.contains(" errors=0 "), "{stdout}");
+}
+
+/// A soak that ends early with an error (here, a "server" whose first line
+/// is not an address) stops its server first: dropping a `Child` alone left
+/// the process running, an orphan of init.
+#[test]
+fn a_soak_that_fails_early_leaves_no_server_behind() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("coop-soak-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("bad-server.sh");
+    let pid_file = dir.join("bad-server.pid");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho $$ > '{}'\necho 'not an address'\nexec sleep 30\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = run_soak(&["--secs", "1", "--server", script.to_str().unwrap()], 20);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("unexpected server output"), "{stderr}");
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let leaked = alive();
+    if leaked {
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!leaked, "the soak's server (PID {pid}) outlived it");
+}
+
+/// When a deadline runs out, the hung closure still owns the processes it
+/// started, and would never drop them: `with_deadline` kills the tracked
+/// ones, so that none outlives the test run.
+#[test]
+fn a_deadline_that_runs_out_kills_the_children_it_strands() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let timed_out = std::panic::catch_unwind(|| {
+        with_deadline(1, move || {
+            let child = Command::new("sleep").arg("30").spawn().expect("run sleep");
+            util::track_child(child.id());
+            tx.send(child.id()).unwrap();
+            // Hang, holding the child (and then let this thread go).
+            std::thread::sleep(Duration::from_secs(3));
+            drop(child);
+        })
+    });
+    assert!(timed_out.is_err(), "the deadline should have run out");
+    let pid = rx.recv().unwrap();
+    // Killed; the stranded `Child` was never waited for, so the process
+    // may linger as a zombie until this one exits. Either is dead.
+    let state = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("State:"))
+                    .map(str::to_owned)
+            })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let last = loop {
+        let now = state();
+        if now.as_deref().is_none_or(|s| s.contains('Z')) || std::time::Instant::now() > deadline {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let dead = last.as_deref().is_none_or(|s| s.contains('Z'));
+    if !dead {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    assert!(dead, "sleep {pid} still running: {last:?}");
 }

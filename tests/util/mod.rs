@@ -4,20 +4,52 @@
 #[path = "../../examples/common/procfs.rs"]
 mod procfs;
 
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
 use coop::net::{TcpListener, TcpStream};
 
+/// Child processes the tests have running: the test that started each (its
+/// thread's name, which the test harness sets to the test's), and its PID.
+static CHILDREN: Mutex<Vec<(Option<String>, u32)>> = Mutex::new(Vec::new());
+
+fn children() -> std::sync::MutexGuard<'static, Vec<(Option<String>, u32)>> {
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Notes a child process of the calling test, to be killed if its
+/// [`with_deadline`] runs out: the hung closure still owns the child then,
+/// and would never drop it, so it would outlive the test run.
+pub fn track_child(pid: u32) {
+    let test = std::thread::current().name().map(str::to_owned);
+    children().push((test, pid));
+}
+
+/// The child is gone (waited for): forget it, before its PID can be reused.
+pub fn untrack_child(pid: u32) {
+    children().retain(|&(_, p)| p != pid);
+}
+
 /// Runs `f` on its own thread and fails the test if it takes longer than
-/// `secs`: a hang becomes a failure instead of a stalled CI.
+/// `secs`: a hang becomes a failure instead of a stalled CI. On a timeout it
+/// first kills the children this test tracked ([`track_child`]), before the
+/// closure's thread or after, and leaves other tests' alone.
 pub fn with_deadline<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
-    let worker = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
+    // The closure's thread takes the test's name, so that the children it
+    // tracks are this test's.
+    let test = std::thread::current().name().map(str::to_owned);
+    let mut worker = std::thread::Builder::new();
+    if let Some(name) = &test {
+        worker = worker.name(name.clone());
+    }
+    let worker = worker
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .expect("start the test's thread");
     match rx.recv_timeout(Duration::from_secs(secs)) {
         Ok(value) => {
             worker.join().unwrap();
@@ -30,7 +62,18 @@ pub fn with_deadline<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send 
                 Ok(()) => unreachable!("sender dropped without sending"),
             }
         }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {secs} s"),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            let mut all = children();
+            let stranded = all.iter().filter(|(owner, _)| *owner == test);
+            for (_, pid) in stranded {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+            all.retain(|(owner, _)| *owner != test);
+            drop(all);
+            panic!("test did not finish within {secs} s")
+        }
     }
 }
 
