@@ -40,7 +40,14 @@ pub fn start() -> io::Result<SocketAddr> {
                 loop {
                     match listener.accept().await {
                         Ok((stream, _)) => drop(coop::spawn(serve(stream))),
-                        Err(e) => log::warn!("delay server: accept failed: {e}"),
+                        Err(e) => {
+                            // Out of descriptors (EMFILE), say: the
+                            // connection waits in the backlog, so an
+                            // accept retried at once would fail at once,
+                            // and spin (chapter 07, "Out of file descriptors").
+                            log::warn!("delay server: accept failed: {e}");
+                            coop::time::sleep(Duration::from_millis(10)).await;
+                        }
                     }
                 }
             })
