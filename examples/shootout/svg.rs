@@ -57,7 +57,10 @@ impl Chart {
         let xs: Vec<f64> = points().map(|p| p.x).filter(|x| *x > 0.0).collect();
         let ys: Vec<f64> = points().map(|p| p.y).filter(|y| y.is_finite()).collect();
         // x: whole decades around the data.
-        let x_lo = xs.iter().copied().fold(f64::INFINITY, f64::min).max(1.0);
+        // (With no points at all, as in a run whose servers all fell over,
+        // the fold stays infinite: one decade from 1 then.)
+        let x_lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let x_lo = if x_lo.is_finite() { x_lo.max(1.0) } else { 1.0 };
         let x_hi = xs.iter().copied().fold(1.0, f64::max);
         let (x0, x1) = decades(x_lo, x_hi);
         let (y_ticks, y0, y1) = match self.y_scale {
@@ -256,4 +259,35 @@ fn text(svg: &mut String, x: f64, y: f64, anchor: &str, size: f64, content: &str
         svg,
         r##"<text x="{x:.1}" y="{y:.1}" text-anchor="{anchor}" font-size="{size}"{extra} fill="#222222">{escaped}</text>"##
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chart with nothing to draw (every server of a cell fell over, or a
+    /// run of one cell that has no points for it) is still a document: the
+    /// empty x range once made the axis' decades overflow.
+    #[test]
+    fn a_chart_with_no_points_renders() {
+        for y_scale in [Scale::Linear, Scale::Log] {
+            let chart = Chart {
+                title: "empty".into(),
+                x_label: "connections".into(),
+                y_label: "req/s".into(),
+                y_scale,
+                y_format: |y| format!("{y}"),
+                series: vec![Series {
+                    name: "coop".into(),
+                    color: "#000".into(),
+                    points: Vec::new(),
+                }],
+            };
+            let svg = chart.render();
+            assert!(
+                svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+                "{svg}"
+            );
+        }
+    }
 }
