@@ -4,8 +4,9 @@
 //! Every lane is a "thread" (`tid`) of a "process" (`pid`). Process 1 is
 //! the loop: lane 1 is its waits in `mio::Poll`, lanes 1000.. are tasks.
 //! Process 2 is the blocking pool: lanes 10.. are its threads, in a
-//! process of their own because their numbers have no bound. Polls, waits and jobs are complete events (`"ph":"X"`
-//! with `ts` and `dur` in µs); wakes are instant events (`"ph":"i"`).
+//! process of their own because their numbers have no bound. Polls, waits
+//! and jobs are complete events (`"ph":"X"` with `ts` and `dur` in µs);
+//! wakes are instant events (`"ph":"i"`).
 //! A blocking job is named for the task that awaits it, by the task's name
 //! if it has one (`job of chunk 3`), as the SVG tags it.
 
