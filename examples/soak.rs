@@ -35,9 +35,9 @@
 //!   the server is stopped with SIGTERM at the end.
 //!
 //! The exit status is 0 when `errors=0`. If the soak itself ends early with
-//! an error, it kills the server first: no run leaves a server behind. The load generator is a `coop`
-//! program too (one thread, one task per connection), so the soak exercises
-//! the runtime on both ends.
+//! an error, it kills the server first: no run leaves a server behind. The
+//! load generator is a `coop` program too (one thread, one task per
+//! connection), so the soak exercises the runtime on both ends.
 
 #[path = "common/procfs.rs"]
 mod procfs;
@@ -159,10 +159,10 @@ fn main() -> io::Result<()> {
     }
 
     // Stop it the way an operator would, and expect a clean exit.
-    let mut child = server.0.take().expect("still running");
     Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()?;
+    let mut child = server.0.take().expect("still running");
     let status = exit_within(&mut child, Duration::from_secs(10))?;
     let _ = log_thread.join();
     let server_failed = u64::from(!status.success());

@@ -394,14 +394,15 @@ fn a_block_on_future_finishes_in_the_trace_when_it_returns() {
             .count();
         assert_eq!(finishes, 1, "block_on future {main}");
     }
-    let first_last_poll = trace
+    // The first ended before the second began (20 ms apart): the diagram
+    // must not draw both alive at once.
+    let second_spawn = trace
         .events
         .iter()
-        .filter_map(|e| match e {
-            Event::Poll { task, end_us, .. } if *task == mains[0] => Some(*end_us),
+        .find_map(|e| match e {
+            Event::Spawn { task, at_us, .. } if *task == mains[1] => Some(*at_us),
             _ => None,
         })
-        .max()
         .unwrap();
     let diagram = trace.to_diagram();
     let first = diagram
@@ -411,8 +412,8 @@ fn a_block_on_future_finishes_in_the_trace_when_it_returns() {
         .unwrap();
     let (_, alive_until) = first.alive.unwrap();
     assert!(
-        alive_until < first_last_poll + 10_000,
-        "the first block_on returned at {first_last_poll} µs but is drawn alive until {alive_until} µs"
+        alive_until <= second_spawn,
+        "the second block_on began at {second_spawn} µs, but the first is drawn alive until {alive_until} µs"
     );
 }
 
