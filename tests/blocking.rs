@@ -100,7 +100,9 @@ fn jobs_run_in_parallel_up_to_the_pool_size() {
 fn idle_threads_exit_after_the_keep_alive() {
     with_deadline(30, || {
         let rt = Runtime::builder()
-            .blocking_keep_alive(Duration::from_millis(50))
+            // Long enough that the thread is surely still idle when
+            // block_on has returned, even on a loaded machine.
+            .blocking_keep_alive(Duration::from_millis(1000))
             .build()
             .unwrap();
         rt.block_on(async {

@@ -66,10 +66,15 @@ fn a_slow_poll_is_reported_with_name_location_and_duration() {
         w.contains("tests/observe.rs"),
         "spawn location missing: {w}"
     );
-    assert!(
-        w.contains("held the loop for 1") && w.contains(" ms"),
-        "duration missing: {w}"
-    );
+    // The poll slept 120 ms; a loaded machine may make it longer, never
+    // shorter.
+    let ms: f64 = w
+        .split("held the loop for ")
+        .nth(1)
+        .and_then(|rest| rest.split(" ms").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("duration missing: {w}"));
+    assert!(ms >= 120.0, "{w}");
 }
 
 #[test]

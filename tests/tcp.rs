@@ -16,6 +16,8 @@ use util::{Rng, listener, serve_echo, with_deadline};
 
 #[test]
 fn a_thousand_concurrent_clients_echo_random_payloads_up_to_1_mib() {
+    // Two descriptors per client: more than the common soft limit of 1024.
+    rlimit::increase_nofile_limit(4096).unwrap();
     with_deadline(120, || {
         coop::block_on(async {
             let listener = listener();
@@ -227,6 +229,7 @@ fn sockets_outside_a_runtime_are_an_error_not_a_panic() {
 
 #[test]
 fn a_burst_of_connects_beyond_128_is_not_reset() {
+    rlimit::increase_nofile_limit(4096).unwrap();
     with_deadline(30, || {
         coop::block_on(async {
             let listener = listener();
