@@ -1495,8 +1495,9 @@ fn a_short_soak_has_no_errors_and_leaks_neither_memory_nor_descriptors() {
     );
 }
 
-/// Runs the soak with `args` under a deadline of `secs`, its output piped.
-fn run_soak(args: &[&str], secs: u64) -> std::process::Output {
+/// Starts the soak with `args`, its output piped, tracked for
+/// [`with_deadline`] (untrack it once it is waited for).
+fn spawn_soak(args: &[&str]) -> std::process::Child {
     let soak = Command::new(example("soak"))
         .args(args)
         .env("RUST_LOG", "warn")
@@ -1504,8 +1505,14 @@ fn run_soak(args: &[&str], secs: u64) -> std::process::Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start examples/soak");
+    util::track_child(soak.id());
+    soak
+}
+
+/// Runs the soak with `args` under a deadline of `secs`.
+fn run_soak(args: &[&str], secs: u64) -> std::process::Output {
+    let soak = spawn_soak(args);
     let pid = soak.id();
-    util::track_child(pid);
     let output = with_deadline(secs, move || {
         soak.wait_with_output().expect("run examples/soak")
     });
@@ -1519,16 +1526,9 @@ fn run_soak(args: &[&str], secs: u64) -> std::process::Output {
 #[test]
 fn a_server_that_stalls_fails_the_soak() {
     let _serial = serial();
-    let soak = Command::new(example("soak"))
-        .args(["--secs", "2", "--conns", "10", "--churn", "0"])
-        .args(["--max-msg", "64", "--step-timeout", "1"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start examples/soak");
+    let args = "--secs 2 --conns 10 --churn 0 --max-msg 64 --step-timeout 1";
+    let soak = spawn_soak(&args.split(' ').collect::<Vec<_>>());
     let soak_pid = soak.id();
-    util::track_child(soak_pid);
     let output = with_deadline(30, move || {
         // The soak's one child is its server; stop it for 2.5 s once the
         // load is on, then let it go on.
