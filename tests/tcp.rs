@@ -12,7 +12,7 @@ use futures::io::{AsyncReadExt, AsyncWriteExt};
 use coop::net::{TcpListener, TcpStream};
 use coop::time::timeout;
 use socket2::{Domain, Socket, Type};
-use util::{Rng, listener, serve_echo, with_deadline};
+use util::{Rng, echo, listener, serve_echo, with_deadline};
 
 #[test]
 fn a_thousand_concurrent_clients_echo_random_payloads_up_to_1_mib() {
@@ -263,11 +263,12 @@ fn more_ready_sockets_than_the_event_capacity_are_all_served() {
         rt.block_on(async {
             let listener = listener();
             let addr = listener.local_addr().unwrap();
-            coop::spawn(serve_echo(listener));
-            coop::spawn_blocking(move || {
+            let (go, wait_for_go) = std::sync::mpsc::channel();
+            let clients = coop::spawn_blocking(move || {
                 let mut streams: Vec<_> = (0..50)
                     .map(|_| std::net::TcpStream::connect(addr).unwrap())
                     .collect();
+                wait_for_go.recv().unwrap();
                 // Every client writes before any reads: the server finds
                 // most of the fifty readable at once.
                 for (i, s) in streams.iter_mut().enumerate() {
@@ -278,9 +279,18 @@ fn more_ready_sockets_than_the_event_capacity_are_all_served() {
                     s.read_exact(&mut back).unwrap();
                     assert_eq!(back, [i as u8; 3], "client {i}");
                 }
-            })
-            .await
-            .unwrap();
+            });
+            for _ in 0..50 {
+                let (stream, _) = listener.accept().await.unwrap();
+                coop::spawn(echo(stream));
+            }
+            // The echo tasks were queued before this one: by the time it
+            // runs again, each has polled its read once and waits. So every
+            // socket's data comes as an event, not to an early read (which
+            // took the data without one, and made this test flaky).
+            coop::yield_now().await;
+            go.send(()).unwrap();
+            clients.await.unwrap();
         });
         // Every one of the fifty was reported, two per wait at most.
         assert!(rt.metrics().io_events >= 50);
