@@ -122,21 +122,22 @@ fn idle_threads_exit_after_the_keep_alive() {
 
 #[test]
 fn the_loop_keeps_serving_while_a_job_blocks() {
-    with_deadline(30, || {
+    with_deadline(10, || {
         coop::block_on(async {
-            let job = coop::spawn_blocking(|| std::thread::sleep(Duration::from_millis(300)));
-            // Meanwhile the loop ticks along every 10 ms.
+            // The job blocks its thread until the loop has ticked 15
+            // times: if it blocked the loop, no tick would come, and the
+            // test would hang until its deadline.
+            let (release, held) = std::sync::mpsc::channel::<()>();
+            let job = coop::spawn_blocking(move || held.recv().unwrap());
             let mut ticks = 0;
             let mut interval = coop::time::interval(Duration::from_millis(10));
-            while !job.is_finished() {
+            while ticks < 15 {
                 interval.tick().await;
                 ticks += 1;
+                assert!(!job.is_finished(), "the job ended before its release");
             }
+            release.send(()).unwrap();
             job.await.unwrap();
-            assert!(
-                ticks >= 15,
-                "the loop was blocked: only {ticks} ticks in 300 ms"
-            );
         });
     });
 }
@@ -151,19 +152,25 @@ fn named_blocking_jobs_via_the_task_builder() {
     });
 }
 
-/// Occupies the pool's only thread for 300 ms, then queues `job` behind
-/// it and drops the runtime before the job can start: the job is dropped
-/// unrun, on the loop's thread, with the runtime still current.
+/// Occupies the pool's only thread until the runtime is gone, queues `job`
+/// behind it, and drops the runtime: the job is dropped unrun, on the
+/// loop's thread, with the runtime still current. (The pool does not wait
+/// for its threads, so holding the first job until after the drop cannot
+/// hang; holding it for a fixed time could let `job` run on a stalled
+/// machine, and the tests would pass without testing anything.)
 fn drop_runtime_with_a_queued_job(job: impl FnOnce() + Send + 'static) -> std::thread::Result<()> {
+    let (release, held) = std::sync::mpsc::channel::<()>();
     let rt = Runtime::builder().blocking_threads(1).build().unwrap();
     rt.block_on(async {
-        drop(coop::spawn_blocking(|| {
-            std::thread::sleep(Duration::from_millis(300))
+        drop(coop::spawn_blocking(move || {
+            let _ = held.recv();
         }));
         drop(coop::spawn_blocking(job));
         coop::yield_now().await;
     });
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)))
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)));
+    drop(release);
+    dropped
 }
 
 /// A queued job's captures whose destructor panics: the runtime's drop

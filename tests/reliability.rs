@@ -515,12 +515,19 @@ fn idle_connections_are_closed_after_the_idle_timeout_and_active_ones_are_not() 
                 round_trip(&mut stream, b"still open").unwrap();
             })
         };
-        let mut idle = server.connect();
+        // The clock starts before the connection: the server's idle
+        // timer starts at its accept, which cannot come earlier.
         let start = Instant::now();
+        let mut idle = server.connect();
         let mut buf = [0u8; 16];
-        let n = idle
-            .read(&mut buf)
-            .expect("EOF, not an error or a read timeout");
+        // A read with a timeout is not restarted after a signal (a stop
+        // and continue of this process is one): read again then.
+        let n = loop {
+            match idle.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other.expect("EOF, not an error or a read timeout"),
+            }
+        };
         let waited = start.elapsed();
         assert_eq!(n, 0, "the idle client gets end-of-file");
         assert!(
@@ -528,8 +535,10 @@ fn idle_connections_are_closed_after_the_idle_timeout_and_active_ones_are_not() 
             "closed after {waited:?}, not ~0.5 s"
         );
         active.join().unwrap();
+        // The log comes through a pipe that this process reads on
+        // another thread: wait for it, as it may lag behind what the test saw.
         assert!(
-            server.log().contains("idle for 0.5 s; closing"),
+            server.wait_for_log("idle for 0.5 s; closing", Duration::from_secs(5)),
             "{}",
             server.log()
         );
@@ -705,8 +714,9 @@ fn ctrl_c_with_a_connection_that_never_finishes_exits_after_the_grace_period() {
     with_deadline(30, move || {
         let mut lingering = server.connect();
         round_trip(&mut lingering, b"hi").unwrap();
-        server.signal("INT");
+        // The clock starts before the signal: the grace period cannot.
         let start = Instant::now();
+        server.signal("INT");
         let status = server
             .wait_exit(Duration::from_secs(3))
             .expect("server did not exit");
@@ -719,8 +729,10 @@ fn ctrl_c_with_a_connection_that_never_finishes_exits_after_the_grace_period() {
         // The server closed the lingering connection on its way out.
         let mut buf = [0u8; 8];
         assert!(matches!(lingering.read(&mut buf), Ok(0) | Err(_)));
+        // The log comes through a pipe that this process reads on
+        // another thread: wait for it, as it may lag behind what the test saw.
         assert!(
-            server.log().contains("grace period over"),
+            server.wait_for_log("grace period over", Duration::from_secs(5)),
             "{}",
             server.log()
         );

@@ -5,6 +5,7 @@ mod util;
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
@@ -242,38 +243,43 @@ fn a_yield_lets_the_loop_see_io_before_the_task_runs_again() {
             let listener = listener();
             let addr = listener.local_addr().unwrap();
             // A CPU-heavy task: 40 slices of 20 ms busy work, yielding
-            // between slices, as the docs tell such tasks to do.
-            let cruncher = coop::spawn(async {
+            // between slices, as the docs tell such tasks to do. It counts
+            // its slices, so the test can measure the reader's wait in
+            // slices rather than in wall-clock time, which a stalled
+            // machine stretches.
+            let slices = std::sync::Arc::new(AtomicUsize::new(0));
+            let done = slices.clone();
+            let cruncher = coop::spawn(async move {
                 for _ in 0..40 {
                     let until = Instant::now() + Duration::from_millis(20);
                     while Instant::now() < until {
                         std::hint::spin_loop();
                     }
+                    done.fetch_add(1, Ordering::SeqCst);
                     coop::yield_now().await;
                 }
             });
-            // A client on another thread sends one byte 100 ms in.
-            let sent_at = std::sync::Arc::new(std::sync::Mutex::new(None));
-            let s = sent_at.clone();
+            // A client on another thread sends one byte 100 ms in, and
+            // notes how many slices had ended once it had sent it.
+            let sent_after = std::sync::Arc::new(std::sync::Mutex::new(None));
+            let (s, counter) = (sent_after.clone(), slices.clone());
             let client = std::thread::spawn(move || {
                 let mut c = std::net::TcpStream::connect(addr).unwrap();
                 std::thread::sleep(Duration::from_millis(100));
-                *s.lock().unwrap() = Some(Instant::now());
                 std::io::Write::write_all(&mut c, b"!").unwrap();
+                *s.lock().unwrap() = Some(counter.load(Ordering::SeqCst));
                 c
             });
             let (mut conn, _) = listener.accept().await.unwrap();
             let mut byte = [0u8; 1];
             conn.read_exact(&mut byte).await.unwrap();
-            let seen = Instant::now();
-            let sent = sent_at.lock().unwrap().expect("client wrote");
-            // The reader gets its turn after at most a couple of slices
-            // (~40 ms), not after 61 slices or the whole 800 ms.
-            let delay = seen - sent;
-            assert!(
-                delay < Duration::from_millis(200),
-                "I/O waited {delay:?} behind yields"
-            );
+            let seen = slices.load(Ordering::SeqCst);
+            let sent = sent_after.lock().unwrap().expect("client wrote");
+            // The reader gets its turn after the slice running when the
+            // byte came (or the next, if the event came just after the
+            // loop looked), not after the cruncher's last slice.
+            let waited = seen.saturating_sub(sent);
+            assert!(waited <= 2, "I/O waited {waited} slices behind yields");
             assert!(
                 !cruncher.is_finished(),
                 "the reader should not have waited for the cruncher"
@@ -299,14 +305,26 @@ fn a_socket_waited_on_outside_its_own_runtime_is_an_error_not_a_hang() {
         let second = coop::Runtime::new().unwrap();
         for socket in [dropped, idle] {
             let addr = socket.local_addr().unwrap();
+            // The datagram is sent only once the receive has been polled
+            // (and found nothing), so that the wait comes first.
+            let (polled, go) = std::sync::mpsc::channel::<()>();
             let sender = std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(100));
+                go.recv().unwrap();
                 let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
                 s.send_to(b"hello", addr).unwrap();
             });
             let got = second.block_on(async {
                 let mut buf = [0u8; 16];
-                coop::time::timeout(Duration::from_secs(2), socket.recv_from(&mut buf)).await
+                let mut recv = std::pin::pin!(socket.recv_from(&mut buf));
+                let mut polled = Some(polled);
+                let first_poll_then_send = std::future::poll_fn(|cx| {
+                    let result = recv.as_mut().poll(cx);
+                    if let Some(polled) = polled.take() {
+                        polled.send(()).unwrap();
+                    }
+                    result
+                });
+                coop::time::timeout(Duration::from_secs(2), first_poll_then_send).await
             });
             sender.join().unwrap();
             let err = got

@@ -333,10 +333,11 @@ fn a_socket_read_under_a_foreign_waker_wakes_that_waker() {
         coop::block_on(async {
             let listener = listener();
             let addr = listener.local_addr().unwrap();
+            // The client writes only once the server's read has waited.
+            let (waiting, go) = std::sync::mpsc::channel::<()>();
             let client = std::thread::spawn(move || {
                 let mut s = std::net::TcpStream::connect(addr).unwrap();
-                // Late enough that the server's read has to wait.
-                std::thread::sleep(std::time::Duration::from_millis(100));
+                go.recv().unwrap();
                 s.write_all(b"ping").unwrap();
                 s.shutdown(Shutdown::Write).unwrap();
                 let mut rest = Vec::new();
@@ -361,7 +362,12 @@ fn a_socket_read_under_a_foreign_waker_wakes_that_waker() {
                     let mut read = reader.read(&mut buf);
                     match std::pin::Pin::new(&mut read).poll(&mut inner) {
                         Poll::Ready(n) => Poll::Ready(n),
-                        Poll::Pending => Poll::Pending,
+                        Poll::Pending => {
+                            // The first wait lets the client write; later
+                            // ones find it gone, which is fine.
+                            let _ = waiting.send(());
+                            Poll::Pending
+                        }
                     }
                 })
                 .await

@@ -161,3 +161,60 @@ pub fn process_fds(pid: u32) -> usize {
         .expect("read /proc/PID/fd")
         .count()
 }
+
+/// Measures how long this process was kept from running while a timing
+/// test ran: a thread that sleeps 1 ms at a time and adds up every wake
+/// that came more than 5 ms late. A stopped process (SIGSTOP, a VM paused
+/// by its host) or a starved one shows up here as it shows up in the
+/// test's own timings, so a test can allow for it: `bound + meter.stalled()`
+/// keeps the bound tight on a quiet machine without failing on a busy
+/// one. A bug of hundreds of milliseconds on a quiet machine still fails.
+pub struct StallMeter {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Duration>>,
+}
+
+impl StallMeter {
+    /// Starts measuring.
+    pub fn start() -> StallMeter {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::Instant;
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let tick = Duration::from_millis(1);
+            let late = Duration::from_millis(5);
+            let mut stalled = Duration::ZERO;
+            let mut last = Instant::now();
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                let now = Instant::now();
+                let gap = now - last;
+                if gap > tick + late {
+                    stalled += gap - tick;
+                }
+                last = now;
+            }
+            stalled
+        });
+        StallMeter {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops measuring; returns the time the meter's thread was kept from
+    /// running (the sum of its wakes' lateness, counting only those over
+    /// 5 ms).
+    pub fn stalled(mut self) -> Duration {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let thread = self.thread.take().expect("measured once");
+        thread.join().expect("the stall meter's thread")
+    }
+}
+
+impl Drop for StallMeter {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
