@@ -271,9 +271,9 @@ fn may_follow(behavior: MissedTickBehavior, prev: Tick, at: Duration) -> bool {
         MissedTickBehavior::Delay => at >= now_min + PERIOD && at <= latest + PERIOD,
         // The first grid point after the late moment.
         MissedTickBehavior::Skip => {
-            (at - prev.at).as_nanos() % PERIOD.as_nanos() == 0
-                && at > now_min
+            at > now_min
                 && at <= latest + PERIOD
+                && (at - prev.at).as_nanos().is_multiple_of(PERIOD.as_nanos())
         }
     }
 }
