@@ -94,15 +94,29 @@ def tasks(pid):
 
 
 def cpu_ns(pid):
-    """CPU time of every live thread of `pid`, in nanoseconds."""
-    total = 0
+    """A reading of the CPU time of `pid`: each live thread's, in nanoseconds
+    by thread id, and the whole process's from /proc/PID/stat, whose clock
+    ticks are coarse but count the threads that have ended too."""
+    by_thread = {}
     for task in tasks(pid):
         try:
             with open(f"{task}/schedstat") as f:
-                total += int(f.read().split()[0])
+                by_thread[os.path.basename(task)] = int(f.read().split()[0])
         except (FileNotFoundError, ProcessLookupError):
             pass  # a thread that ended between the listing and the read
-    return total
+    return by_thread, sum(user_sys_ns(pid))
+
+
+def cpu_ns_between(start, end):
+    """CPU nanoseconds used between two `cpu_ns` readings. Per thread when
+    every thread of the first reading is in the second (a thread born in
+    between counts from zero); if one ended in between, its time in the
+    window is lost from the per-thread sum, so the process's ticks are used
+    instead (as the shootout does)."""
+    (a, a_ticks), (b, b_ticks) = start, end
+    if a.keys() <= b.keys():
+        return sum(ns - a.get(tid, 0) for tid, ns in b.items())
+    return b_ticks - a_ticks
 
 
 def user_sys_ns(pid):
@@ -224,7 +238,8 @@ def one_run(name, path, args, pin):
             server.wait()
     if not (start and end and msgs):
         return (float("nan"),) * 4
-    ns, cs, user, system = ((b - a) / msgs for a, b in zip(start, end))
+    ns = cpu_ns_between(start[0], end[0]) / msgs
+    cs, user, system = ((b - a) / msgs for a, b in zip(start[1:], end[1:]))
     if args.perf:
         user, system = (t / msgs for t in perf_user_kernel_ns(data))
     return ns, cs, user, system
@@ -277,7 +292,8 @@ def turns(servers, args, pin):
                 now = [cpu_ns(p.pid) for p in procs]
                 fields = dict(w.split("=") for w in line.split()[1:] if "=" in w)
                 msgs = int(fields["msgs"])
-                per[servers[t][0]].append((now[t] - last[t]) / msgs if msgs else float("nan"))
+                used = cpu_ns_between(last[t], now[t])
+                per[servers[t][0]].append(used / msgs if msgs else float("nan"))
                 last = now
         for load in loads:
             answer(load)  # after its last slice: close the connections and report

@@ -30,7 +30,8 @@ use futures::io::{AsyncReadExt, AsyncWriteExt};
 
 use coop::signal::{SignalKind, signal};
 use util::{
-    Rng, listener, process_cpu_ticks, process_fds, process_rss_kib, serve_echo, with_deadline,
+    Rng, StallMeter, listener, process_cpu_ticks, process_fds, process_rss_kib, serve_echo,
+    with_deadline,
 };
 
 // ───────────────────────────── set-up ─────────────────────────────
@@ -330,8 +331,18 @@ fn a_reset_connection_ends_with_a_logged_error_and_the_others_are_untouched() {
             w.set_write_timeout(Some(Duration::from_millis(500)))
                 .unwrap();
             // Times out once the server stops reading: it is then stuck
-            // writing to us.
-            let _ = w.write_all(&vec![7u8; 64 << 20]);
+            // writing to us. (Not `write_all`, which retries a write cut
+            // short by a signal with a fresh timeout, so that a process
+            // stopped and continued often enough never stops writing.)
+            let chunk = vec![7u8; 64 << 10];
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(3) {
+                match w.write(&chunk) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break, // timed out (or the server is gone)
+                }
+            }
         }
         reset(writer);
 
@@ -618,7 +629,17 @@ fn wait_for_fds(server: &Server, ok: impl Fn(usize) -> bool, failure: &str) {
 
 /// Round trips `conns` connections complete in `window`, each doing
 /// 64-byte ping-pongs as fast as it can (a closed loop), on a coop runtime.
+/// If this process was stalled for part of the window (see [`StallMeter`]),
+/// the count is scaled up to what the rest of the window would do in all of
+/// it: the stall held back the clients, not the server under test.
 fn busy_round_trips(addr: SocketAddr, conns: usize, window: Duration) -> u64 {
+    let meter = StallMeter::start();
+    let done = busy_round_trips_unscaled(addr, conns, window);
+    let ran = window.saturating_sub(meter.stalled()).max(window / 4);
+    (done as f64 * window.as_secs_f64() / ran.as_secs_f64()) as u64
+}
+
+fn busy_round_trips_unscaled(addr: SocketAddr, conns: usize, window: Duration) -> u64 {
     coop::block_on(async move {
         let done = Rc::new(Cell::new(0u64));
         let mut streams = Vec::new();
@@ -1277,71 +1298,78 @@ fn loadgen_in_turns(addr: &str, secs: &str, extra: &[&str]) -> std::process::Chi
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
+        .inspect(|child| util::track_child(child.id()))
         .expect("start examples/loadgen")
 }
 
 #[test]
 fn loadgen_taking_turns_loads_one_server_at_a_time() {
     let _serial = serial();
-    let (a, b) = (Server::start(&[]), Server::start(&[]));
-    let pids = [a.pid(), b.pid()];
-    let mut loadgen = loadgen_in_turns(&format!("{},{}", a.addr, b.addr), "0.6", &[]);
-    let mut answer = loadgen.stdin.take().unwrap();
-    let lines = BufReader::new(loadgen.stdout.take().unwrap()).lines();
-    // CPU time each server used during each server's slices.
-    let mut during = [[0u64; 2]; 2];
-    let mut last = pids.map(cpu_ns);
-    let (mut order, mut result) = (Vec::new(), None);
-    for line in lines {
-        let line = line.unwrap();
-        if line.starts_with("slice") {
-            match word(&line, "target") {
-                Some(target) => {
-                    let target: usize = target.parse().unwrap();
-                    order.push(target);
-                    charge(&mut during, &mut last, pids, target, &line);
+    with_deadline(30, move || {
+        let (a, b) = (Server::start(&[]), Server::start(&[]));
+        let pids = [a.pid(), b.pid()];
+        let mut loadgen = loadgen_in_turns(&format!("{},{}", a.addr, b.addr), "0.6", &[]);
+        let mut answer = loadgen.stdin.take().unwrap();
+        let lines = BufReader::new(loadgen.stdout.take().unwrap()).lines();
+        // CPU time each server used during each server's slices.
+        let mut during = [[0u64; 2]; 2];
+        let mut last = pids.map(cpu_ns);
+        let (mut order, mut result) = (Vec::new(), None);
+        for line in lines {
+            let line = line.unwrap();
+            if line.starts_with("slice") {
+                match word(&line, "target") {
+                    Some(target) => {
+                        let target: usize = target.parse().unwrap();
+                        order.push(target);
+                        charge(&mut during, &mut last, pids, target, &line);
+                    }
+                    None => last = pids.map(cpu_ns),
                 }
-                None => last = pids.map(cpu_ns),
+                answer.write_all(b"go\n").unwrap();
+            } else if line.starts_with("conns=") {
+                result = Some(line);
             }
-            answer.write_all(b"go\n").unwrap();
-        } else if line.starts_with("conns=") {
-            result = Some(line);
         }
-    }
-    assert!(loadgen.wait().unwrap().success());
-    let result = result.expect("a result line");
-    assert!(
-        result.contains(" errors=0 ") && result.contains("connected=8"),
-        "{result}"
-    );
-    // Six slices of 100 ms each, in turns.
-    assert_eq!(order, [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
-    assert_one_busy_at_a_time(during);
-    // The summary's rate is its in-slice echoes over the slices' time: 12
-    // slices of 100 ms, without the drains after them (which its echoes
-    // leave out).
-    let secs: f64 = word(&result, "secs").unwrap().parse().unwrap();
-    assert!((secs - 1.2).abs() < 1e-6, "{result}");
+        let status = loadgen.wait().unwrap();
+        util::untrack_child(loadgen.id());
+        assert!(status.success());
+        let result = result.expect("a result line");
+        assert!(
+            result.contains(" errors=0 ") && result.contains("connected=8"),
+            "{result}"
+        );
+        // Six slices of 100 ms each, in turns.
+        assert_eq!(order, [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
+        assert_one_busy_at_a_time(during);
+        // The summary's rate is its in-slice echoes over the slices' time: 12
+        // slices of 100 ms, without the drains after them (which its echoes
+        // leave out).
+        let secs: f64 = word(&result, "secs").unwrap().parse().unwrap();
+        assert!((secs - 1.2).abs() < 1e-6, "{result}");
+    });
 }
 
 /// Times that a `Duration` cannot hold are bad arguments (exit code 2),
 /// not a panic (101) in the middle of a run.
 #[test]
 fn loadgen_refuses_times_too_long_to_hold() {
-    for args in [
-        ["--secs", "1e20"],
-        ["--connect-timeout", "1e20"],
-        ["--connect-rate", "1e-300"],
-    ] {
-        let out = Command::new(example("loadgen"))
-            .args(["--addr", "127.0.0.1:9", "--conns", "1"])
-            .args(args)
-            .output()
-            .expect("run examples/loadgen");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(args[0]), "{args:?}: {stderr}");
-    }
+    with_deadline(30, move || {
+        for args in [
+            ["--secs", "1e20"],
+            ["--connect-timeout", "1e20"],
+            ["--connect-rate", "1e-300"],
+        ] {
+            let out = Command::new(example("loadgen"))
+                .args(["--addr", "127.0.0.1:9", "--conns", "1"])
+                .args(args)
+                .output()
+                .expect("run examples/loadgen");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(stderr.contains(args[0]), "{args:?}: {stderr}");
+        }
+    });
 }
 
 /// The shootout's way at 10,000 connections: one loadgen per server, each in
@@ -1349,44 +1377,48 @@ fn loadgen_refuses_times_too_long_to_hold() {
 #[test]
 fn loadgens_in_slices_take_turns_when_the_parent_answers() {
     let _serial = serial();
-    let (a, b) = (Server::start(&[]), Server::start(&[]));
-    let pids = [a.pid(), b.pid()];
-    let mut loadgens: Vec<_> = [&a, &b]
-        .iter()
-        .map(|server| {
-            let mut child = loadgen_in_turns(&server.addr.to_string(), "0.3", &["--slices"]);
-            let stdin = child.stdin.take().unwrap();
-            let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-            (child, stdin, lines)
-        })
-        .collect();
-    for (_, _, lines) in &mut loadgens {
-        assert_eq!(lines.next().expect("a line").unwrap(), "slice start");
-    }
-    let mut during = [[0u64; 2]; 2];
-    let mut last = pids.map(cpu_ns);
-    for _round in 0..3 {
-        for (k, (_, stdin, lines)) in loadgens.iter_mut().enumerate() {
-            stdin.write_all(b"go\n").unwrap();
-            let line = lines.next().expect("a slice line").unwrap();
-            assert_eq!(word(&line, "target"), Some("0"), "{line}");
-            charge(&mut during, &mut last, pids, k, &line);
+    with_deadline(30, move || {
+        let (a, b) = (Server::start(&[]), Server::start(&[]));
+        let pids = [a.pid(), b.pid()];
+        let mut loadgens: Vec<_> = [&a, &b]
+            .iter()
+            .map(|server| {
+                let mut child = loadgen_in_turns(&server.addr.to_string(), "0.3", &["--slices"]);
+                let stdin = child.stdin.take().unwrap();
+                let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+                (child, stdin, lines)
+            })
+            .collect();
+        for (_, _, lines) in &mut loadgens {
+            assert_eq!(lines.next().expect("a line").unwrap(), "slice start");
         }
-    }
-    // After its last slice each one waits once more, then reports.
-    for (child, stdin, lines) in &mut loadgens {
-        stdin.write_all(b"go\n").unwrap();
-        let result = lines
-            .map(Result::unwrap)
-            .find(|l| l.starts_with("conns="))
-            .expect("a result line");
-        assert!(
-            result.contains(" errors=0 ") && result.contains("connected=4"),
-            "{result}"
-        );
-        assert!(child.wait().unwrap().success());
-    }
-    assert_one_busy_at_a_time(during);
+        let mut during = [[0u64; 2]; 2];
+        let mut last = pids.map(cpu_ns);
+        for _round in 0..3 {
+            for (k, (_, stdin, lines)) in loadgens.iter_mut().enumerate() {
+                stdin.write_all(b"go\n").unwrap();
+                let line = lines.next().expect("a slice line").unwrap();
+                assert_eq!(word(&line, "target"), Some("0"), "{line}");
+                charge(&mut during, &mut last, pids, k, &line);
+            }
+        }
+        // After its last slice each one waits once more, then reports.
+        for (child, stdin, lines) in &mut loadgens {
+            stdin.write_all(b"go\n").unwrap();
+            let result = lines
+                .map(Result::unwrap)
+                .find(|l| l.starts_with("conns="))
+                .expect("a result line");
+            assert!(
+                result.contains(" errors=0 ") && result.contains("connected=4"),
+                "{result}"
+            );
+            let status = child.wait().unwrap();
+            util::untrack_child(child.id());
+            assert!(status.success());
+        }
+        assert_one_busy_at_a_time(during);
+    });
 }
 
 /// The shootout's matrix reads a server's CPU time at loadgen's two window
@@ -1401,72 +1433,77 @@ fn loadgens_in_slices_take_turns_when_the_parent_answers() {
 #[test]
 fn loadgen_waits_at_its_window_marks_with_nothing_in_flight() {
     let _serial = serial();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let echoed = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&echoed);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let counter = Arc::clone(&counter);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n @ 1..) = stream.read(&mut buf) {
-                    std::thread::sleep(Duration::from_millis(30));
-                    // Counted before the echo leaves, so loadgen cannot
-                    // have it back before it is counted.
-                    counter.fetch_add(n as u64, SeqCst);
-                    if stream.write_all(&buf[..n]).is_err() {
-                        return;
+    with_deadline(30, move || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let echoed = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&echoed);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let counter = Arc::clone(&counter);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n @ 1..) = stream.read(&mut buf) {
+                        std::thread::sleep(Duration::from_millis(30));
+                        // Counted before the echo leaves, so loadgen cannot
+                        // have it back before it is counted.
+                        counter.fetch_add(n as u64, SeqCst);
+                        if stream.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
                     }
-                }
-            });
+                });
+            }
+        });
+        let mut loadgen = Command::new(example("loadgen"))
+            .args(["--addr", &addr.to_string(), "--conns", "4", "--size", "64"])
+            .args(["--secs", "0.3", "--mark-window", "--handshake"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .inspect(|child| util::track_child(child.id()))
+            .expect("start examples/loadgen");
+        let mut answer = loadgen.stdin.take().unwrap();
+        let mut marks = Vec::new();
+        let mut result = None;
+        for line in BufReader::new(loadgen.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            if line.starts_with("window") {
+                let prompt = echoed.load(SeqCst);
+                std::thread::sleep(Duration::from_millis(150));
+                let late = echoed.load(SeqCst);
+                assert_eq!(
+                    late, prompt,
+                    "the server worked while loadgen waited at {line:?}"
+                );
+                marks.push((line, late));
+                answer.write_all(b"go\n").unwrap();
+            } else if line.starts_with("conns=") {
+                result = Some(line);
+            }
         }
+        let status = loadgen.wait().unwrap();
+        util::untrack_child(loadgen.id());
+        assert!(status.success());
+        let result = result.expect("a result line");
+        assert!(result.contains(" errors=0 "), "{result}");
+        let [(start, at_start), (end, at_end)] = <[_; 2]>::try_from(marks).expect("two marks");
+        assert_eq!(
+            (start.as_str(), end.as_str()),
+            ("window start", "window end")
+        );
+        assert_eq!(
+            at_start,
+            4 * 64,
+            "only the warm-up echoes before the window"
+        );
+        let number = |key| -> u64 { word(&result, key).expect(key).parse().unwrap() };
+        let (msgs, served) = (number("msgs"), number("served"));
+        assert!(msgs > 0 && served >= msgs, "{result}");
+        assert_eq!(at_end - at_start, served * 64, "{result}");
     });
-    let mut loadgen = Command::new(example("loadgen"))
-        .args(["--addr", &addr.to_string(), "--conns", "4", "--size", "64"])
-        .args(["--secs", "0.3", "--mark-window", "--handshake"])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start examples/loadgen");
-    let mut answer = loadgen.stdin.take().unwrap();
-    let mut marks = Vec::new();
-    let mut result = None;
-    for line in BufReader::new(loadgen.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if line.starts_with("window") {
-            let prompt = echoed.load(SeqCst);
-            std::thread::sleep(Duration::from_millis(150));
-            let late = echoed.load(SeqCst);
-            assert_eq!(
-                late, prompt,
-                "the server worked while loadgen waited at {line:?}"
-            );
-            marks.push((line, late));
-            answer.write_all(b"go\n").unwrap();
-        } else if line.starts_with("conns=") {
-            result = Some(line);
-        }
-    }
-    assert!(loadgen.wait().unwrap().success());
-    let result = result.expect("a result line");
-    assert!(result.contains(" errors=0 "), "{result}");
-    let [(start, at_start), (end, at_end)] = <[_; 2]>::try_from(marks).expect("two marks");
-    assert_eq!(
-        (start.as_str(), end.as_str()),
-        ("window start", "window end")
-    );
-    assert_eq!(
-        at_start,
-        4 * 64,
-        "only the warm-up echoes before the window"
-    );
-    let number = |key| -> u64 { word(&result, key).expect(key).parse().unwrap() };
-    let (msgs, served) = (number("msgs"), number("served"));
-    assert!(msgs > 0 && served >= msgs, "{result}");
-    assert_eq!(at_end - at_start, served * 64, "{result}");
 }
 
 // ──────────────────────── soak ────────────────────────

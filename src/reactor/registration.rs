@@ -109,7 +109,10 @@ impl<S: Source> IoSource<S> {
     /// crate is a system call on this socket, which never reaches the
     /// reactor (one that did would panic on the borrow); and nothing can
     /// make the source ready meanwhile, because events are read only
-    /// between polls.
+    /// between polls. The borrow also covers storing the waker, which
+    /// clones it when it is not the task's own: a hand-made `RawWaker`
+    /// whose `clone` opened or dropped a socket would panic there
+    /// (chapter 02, "The one pattern every socket operation follows").
     #[inline]
     pub(crate) fn poll_io_drain<R>(
         &self,
