@@ -383,3 +383,28 @@ fn interval_ticks_report_their_schedule() {
         }
     });
 }
+
+/// `Skip` after a stall of more than `u32::MAX` periods: with a period of
+/// a nanosecond, 5 s. The next tick is still the first grid point after
+/// the late one was served. (Found in review, session 22: the count of
+/// periods saturated at `u32::MAX`, and the next tick landed 0.7 s in the
+/// past.)
+#[test]
+fn skip_after_more_than_u32_max_missed_periods_lands_after_now() {
+    let Some(start) = Instant::now().checked_sub(Duration::from_secs(5)) else {
+        return; // the machine booted less than 5 s ago
+    };
+    coop::block_on(async move {
+        let period = Duration::from_nanos(1);
+        let mut interval = time::interval_at(start, period);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let before = Instant::now();
+        assert_eq!(interval.tick().await, start, "the late first tick");
+        let next = interval.tick().await;
+        assert!(
+            next > before,
+            "the tick after the stall is {:?} before the moment it was served",
+            before - next
+        );
+    });
+}

@@ -100,13 +100,15 @@ impl Interval {
             MissedTickBehavior::Burst => on_grid,
             MissedTickBehavior::Delay => now.checked_add(self.period),
             MissedTickBehavior::Skip => {
-                // The first grid point strictly after now.
+                // The first grid point strictly after now. In nanoseconds,
+                // not `Duration * u32`: with a period of a nanosecond, a
+                // stall of 4.3 s is more than `u32::MAX` periods.
                 let behind = now.saturating_duration_since(scheduled).as_nanos();
                 let period = self.period.as_nanos();
-                let steps = u32::try_from(behind / period + 1).unwrap_or(u32::MAX);
-                self.period
-                    .checked_mul(steps)
-                    .and_then(|d| scheduled.checked_add(d))
+                let ahead = (behind / period + 1).checked_mul(period);
+                ahead
+                    .and_then(|ns| u64::try_from(ns).ok())
+                    .and_then(|ns| scheduled.checked_add(Duration::from_nanos(ns)))
             }
         };
         Pin::new(&mut self.sleep).reset(far_or(next));
