@@ -16,7 +16,8 @@ pool) or NAME=PATH for any binary that takes `--addr 127.0.0.1:0 --buf N`
 and prints its address on its first line (a build of another commit, say).
 
 Per run it prints the server's CPU time per echo in nanoseconds, read from
-/proc/PID/task/*/schedstat (nanoseconds, every thread) at loadgen's
+/proc/PID/task/*/schedstat (nanoseconds, every thread; /proc/PID/stat's
+clock ticks if a thread ended in between) at loadgen's
 `--mark-window --handshake` lines (loadgen waits at each, with no echo in
 flight, until this script has read and answered), divided by loadgen's
 `served` echoes, and its context switches per echo. At the end, for
