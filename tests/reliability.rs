@@ -1302,6 +1302,14 @@ fn loadgen_in_turns(addr: &str, secs: &str, extra: &[&str]) -> std::process::Chi
         .expect("start examples/loadgen")
 }
 
+/// Waits for a child that [`loadgen_in_turns`] (or a test) tracked, forgets
+/// it, and checks that it exited 0.
+fn assert_exits_ok(child: &mut std::process::Child) {
+    let status = child.wait().unwrap();
+    util::untrack_child(child.id());
+    assert!(status.success(), "exit status {status}");
+}
+
 #[test]
 fn loadgen_taking_turns_loads_one_server_at_a_time() {
     let _serial = serial();
@@ -1331,9 +1339,7 @@ fn loadgen_taking_turns_loads_one_server_at_a_time() {
                 result = Some(line);
             }
         }
-        let status = loadgen.wait().unwrap();
-        util::untrack_child(loadgen.id());
-        assert!(status.success());
+        assert_exits_ok(&mut loadgen);
         let result = result.expect("a result line");
         assert!(
             result.contains(" errors=0 ") && result.contains("connected=8"),
@@ -1413,9 +1419,7 @@ fn loadgens_in_slices_take_turns_when_the_parent_answers() {
                 result.contains(" errors=0 ") && result.contains("connected=4"),
                 "{result}"
             );
-            let status = child.wait().unwrap();
-            util::untrack_child(child.id());
-            assert!(status.success());
+            assert_exits_ok(child);
         }
         assert_one_busy_at_a_time(during);
     });
@@ -1484,9 +1488,7 @@ fn loadgen_waits_at_its_window_marks_with_nothing_in_flight() {
                 result = Some(line);
             }
         }
-        let status = loadgen.wait().unwrap();
-        util::untrack_child(loadgen.id());
-        assert!(status.success());
+        assert_exits_ok(&mut loadgen);
         let result = result.expect("a result line");
         assert!(result.contains(" errors=0 "), "{result}");
         let [(start, at_start), (end, at_end)] = <[_; 2]>::try_from(marks).expect("two marks");
