@@ -105,8 +105,8 @@ impl Interval {
                 // stall of 4.3 s is more than `u32::MAX` periods.
                 let behind = now.saturating_duration_since(scheduled).as_nanos();
                 let period = self.period.as_nanos();
-                let ahead = (behind / period + 1).checked_mul(period);
-                ahead
+                (behind / period + 1)
+                    .checked_mul(period)
                     .and_then(|ns| u64::try_from(ns).ok())
                     .and_then(|ns| scheduled.checked_add(Duration::from_nanos(ns)))
             }

@@ -4,8 +4,9 @@
 #[path = "../../examples/common/procfs.rs"]
 mod procfs;
 
-use std::sync::{Mutex, mpsc};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -170,16 +171,14 @@ pub fn process_fds(pid: u32) -> usize {
 /// keeps the bound tight on a quiet machine without failing on a busy
 /// one. A bug of hundreds of milliseconds on a quiet machine still fails.
 pub struct StallMeter {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<Duration>>,
 }
 
 impl StallMeter {
     /// Starts measuring.
     pub fn start() -> StallMeter {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        use std::time::Instant;
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
             let tick = Duration::from_millis(1);
@@ -207,7 +206,7 @@ impl StallMeter {
     /// running (the sum of its wakes' lateness, counting only those over
     /// 5 ms).
     pub fn stalled(mut self) -> Duration {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
         let thread = self.thread.take().expect("measured once");
         thread.join().expect("the stall meter's thread")
     }
@@ -215,6 +214,6 @@ impl StallMeter {
 
 impl Drop for StallMeter {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
