@@ -305,8 +305,8 @@ fn a_socket_waited_on_outside_its_own_runtime_is_an_error_not_a_hang() {
         let second = coop::Runtime::new().unwrap();
         for socket in [dropped, idle] {
             let addr = socket.local_addr().unwrap();
-            // The datagram is sent only once the receive has been polled
-            // (and found nothing), so that the wait comes first.
+            // The datagram is sent only after the receive's first poll,
+            // so that it cannot be there when the receive first looks.
             let (polled, go) = std::sync::mpsc::channel::<()>();
             let sender = std::thread::spawn(move || {
                 go.recv().unwrap();

@@ -363,8 +363,8 @@ fn a_socket_read_under_a_foreign_waker_wakes_that_waker() {
                     match std::pin::Pin::new(&mut read).poll(&mut inner) {
                         Poll::Ready(n) => Poll::Ready(n),
                         Poll::Pending => {
-                            // The first wait lets the client write; later
-                            // ones find it gone, which is fine.
+                            // The first wait lets the client write; what
+                            // later waits send goes unread, which is fine.
                             let _ = waiting.send(());
                             Poll::Pending
                         }
