@@ -143,6 +143,9 @@ impl Server {
     }
 
     /// Waits until the log contains `needle`; false if `within` passes.
+    /// Check the log through this, not `log()`, after the server did
+    /// something: the log comes through a pipe that a thread of this
+    /// process reads, and may lag behind what the test saw.
     fn wait_for_log(&self, needle: &str, within: Duration) -> bool {
         let deadline = Instant::now() + within;
         while !self.log().contains(needle) {
@@ -546,8 +549,6 @@ fn idle_connections_are_closed_after_the_idle_timeout_and_active_ones_are_not() 
             "closed after {waited:?}, not ~0.5 s"
         );
         active.join().unwrap();
-        // The log comes through a pipe that this process reads on
-        // another thread: wait for it, as it may lag behind what the test saw.
         assert!(
             server.wait_for_log("idle for 0.5 s; closing", Duration::from_secs(5)),
             "{}",
@@ -750,8 +751,6 @@ fn ctrl_c_with_a_connection_that_never_finishes_exits_after_the_grace_period() {
         // The server closed the lingering connection on its way out.
         let mut buf = [0u8; 8];
         assert!(matches!(lingering.read(&mut buf), Ok(0) | Err(_)));
-        // The log comes through a pipe that this process reads on
-        // another thread: wait for it, as it may lag behind what the test saw.
         assert!(
             server.wait_for_log("grace period over", Duration::from_secs(5)),
             "{}",
