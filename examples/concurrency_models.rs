@@ -3,11 +3,15 @@
 //! separate processes. Chapter `docs/06-concurrency-models.md` reads its
 //! results.
 //!
-//! Run it (about half a minute; `--quick` takes a few seconds):
+//! Run it (about 20 seconds; `--quick` takes a few seconds):
 //!
 //! ```text
 //! cargo run --release --example concurrency_models -- --trace-dir docs/img/concurrency
 //! ```
+//!
+//! The chapter's table adds `--runs 5` (about 90 seconds): every model runs
+//! five times, in turns, and each row is the model's run with the median
+//! wall time, drawn as its diagram, beside the range of all five.
 //!
 //! It runs three experiments against a local delay server (127.0.0.1, a
 //! random port) that answers each request after a delay:
@@ -23,7 +27,7 @@
 //!   inline on the loop (`coop`) or with `spawn_blocking` (`blocking`).
 //!
 //! For each run it prints one line for scripts, such as
-//! `workload=cpu model=blocking secs=1.21 speedup=1.93 threads=3 peak_rss_kib=5120`,
+//! `workload=cpu model=blocking secs=1.56 speedup=1.81 threads=3 peak_rss_kib=0 cpu_secs=2.915 slow_polls=0 run=5`,
 //! and at the end a table. With `--trace-dir DIR` it also writes
 //! `DIR/<workload>-<model>.svg` (a timing diagram) and `.json` (Chrome
 //! trace-event format: open it in <https://ui.perfetto.dev>).
@@ -45,6 +49,7 @@ mod server;
 #[path = "concurrency_models/timeline.rs"]
 mod timeline;
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,6 +70,10 @@ struct Args {
     /// A smaller version of every experiment, done in a few seconds.
     #[arg(long)]
     quick: bool,
+    /// Run every model this many times, in turns, and show each one's run
+    /// with the median wall time.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
     /// Run only this experiment.
     #[arg(long, value_enum)]
     workload: Option<Workload>,
@@ -182,8 +191,8 @@ pub struct Report {
     pub slow_polls: Option<u64>,
     /// p50 and max latency of the pings, in ms (mixed only).
     pub latency_ms: Option<(f64, f64)>,
-    /// Threads and peak KiB of child processes (processes only).
-    pub children: Option<(usize, u64)>,
+    /// What the worker processes used (processes only).
+    pub children: Option<Usage>,
     /// The CPU jobs' combined result, checked equal across models.
     pub answer: Option<u64>,
 }
@@ -212,15 +221,28 @@ impl Report {
 struct Row {
     workload: &'static str,
     model: &'static str,
+    /// What the model does, for the diagram's title.
+    what: &'static str,
     usage: Usage,
     speedup: f64,
     report: Report,
+    /// The shortest and longest wall time of this model's runs, in seconds.
+    range: (f64, f64),
 }
 
 impl Row {
+    /// The run with the median wall time of `runs` (the lower of the two
+    /// middle ones for an even count), with the range of all of them.
+    fn median(mut runs: Vec<Row>) -> Row {
+        runs.sort_by(|a, b| a.usage.secs.total_cmp(&b.usage.secs));
+        let range = (runs[0].usage.secs, runs[runs.len() - 1].usage.secs);
+        let median = runs.swap_remove((runs.len() - 1) / 2);
+        Row { range, ..median }
+    }
+
     /// The title of its timing diagram.
-    fn title(&self, what: &str) -> String {
-        let (workload, model) = (self.workload, self.model);
+    fn title(&self) -> String {
+        let (workload, model, what) = (self.workload, self.model, self.what);
         let ms = self.usage.secs * 1000.0;
         let mut title = format!("{workload} / {model} ({what}): {ms:.0} ms");
         if let Some(n) = self.report.slow_polls.filter(|&n| n > 0) {
@@ -236,7 +258,7 @@ impl Row {
     fn line(&self) -> String {
         let u = &self.usage;
         let mut line = format!(
-            "workload={} model={} secs={:.2} speedup={:.2} threads={} peak_rss_kib={} cpu_secs={:.2}",
+            "workload={} model={} secs={:.2} speedup={:.2} threads={} peak_rss_kib={} cpu_secs={:.3}",
             self.workload, self.model, u.secs, self.speedup, u.threads, u.peak_rss_kib, u.cpu_secs
         );
         if let Some(n) = self.report.slow_polls {
@@ -262,52 +284,79 @@ fn main() -> io::Result<()> {
         trace: args.trace_dir.is_some(),
     };
     let idle_threads = measure::status_now().0; // main + delay server
+    let models: Vec<_> = MODELS
+        .iter()
+        .filter(|m| args.workload.is_none_or(|only| only.name() == m.0))
+        .collect();
 
-    let mut rows: Vec<Row> = Vec::new();
-    let (mut baseline, mut answer) = (0.0, None);
-    for &(workload, model, what, run) in MODELS {
-        if args.workload.is_some_and(|only| only.name() != workload) {
-            continue;
+    // Every model once per round, in the table's order, so that a slow
+    // spell of the machine falls on all of them alike.
+    let mut runs: Vec<Vec<Row>> = models.iter().map(|_| Vec::new()).collect();
+    let mut answers = HashMap::new();
+    for round in 1..=args.runs {
+        let mut baseline = 0.0;
+        for (i, &&(workload, model, what, run)) in models.iter().enumerate() {
+            measure::settle(idle_threads);
+            let (report, mut usage) = measure::measure(|| run(&setup))?;
+            if let Some(children) = report.children {
+                usage.threads += children.threads;
+                usage.peak_rss_kib += children.peak_rss_kib;
+                usage.cpu_secs += children.cpu_secs;
+            }
+            if i == 0 || models[i - 1].0 != workload {
+                // The first model of a workload is the baseline of its speedups.
+                baseline = usage.secs;
+            }
+            // Every CPU model must compute the same sum, in every round.
+            if report.answer != *answers.entry(workload).or_insert(report.answer) {
+                return Err(io::Error::other(format!("{workload}/{model}: wrong sum")));
+            }
+            let row = Row {
+                workload,
+                model,
+                what,
+                usage,
+                speedup: baseline / usage.secs,
+                report,
+                range: (usage.secs, usage.secs),
+            };
+            println!("{} run={round}", row.line());
+            runs[i].push(row);
         }
-        measure::settle(idle_threads);
-        let (report, mut usage) = measure::measure(|| run(&setup))?;
-        if let Some((threads, kib)) = report.children {
-            usage.threads += threads;
-            usage.peak_rss_kib += kib;
-        }
-        if rows.last().is_none_or(|row| row.workload != workload) {
-            // The first run of a workload is the baseline of its speedups.
-            (baseline, answer) = (usage.secs, report.answer);
-        }
-        if report.answer != answer {
-            return Err(io::Error::other(format!("{workload}/{model}: wrong sum")));
-        }
-        let row = Row {
-            workload,
-            model,
-            usage,
-            speedup: baseline / usage.secs,
-            report,
-        };
-        println!("{}", row.line());
-        if let Some(dir) = &args.trace_dir {
-            let stem = format!("{workload}-{model}");
-            row.report.picture.write(dir, &stem, &row.title(what))?;
-        }
-        rows.push(row);
     }
-    print_table(&rows, setup.cores, args.quick);
+
+    // A model's row is its run with the median wall time: one real run,
+    // whose numbers and diagram belong together.
+    let mut rows: Vec<Row> = runs.into_iter().map(Row::median).collect();
+    let mut baseline = 0.0;
+    for i in 0..rows.len() {
+        if i == 0 || rows[i - 1].workload != rows[i].workload {
+            baseline = rows[i].usage.secs;
+        }
+        rows[i].speedup = baseline / rows[i].usage.secs;
+        if let Some(dir) = &args.trace_dir {
+            let row = &rows[i];
+            let stem = format!("{}-{}", row.workload, row.model);
+            row.report.picture.write(dir, &stem, &row.title())?;
+        }
+    }
+    print_table(&rows, setup.cores, args.quick, args.runs);
     Ok(())
 }
 
-fn print_table(rows: &[Row], cores: usize, quick: bool) {
+fn print_table(rows: &[Row], cores: usize, quick: bool, runs: u32) {
     let size = if quick { "--quick sizes" } else { "full sizes" };
-    println!("\n{cores} cores, {size}; speedup is over the first row of each workload");
+    let of = match runs {
+        1 => "one run".to_string(),
+        n => format!("each row the median of {n} runs by wall time"),
+    };
+    println!("\n{cores} cores, {size}, {of}; speedup is over the first row of each workload");
     println!(
-        "{:<8} {:<10} {:>8} {:>7} {:>7} {:>5} {:>7} {:>9} {:>5} {:>15}",
+        "{:<8} {:<10} {:>8} {:>11} {:>7} {:>7} {:>5} {:>7} {:>9} {:>5} {:>15}",
         "workload",
         "model",
         "wall",
+        "wall range",
         "speedup",
         "CPU",
         "cores",
@@ -321,13 +370,19 @@ fn print_table(rows: &[Row], cores: usize, quick: bool) {
         let slow = row.report.slow_polls.map_or("-".into(), |n| n.to_string());
         let latency = row.report.latency_ms;
         let latency = latency.map_or("-".into(), |(p50, max)| format!("{p50:.0} / {max:.0} ms"));
+        let (fastest, slowest) = row.range;
+        let range = match runs {
+            1 => "-".to_string(),
+            _ => format!("{:.0}–{:.0}", fastest * 1000.0, slowest * 1000.0),
+        };
         println!(
-            "{:<8} {:<10} {:>6.0}ms {:>6.2}x {:>6.2}s {:>5.1} {:>7} {:>5} KiB {:>5} {:>15}",
+            "{:<8} {:<10} {:>6.0}ms {:>11} {:>6.2}x {:>5.0}ms {:>5.2} {:>7} {:>5} KiB {:>5} {:>15}",
             row.workload,
             row.model,
             u.secs * 1000.0,
+            range,
             row.speedup,
-            u.cpu_secs,
+            u.cpu_secs * 1000.0,
             u.cpu_secs / u.secs,
             u.threads,
             u.peak_rss_kib,
@@ -335,6 +390,78 @@ fn print_table(rows: &[Row], cores: usize, quick: bool) {
             latency
         );
     }
-    println!("(CPU: CPU time of all threads and worker processes; cores: CPU ÷ wall;");
+    println!("(wall range: the fastest and slowest run, ms; CPU: CPU time of all threads");
+    println!(" and worker processes; cores: CPU ÷ wall;");
     println!(" peak mem: resident memory added by the run; slow: polls over 100 ms)");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row whose run took `secs` of wall time, named by `tag` (in its
+    /// thread count) so that the test can tell which run was picked.
+    fn run(secs: f64, tag: usize) -> Row {
+        Row {
+            workload: "cpu",
+            model: "coop",
+            what: "a test",
+            usage: Usage {
+                secs,
+                cpu_secs: secs,
+                threads: tag,
+                peak_rss_kib: 0,
+            },
+            speedup: 1.0,
+            report: Report::picture(Picture::None),
+            range: (secs, secs),
+        }
+    }
+
+    #[test]
+    fn a_row_is_the_run_with_the_median_wall_time_and_the_range_of_all() {
+        let row = Row::median(vec![
+            run(3.0, 0),
+            run(1.0, 1),
+            run(9.0, 2),
+            run(2.0, 3),
+            run(4.0, 4),
+        ]);
+        assert_eq!(row.usage.threads, 0, "the 3.0 s run, the middle of five");
+        assert_eq!(row.range, (1.0, 9.0));
+        // Of an even count, the lower middle one: a real run, not a mean.
+        let row = Row::median(vec![run(4.0, 0), run(1.0, 1), run(2.0, 2), run(3.0, 3)]);
+        assert_eq!(row.usage.threads, 2);
+        assert_eq!(row.range, (1.0, 4.0));
+        let row = Row::median(vec![run(5.0, 7)]);
+        assert_eq!((row.usage.threads, row.range), (7, (5.0, 5.0)));
+    }
+
+    #[test]
+    fn the_cpu_column_counts_an_ended_thread_finer_than_a_clock_tick() {
+        // A thread that computes until it has used 3 ms of CPU, then ends.
+        // The process's clock must count those 3 ms after the thread is
+        // gone; ticks of 10 ms would say 0 or 10.
+        let ((), usage) = measure::measure(|| {
+            std::thread::spawn(|| {
+                let start = measure::thread_cpu_secs_now();
+                while measure::thread_cpu_secs_now() - start < 0.003 {
+                    std::hint::black_box(0u64);
+                }
+            })
+            .join()
+            .expect("the busy thread panicked");
+            Ok(())
+        })
+        .expect("measure failed");
+        assert!(
+            (0.003..0.008).contains(&usage.cpu_secs),
+            "CPU {:.4} s: the busy thread's 3 ms, and little else",
+            usage.cpu_secs
+        );
+        assert!(
+            usage.threads >= 2,
+            "the main thread and the busy one: {usage:?}"
+        );
+    }
 }

@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::Report;
-use crate::measure;
+use crate::measure::{self, Usage};
 use crate::timeline::{Picture, Timeline};
 
 /// The range of job `x` is `0..BASE + x`.
@@ -138,7 +138,13 @@ pub fn processes(jobs: u64, cores: usize) -> io::Result<Report> {
                 .spawn()
         })
         .collect::<io::Result<Vec<_>>>()?;
-    let (mut answer, mut rss_kib, mut lanes) = (0u64, 0u64, Vec::new());
+    let (mut answer, mut lanes) = (0u64, Vec::new());
+    let mut used = Usage {
+        secs: 0.0, // unused: the parent times the run
+        cpu_secs: 0.0,
+        threads: cores, // each worker is a process of one thread
+        peak_rss_kib: 0,
+    };
     for (n, child) in children.into_iter().enumerate() {
         let output = child.wait_with_output()?;
         if !output.status.success() {
@@ -160,8 +166,9 @@ pub fn processes(jobs: u64, cores: usize) -> io::Result<Report> {
                         .as_micros() as u64
                 };
                 lanes.push((x, n, us(a), us(b)));
-            } else if let Some(kib) = value("peak_rss_kib") {
-                rss_kib += kib;
+            } else if let (Some(kib), Some(cpu_ns)) = (value("peak_rss_kib"), value("cpu_ns")) {
+                used.peak_rss_kib += kib;
+                used.cpu_secs += cpu_ns as f64 / 1e9;
             }
         }
     }
@@ -173,8 +180,7 @@ pub fn processes(jobs: u64, cores: usize) -> io::Result<Report> {
     }
     Ok(Report {
         answer: Some(answer),
-        // Each worker is a process of one thread.
-        children: Some((cores, rss_kib)),
+        children: Some(used),
         ..Report::picture(Picture::Lanes(timeline))
     })
 }
@@ -192,9 +198,11 @@ pub fn worker(n: usize, workers: usize, jobs: u64) -> io::Result<()> {
         let sum = job(x);
         println!("job={x} sum={sum} start_us={start} end_us={}", unix_us());
     }
-    // A process's own peak is its VmHWM ("high water mark").
+    // A process's own peak is its VmHWM ("high water mark"); its CPU time,
+    // its CPU-time clock, read last.
     let status = std::fs::read_to_string("/proc/self/status")?;
     let peak = measure::procfs::status_field(&status, "VmHWM:").unwrap_or(0);
-    println!("peak_rss_kib={peak}");
+    let cpu_ns = (measure::cpu_secs_now() * 1e9) as u64;
+    println!("peak_rss_kib={peak} cpu_ns={cpu_ns}");
     Ok(())
 }

@@ -13,11 +13,15 @@
 //!   what the run *added*. Memory the allocator kept from an earlier run
 //!   and reuses does not show up again, so read it as "about how much".
 //!
-//! CPU time comes from `/proc/self/stat`: user + system time of all the
-//! process's threads (the delay server's too, minus the sampler's), plus
-//! that of the worker processes it waited for, in ticks of 10 ms. CPU time
-//! ÷ wall time is how many cores were busy on average, a number that other
-//! programs on a shared machine disturb far less than wall time.
+//! CPU time comes from the process's CPU-time clock
+//! (`clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`, through `rustix`): user +
+//! system time of all the process's threads, those that have ended too
+//! (the delay server's as well, minus the sampler's), in nanoseconds. The
+//! worker processes read their own clock and print it. `/proc/self/stat`
+//! has the same sums, but in ticks of 10 ms, which would round an I/O run's
+//! few milliseconds of CPU to 0 or 10. CPU time ÷ wall time is how many
+//! cores were busy on average, a number that other programs on a shared
+//! machine disturb far less than wall time.
 
 #[path = "../common/procfs.rs"]
 pub mod procfs;
@@ -28,12 +32,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rustix::time::{ClockId, clock_gettime};
+
 /// What one run cost, beyond its wall time.
 #[derive(Debug, Clone, Copy)]
 pub struct Usage {
     /// Wall time of the run.
     pub secs: f64,
-    /// CPU time of the run, on all threads and waited-for children.
+    /// CPU time of the run, on all threads (and worker processes, added by
+    /// the caller).
     pub cpu_secs: f64,
     /// Threads the run used (peak), counting the main thread.
     pub threads: usize,
@@ -50,24 +57,21 @@ pub fn status_now() -> (usize, u64) {
     )
 }
 
-/// CPU time used so far by this process and its waited-for children, in
-/// seconds: fields 14-17 of `/proc/self/stat` (utime, stime, cutime,
-/// cstime), in clock ticks (`USER_HZ`, 1/100 s on common Linux).
+/// CPU time used so far by all of this process's threads, ended ones
+/// included, in seconds.
 pub fn cpu_secs_now() -> f64 {
-    cpu_secs("/proc/self/stat", 4)
+    clock_secs(ClockId::ProcessCPUTime)
 }
 
-/// CPU time used so far by the calling thread alone (utime and stime of
-/// `/proc/thread-self/stat`; its cutime and cstime are the process's).
-fn thread_cpu_secs_now() -> f64 {
-    cpu_secs("/proc/thread-self/stat", 2)
+/// CPU time used so far by the calling thread alone, in seconds.
+pub fn thread_cpu_secs_now() -> f64 {
+    clock_secs(ClockId::ThreadCPUTime)
 }
 
-/// The sum of `fields` fields from field 14 (utime) of a `stat` file, in
-/// seconds (0 if the file cannot be read).
-fn cpu_secs(stat_file: &str, fields: usize) -> f64 {
-    let stat = std::fs::read_to_string(stat_file).unwrap_or_default();
-    procfs::cpu_secs(&stat, fields).unwrap_or(0.0)
+/// A reading of `clock`, in seconds.
+fn clock_secs(clock: ClockId) -> f64 {
+    let t = clock_gettime(clock);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 /// The number in `key=<number>` among the words of `line`.
