@@ -20,8 +20,12 @@
 //! shape as asyncio's `run_in_executor` with a `ThreadPoolExecutor`.
 //!
 //! A job that has started cannot be cancelled: aborting its `JoinHandle`
-//! stops the *wait*, not the thread. Dropping the runtime drops jobs that
-//! have not started; running ones finish and their results are discarded.
+//! stops the *wait*, not the thread, and the result is dropped on the pool
+//! thread when the job ends. A queued job whose handle was aborted is
+//! skipped when its turn comes, without running. Dropping the runtime drops
+//! jobs that have not started; running ones finish and their results are
+//! discarded. A job's panic, and a panic in the destructor of a result
+//! nobody reads, are caught: a pool thread never dies of one.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -95,7 +99,21 @@ where
         let (task, handle) = core.executor.spawn(waiter, name, location);
         core.blocking.submit(Job {
             run: Box::new(move || {
-                let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
+                if tx.is_canceled() {
+                    // Aborted (or its runtime dropped) before it started:
+                    // nobody can see a result, so the job does not run.
+                    drop_quietly("a cancelled blocking job's destructor", move || drop(f));
+                    return;
+                }
+                let result = catch_unwind(AssertUnwindSafe(f));
+                if let Err(unread) = tx.send(result) {
+                    // Aborted while it ran: the result is dropped here, and
+                    // a destructor that panics must not end this thread
+                    // behind the pool's back (it would still be counted).
+                    drop_quietly("an unread blocking result's destructor", move || {
+                        drop(unread)
+                    });
+                }
             }),
             task,
         });

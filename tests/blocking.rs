@@ -224,3 +224,73 @@ fn a_task_spawned_by_a_queued_jobs_destructor_is_cancelled_at_shutdown() {
         assert!(result.unwrap_err().is_cancelled());
     });
 }
+
+/// A result nobody will read (its handle was aborted) is dropped on the
+/// pool thread. If its destructor panics, that panic must not kill the
+/// thread behind the pool's back: the pool still counts the dead thread,
+/// and with one thread allowed, no later job ever runs. (tokio drops an
+/// unread output inside `catch_unwind`.)
+#[test]
+fn a_discarded_result_whose_drop_panics_does_not_wedge_the_pool() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("the unread result's destructor panics");
+        }
+    }
+    with_deadline(10, || {
+        let rt = Runtime::builder().blocking_threads(1).build().unwrap();
+        rt.block_on(async {
+            let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let handle = coop::spawn_blocking(move || {
+                started_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+                PanicsOnDrop
+            });
+            started_rx.recv().unwrap();
+            handle.abort();
+            while !handle.is_finished() {
+                coop::yield_now().await;
+            }
+            drop(handle);
+            go_tx.send(()).unwrap(); // the job returns; nobody wants its result
+            let answer = coop::spawn_blocking(|| 7).await.unwrap();
+            assert_eq!(answer, 7);
+        });
+    });
+}
+
+/// "A job that has started cannot be cancelled" (src/blocking.rs): a job
+/// that has *not* started, whose handle was aborted, should not start at
+/// all; nobody can ever see its result. (tokio: "if the task has not
+/// started running yet ... calling abort may prevent the task from
+/// starting".) Here the pool has one thread, held by a first job, so the
+/// aborted second job is surely still queued when it is aborted.
+#[test]
+fn an_aborted_job_that_has_not_started_does_not_run() {
+    with_deadline(10, || {
+        let rt = Runtime::builder().blocking_threads(1).build().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let ran2 = ran.clone();
+        rt.block_on(async move {
+            let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let first = coop::spawn_blocking(move || {
+                started_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+            });
+            started_rx.recv().unwrap(); // the pool's only thread is busy
+            let second = coop::spawn_blocking(move || {
+                ran2.fetch_add(1, Ordering::SeqCst);
+            });
+            second.abort();
+            assert!(second.await.unwrap_err().is_cancelled());
+            go_tx.send(()).unwrap();
+            first.await.unwrap();
+            // Jobs run in FIFO order: once this one ran, the second had its chance.
+            coop::spawn_blocking(|| ()).await.unwrap();
+        });
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "the aborted, queued job ran");
+    });
+}

@@ -379,3 +379,61 @@ fn block_on_in_a_task_destructor_during_shutdown_panics_and_is_contained() {
         "the destructor ran; block_on panicked in it"
     );
 }
+
+/// An abort drops the task's future instead of polling it, and
+/// `Metrics::polls` must not count it (docs/03: "`Task::run` reports that
+/// as `Ran::NotPolled`, so `Metrics::polls` does not count it"). That must
+/// hold whatever the dropped future's destructor does, a panic included.
+#[test]
+fn an_aborted_task_whose_destructor_panics_counts_no_poll() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("the cancelled future's destructor panics");
+        }
+    }
+    let rt = coop::Runtime::builder()
+        .slow_poll_warnings(false)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let guard = PanicsOnDrop;
+        let handle = coop::spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await
+        });
+        handle.abort();
+        assert!(handle.await.unwrap_err().is_cancelled());
+    });
+    let m = rt.metrics();
+    assert_eq!(m.tasks_spawned, 1);
+    assert_eq!(m.tasks_alive, 0);
+    assert_eq!(m.polls, 0, "a cancellation was counted as a poll");
+}
+
+/// The task awaiting a join handle is woken by the task that finished
+/// (`WakeReason::Task`: "Another task woke it (a channel send, a join
+/// handle completing)"), whether that task returned or panicked.
+#[test]
+fn a_join_handle_completing_with_a_panic_is_a_wake_by_a_task() {
+    fn wakes_of(panics: bool) -> coop::WakeCounts {
+        let rt = coop::Runtime::builder()
+            .slow_poll_warnings(false)
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let handle = coop::spawn(async move {
+                coop::yield_now().await;
+                if panics {
+                    panic!("boom");
+                }
+            });
+            assert_eq!(handle.await.is_err(), panics);
+        });
+        rt.metrics().wakes
+    }
+    let returned = wakes_of(false);
+    assert_eq!((returned.task, returned.other), (1, 0), "{returned:?}");
+    let panicked = wakes_of(true);
+    assert_eq!((panicked.task, panicked.other), (1, 0), "{panicked:?}");
+}

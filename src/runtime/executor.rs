@@ -415,6 +415,10 @@ impl Executor {
         task: Rc<dyn Task>,
         payload: Option<Box<dyn std::any::Any + Send>>,
     ) {
+        // What this wakes (the join handle's waiter after a panic, or
+        // anything a destructor wakes) is this task's doing, as it is when
+        // the task returns inside its poll.
+        self.cause.set(WakeReason::Task { by: id.generation });
         if let Some(payload) = payload {
             log::debug!("task {id:?} panicked; the panic goes to its JoinHandle");
             drop_quietly(TASK_DROP, || task.fail(JoinError::panic(payload)));
@@ -424,6 +428,7 @@ impl Executor {
         drop(task);
         // If nobody holds the JoinHandle, this drops the output too.
         drop_quietly(TASK_DROP, move || drop(slot));
+        self.cause.set(WakeReason::Other);
     }
 
     fn record_finish(&self, task: u64) {
@@ -489,7 +494,7 @@ fn record_wake(trace: &Recorder, id: TaskId, reason: WakeReason) {
 }
 
 /// How [`drop_quietly`]'s warning names a task's destructor.
-const TASK_DROP: &str = "a task's destructor";
+pub(crate) const TASK_DROP: &str = "a task's destructor";
 
 /// Runs `f` (a drop, usually), swallowing a panic: a destructor that panics
 /// must not take the loop down with it. `what` names it in the warning.

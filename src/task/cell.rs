@@ -32,6 +32,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use super::JoinError;
+use crate::runtime::executor::{TASK_DROP, drop_quietly};
 
 /// Where a task is in its life.
 enum Stage<F: Future> {
@@ -167,7 +168,11 @@ impl<F: Future> TaskCell<F> {
 impl<F: Future> Task for TaskCell<F> {
     fn run(&self) -> Ran {
         if self.aborted.get() {
-            self.fail(JoinError::cancelled());
+            // A cancellation, not a poll, even if the future's destructor
+            // panics: that panic is caught and logged here (the handle
+            // still says cancelled), so that the executor does not take it
+            // for a panic in a poll, and count, trace and time it as one.
+            drop_quietly(TASK_DROP, || self.fail(JoinError::cancelled()));
             return Ran::NotPolled;
         }
         let mut cx = Context::from_waker(&self.waker);
