@@ -113,7 +113,13 @@ def cpu_ns_between(start, end):
     every thread of the first reading is in the second (a thread born in
     between counts from zero); if one ended in between, its time in the
     window is lost from the per-thread sum, so the process's ticks are used
-    instead (as the shootout does)."""
+    instead (as the shootout does).
+
+    >>> cpu_ns_between(({"1": 100, "2": 50}, 0), ({"1": 160, "2": 90, "3": 5}, 10_000_000))
+    105
+    >>> cpu_ns_between(({"1": 100, "2": 50}, 0), ({"1": 160}, 10_000_000))  # thread 2 ended
+    10000000
+    """
     (a, a_ticks), (b, b_ticks) = start, end
     if a.keys() <= b.keys():
         return sum(ns - a.get(tid, 0) for tid, ns in b.items())
@@ -319,7 +325,11 @@ def order(rep, n):
     """The order of the servers in rep (or round) `rep`, as the shootout's
     turns stage (examples/shootout/turns.rs, `order`): rep 2i starts at
     server i and goes round the list, rep 2i + 1 is that order backwards. No
-    server always goes first, or always follows the same other."""
+    server always goes first, or always follows the same other.
+
+    >>> [order(rep, 3) for rep in range(6)]
+    [[0, 1, 2], [2, 1, 0], [1, 2, 0], [0, 2, 1], [2, 0, 1], [1, 0, 2]]
+    """
     start = (rep // 2) % max(n, 1)
     ks = [(start + j) % n for j in range(n)]
     return ks[::-1] if rep % 2 else ks
@@ -414,7 +424,18 @@ def median_interval(values, confidence=0.95):
     """(lo, hi, sure): the narrowest pair of order statistics that holds the
     true median with probability `sure` >= `confidence` (the count below the
     median is Binomial(n, 1/2)); None for fewer than 6 values. The shootout's
-    report uses the same interval (examples/shootout/median.rs)."""
+    report uses the same interval (examples/shootout/median.rs), and these
+    examples are that file's tests:
+
+    >>> median_interval([1.0, 2.0, 3.0, 4.0, 5.0]) is None
+    True
+    >>> median_interval([5.0, 1.0, 4.0, 2.0, 3.0, 6.0]) == (1.0, 6.0, 1 - 2 / 64)
+    True
+    >>> median_interval(range(1, 9))
+    (1, 8, 0.9921875)
+    >>> lo, hi, sure = median_interval(range(1, 2001)); (lo, hi, round(sure, 6))
+    (956, 1045, 0.953447)
+    """
     values = sorted(values)
     n = len(values)
     # In logarithms: 0.5 ** n is 0 beyond n = 1,074, and a sum that stays 0

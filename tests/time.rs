@@ -408,3 +408,35 @@ fn skip_after_more_than_u32_max_missed_periods_lands_after_now() {
         );
     });
 }
+
+/// `timeout(d, f)` counts `d` from the call, as `sleep(d)` does and as
+/// tokio's `timeout` does (it computes `Instant::now() + duration` before
+/// returning its `Timeout`). A timeout future created and awaited only
+/// after its duration has passed must therefore give up at its first
+/// poll. (Found in review: `timeout` is an `async fn`, so its body, which
+/// reads the clock, runs only at the first poll, and the deadline moves
+/// to `d` after that.)
+#[test]
+fn a_timeout_counts_its_duration_from_the_call_not_from_the_first_poll() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let mut late = Box::pin(time::timeout(
+                Duration::from_millis(20),
+                std::future::pending::<()>(),
+            ));
+            let sleep = time::sleep(Duration::from_millis(20));
+            let deadline = sleep.deadline();
+            sleep.await;
+            assert!(Instant::now() >= deadline);
+            // Both were made at (about) the same moment with the same
+            // duration; the sleep is done, so the timeout has run out too.
+            assert!(
+                matches!(
+                    futures::poll!(late.as_mut()),
+                    std::task::Poll::Ready(Err(_))
+                ),
+                "the timeout's 20 ms had passed, yet its first poll still waits"
+            );
+        });
+    });
+}

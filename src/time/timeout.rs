@@ -26,6 +26,12 @@ impl std::error::Error for Elapsed {}
 /// The fast path costs no timer: the future is polled first, and the timer
 /// is registered only if it is not ready at once.
 ///
+/// `duration` counts from this call, as [`sleep`](super::sleep)'s does
+/// (and tokio's `timeout`), not from the first poll: a plain function, not
+/// an `async fn`, so that the clock is read now. (An `async fn`'s body runs
+/// only when it is first polled, which may be much later, for a timeout
+/// spawned on a busy loop or built ahead and awaited after other work.)
+///
 /// ```
 /// use std::time::Duration;
 /// coop::block_on(async {
@@ -34,8 +40,11 @@ impl std::error::Error for Elapsed {}
 ///     assert!(result.is_err());
 /// });
 /// ```
-pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
-    timeout_at(far_or(Instant::now().checked_add(duration)), future).await
+pub fn timeout<F: Future>(
+    duration: Duration,
+    future: F,
+) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    timeout_at(far_or(Instant::now().checked_add(duration)), future)
 }
 
 /// Like [`timeout`], with an absolute deadline.
