@@ -5,6 +5,7 @@ mod util;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::pin;
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
@@ -561,6 +562,163 @@ fn a_read_stopped_short_by_urgent_data_still_gets_the_bytes_behind_it() {
                 .expect("the read hung on bytes the kernel held")
                 .unwrap();
             assert_eq!(&buf[..n], b"def", "the urgent byte is out of band");
+        });
+    });
+}
+
+/// Spawns a task that runs `op`, and returns once `op` has been polled and
+/// is waiting: what the caller does next happens during that wait, however
+/// the machine schedules the two.
+async fn spawn_waiting<T: 'static>(op: impl Future<Output = T> + 'static) -> coop::JoinHandle<T> {
+    let (waiting, is_waiting) = futures::channel::oneshot::channel();
+    let task = coop::spawn(async move {
+        let mut op = pin!(op);
+        assert!(futures::poll!(op.as_mut()).is_pending(), "it did not wait");
+        waiting.send(()).unwrap();
+        op.await
+    });
+    is_waiting.await.expect("the task ended before it waited");
+    task
+}
+
+/// Data and FIN that reach a waiting read together come as one event,
+/// which marks the stream both readable and read-closed. The read is
+/// short, so the stream forgets readiness; the next read must still find
+/// the stream closed and return 0, for no further event will come. This
+/// is why `clear_ready` leaves the closed state alone (the reactor's
+/// module docs). The FIN is sent while the read waits, so the one event
+/// the loop sees carries both (if the machine delivers the FIN late, it
+/// comes as an event of its own, and the test still passes).
+#[test]
+fn a_fin_that_comes_with_the_last_bytes_ends_the_read_after_them() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (mut peer, mut stream) = std_peer_and_stream().await;
+            let mut buf = [0u8; 64];
+            let mut read = stream.read(&mut buf);
+            assert!(futures::poll!(&mut read).is_pending(), "nothing sent yet");
+            peer.write_all(b"last").unwrap();
+            peer.shutdown(Shutdown::Write).unwrap();
+            assert_eq!(read.await.unwrap(), 4, "a short read");
+            let eof = timeout(Duration::from_secs(2), stream.read(&mut buf)).await;
+            assert_eq!(eof.expect("the read after the last bytes hung").unwrap(), 0);
+        });
+    });
+}
+
+/// The other order: a short read has made the stream forget readiness,
+/// and the peer's FIN arrives while the next read waits. That read
+/// returns 0, and so does the one after it: end-of-file is a state, not
+/// readiness to be used up. The peer has only half-closed, so writing
+/// still works: 16 MiB, more than the send buffer takes at once (the
+/// write must be woken for room after the FIN), reaches it whole.
+#[test]
+fn after_a_short_read_a_later_fin_gives_eof_twice_and_writing_still_works() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (mut peer, mut stream) = std_peer_and_stream().await;
+            peer.write_all(b"hello").unwrap();
+            let mut buf = [0u8; 64];
+            let n = stream.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"hello", "a short read");
+
+            let mut read = stream.read(&mut buf);
+            assert!(futures::poll!(&mut read).is_pending(), "no FIN sent yet");
+            peer.shutdown(Shutdown::Write).unwrap();
+            assert_eq!(read.await.unwrap(), 0);
+            let again = timeout(Duration::from_secs(2), stream.read(&mut buf)).await;
+            assert_eq!(again.expect("the second read after EOF hung").unwrap(), 0);
+
+            let data: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
+            let reader = std::thread::spawn(move || {
+                let mut got = Vec::new();
+                peer.read_to_end(&mut got).unwrap();
+                got
+            });
+            let written = timeout(Duration::from_secs(5), stream.write_all(&data)).await;
+            written.expect("a write after the peer's FIN hung").unwrap();
+            stream.close().await.unwrap();
+            assert!(reader.join().unwrap() == data, "the peer got other bytes");
+        });
+    });
+}
+
+/// Shutting down our own read side ends another task's waiting read with
+/// end-of-file. The peer sends nothing: the only event is the one our
+/// `shutdown(2)` raises, so the read ends only if the stream stays
+/// registered for reading and that event reaches the waiting task.
+#[test]
+fn shutting_down_our_read_side_ends_a_read_waiting_in_another_task_with_eof() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (_peer, stream) = std_peer_and_stream().await;
+            let stream = Rc::new(stream);
+            let s = stream.clone();
+            let reader = spawn_waiting(async move { (&*s).read(&mut [0u8; 8]).await }).await;
+            stream.shutdown(Shutdown::Read).unwrap();
+            assert_eq!(reader.await.unwrap().unwrap(), 0);
+        });
+    });
+}
+
+/// A write waiting for room in a full send buffer (the peer never reads)
+/// ends with `BrokenPipe` when our own side shuts down writing, instead
+/// of waiting for room that will never come: the shutdown's event must
+/// wake the writer, and the error must reach it as an error.
+#[test]
+fn a_write_waiting_on_a_full_send_buffer_fails_when_we_shut_down_writing() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (_peer, stream) = std_peer_and_stream().await;
+            let stream = Rc::new(stream);
+            let s = stream.clone();
+            // 64 MiB: more than both ends' buffers hold.
+            let big = vec![0u8; 64 << 20];
+            let writer = spawn_waiting(async move { (&*s).write_all(&big).await }).await;
+            stream.shutdown(Shutdown::Write).unwrap();
+            let err = writer.await.unwrap().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::BrokenPipe, "{err}");
+        });
+    });
+}
+
+/// However a source ends, its slot in the reactor is freed: a refused
+/// connect, a connection accepted and dropped with a read waiting on it
+/// (its slot holds a waiter), a listener, a UDP socket, a signal's pipe,
+/// and the pipe of a signal whose handler could not be installed (the
+/// pipe was registered first). A slot kept would be memory lost per
+/// connection in a long-running server.
+#[test]
+fn every_source_frees_its_reactor_slot_however_it_ends() {
+    use coop::signal::{SignalKind, signal};
+
+    with_deadline(10, || {
+        let rt = coop::Runtime::new().unwrap();
+        rt.block_on(async {
+            let before = rt.metrics().io_sources;
+            let closed = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap();
+            TcpStream::connect(closed).await.unwrap_err();
+
+            let listener = listener();
+            let client = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            assert_eq!(rt.metrics().io_sources, before + 3, "three sockets open");
+            let mut buf = [0u8; 8];
+            let mut read = server.read(&mut buf);
+            assert!(futures::poll!(&mut read).is_pending(), "nothing sent");
+            drop(read);
+            drop((client, server, listener));
+
+            drop(coop::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+            drop(signal(SignalKind::user_defined2()).unwrap());
+            // No such signal: its handler cannot be installed.
+            signal(SignalKind::from_raw(9999)).unwrap_err();
+            assert_eq!(rt.metrics().io_sources, before);
         });
     });
 }
