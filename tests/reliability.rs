@@ -1238,6 +1238,61 @@ fn a_task_whose_destructor_panics_does_not_take_the_loop_down() {
     });
 }
 
+/// Panics when woken: a waker whose owner has a bug.
+struct PanicsWhenWoken;
+
+impl std::task::Wake for PanicsWhenWoken {
+    fn wake(self: Arc<Self>) {
+        panic!("a waker that panics when woken");
+    }
+}
+
+/// The loop calls some wakers itself, outside any task's poll: a due
+/// timer's, and a socket's waker that is not its task's own. Such a waker
+/// runs its owner's code, and a panic there must neither unwind out of
+/// `block_on` nor leave the wakers after it in the same batch unwoken.
+/// Here a timer with a panicking waker falls due in the same tick as six
+/// tasks' sleeps, three filed before it and three after (whatever order
+/// the wheel wakes a slot in, some come after the panic), and a socket is
+/// read once under a panicking waker before its own task waits on it.
+#[test]
+fn a_waker_that_panics_when_the_loop_wakes_it_does_not_take_the_loop_down() {
+    let _serial = serial();
+    with_deadline(20, || {
+        coop::block_on(async {
+            let bad = Waker::from(Arc::new(PanicsWhenWoken));
+            let mut bad_cx = std::task::Context::from_waker(&bad);
+
+            let deadline = Instant::now() + Duration::from_millis(20);
+            let spawn_three = || -> Vec<_> {
+                (0..3)
+                    .map(|_| coop::spawn(coop::time::sleep_until(deadline)))
+                    .collect()
+            };
+            let mut sleepers = spawn_three();
+            coop::yield_now().await; // they file their timers
+            let mut sleep = Box::pin(coop::time::sleep_until(deadline));
+            assert!(sleep.as_mut().poll(&mut bad_cx).is_pending());
+            sleepers.extend(spawn_three());
+            for sleeper in sleepers {
+                sleeper.await.unwrap(); // woken, though one waker panicked
+            }
+
+            let listener = listener();
+            let mut peer = StdStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 8];
+            let mut read = stream.read(&mut buf);
+            assert!(std::pin::Pin::new(&mut read).poll(&mut bad_cx).is_pending());
+            drop(read); // its waker stays in the socket's slot until an event
+            peer.write_all(b"x").unwrap();
+            let n = coop::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+            assert_eq!(n.expect("the read was never woken").unwrap(), 1);
+            drop(sleep);
+        });
+    });
+}
+
 // ──────────────────────── loadgen taking turns ────────────────────────
 
 /// CPU time of a single-threaded process so far, in ns (`/proc/PID/schedstat`).

@@ -67,6 +67,7 @@ use std::time::Duration;
 use mio::{Events, Poll, Token};
 use slab::Slab;
 
+use crate::runtime::executor::wake_quietly;
 use crate::task::id::TaskId;
 use registration::Direction;
 
@@ -414,7 +415,7 @@ impl Reactor {
         }
         for (key, waker) in later {
             before_wake(key);
-            waker.wake();
+            wake_quietly(waker);
         }
         self.io_events.set(self.io_events.get() + count as u64);
         Ok(count)

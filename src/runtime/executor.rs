@@ -493,6 +493,14 @@ fn record_wake(trace: &Recorder, id: TaskId, reason: WakeReason) {
     });
 }
 
+/// Calls `waker`, swallowing a panic, for the loop's wakes outside any
+/// task's poll (a due timer's, a socket's foreign waker): a waker runs its
+/// owner's code, and a panic there must neither take the loop down nor
+/// stop the wakes after it in the same batch.
+pub(crate) fn wake_quietly(waker: Waker) {
+    drop_quietly("a waker", move || waker.wake());
+}
+
 /// How [`drop_quietly`]'s warning names a task's destructor.
 pub(crate) const TASK_DROP: &str = "a task's destructor";
 

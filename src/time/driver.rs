@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::TimerBackend;
 use super::queue::{Expired, TimerKey, TimerQueue};
+use crate::runtime::executor::wake_quietly;
 use crate::runtime::histogram::Histogram;
 
 /// The runtime's timers, shared (by `Rc`) with every registered `Sleep`.
@@ -136,9 +137,10 @@ impl Timers {
         debug_assert_eq!(self.pending.get(), self.queue.borrow().len());
         self.fired_total
             .set(self.fired_total.get() + fired.len() as u64);
-        // Wake with no queue borrow held: a waker may run any code.
+        // Wake with no queue borrow held: a waker may run any code, and
+        // may panic, which must not leave the wakers after it unwoken.
         for expired in fired.drain(..) {
-            expired.value.wake();
+            wake_quietly(expired.value);
         }
     }
 
