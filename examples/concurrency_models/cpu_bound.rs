@@ -198,8 +198,8 @@ pub fn worker(n: usize, workers: usize, jobs: u64) -> io::Result<()> {
         let sum = job(x);
         println!("job={x} sum={sum} start_us={start} end_us={}", unix_us());
     }
-    // A process's own peak is its VmHWM ("high water mark"); its CPU time,
-    // its CPU-time clock, read last.
+    // A process's own peak is its VmHWM ("high water mark"), and its CPU
+    // time is its CPU-time clock, read last.
     let status = std::fs::read_to_string("/proc/self/status")?;
     let peak = measure::procfs::status_field(&status, "VmHWM:").unwrap_or(0);
     let cpu_ns = (measure::cpu_secs_now() * 1e9) as u64;
