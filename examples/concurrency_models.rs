@@ -294,8 +294,8 @@ fn main() -> io::Result<()> {
     let mut runs: Vec<Vec<Row>> = models.iter().map(|_| Vec::new()).collect();
     let mut answers = HashMap::new();
     for round in 1..=args.runs {
-        let mut baseline = 0.0;
-        for (i, &&(workload, model, what, run)) in models.iter().enumerate() {
+        let mut this_round = Vec::new();
+        for &&(workload, model, what, run) in &models {
             measure::settle(idle_threads);
             let (report, mut usage) = measure::measure(|| run(&setup))?;
             if let Some(children) = report.children {
@@ -303,45 +303,51 @@ fn main() -> io::Result<()> {
                 usage.peak_rss_kib += children.peak_rss_kib;
                 usage.cpu_secs += children.cpu_secs;
             }
-            if i == 0 || models[i - 1].0 != workload {
-                // The first model of a workload is the baseline of its speedups.
-                baseline = usage.secs;
-            }
             // Every CPU model must compute the same sum, in every round.
             if report.answer != *answers.entry(workload).or_insert(report.answer) {
                 return Err(io::Error::other(format!("{workload}/{model}: wrong sum")));
             }
-            let row = Row {
+            this_round.push(Row {
                 workload,
                 model,
                 what,
                 usage,
-                speedup: baseline / usage.secs,
+                speedup: 1.0, // set below, once the round has its baselines
                 report,
                 range: (usage.secs, usage.secs),
-            };
+            });
+        }
+        set_speedups(&mut this_round);
+        for (row, model_runs) in this_round.into_iter().zip(&mut runs) {
             println!("{} run={round}", row.line());
-            runs[i].push(row);
+            model_runs.push(row);
         }
     }
 
     // A model's row is its run with the median wall time: one real run,
     // whose numbers and diagram belong together.
     let mut rows: Vec<Row> = runs.into_iter().map(Row::median).collect();
-    let mut baseline = 0.0;
-    for i in 0..rows.len() {
-        if i == 0 || rows[i - 1].workload != rows[i].workload {
-            baseline = rows[i].usage.secs;
-        }
-        rows[i].speedup = baseline / rows[i].usage.secs;
-        if let Some(dir) = &args.trace_dir {
-            let row = &rows[i];
+    set_speedups(&mut rows);
+    if let Some(dir) = &args.trace_dir {
+        for row in &rows {
             let stem = format!("{}-{}", row.workload, row.model);
             row.report.picture.write(dir, &stem, &row.title())?;
         }
     }
     print_table(&rows, setup.cores, args.quick, args.runs);
     Ok(())
+}
+
+/// Sets each row's speedup: the wall time of its workload's first row (the
+/// baseline) over its own.
+fn set_speedups(rows: &mut [Row]) {
+    let mut baseline = 0.0;
+    for i in 0..rows.len() {
+        if i == 0 || rows[i - 1].workload != rows[i].workload {
+            baseline = rows[i].usage.secs;
+        }
+        rows[i].speedup = baseline / rows[i].usage.secs;
+    }
 }
 
 fn print_table(rows: &[Row], cores: usize, quick: bool, runs: u32) {
