@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use coop::Runtime;
-use util::with_deadline;
+use util::{PanicOnDrop, with_deadline};
 
 #[test]
 fn results_come_back_to_the_loop() {
@@ -177,16 +177,8 @@ fn drop_runtime_with_a_queued_job(job: impl FnOnce() + Send + 'static) -> std::t
 /// catches it, as it does for a task's destructor.
 #[test]
 fn a_queued_jobs_destructor_that_panics_does_not_unwind_out_of_the_runtimes_drop() {
-    struct Bomb;
-    impl Drop for Bomb {
-        fn drop(&mut self) {
-            if !std::thread::panicking() {
-                panic!("a queued job's capture panics when dropped");
-            }
-        }
-    }
     with_deadline(10, || {
-        let bomb = Bomb;
+        let bomb = PanicOnDrop("a queued job's capture panics when dropped");
         // If the job ever ran, it would defuse the bomb.
         let dropped = drop_runtime_with_a_queued_job(move || std::mem::forget(bomb));
         assert!(dropped.is_ok(), "the panic unwound out of Runtime::drop");
@@ -232,12 +224,6 @@ fn a_task_spawned_by_a_queued_jobs_destructor_is_cancelled_at_shutdown() {
 /// unread output inside `catch_unwind`.)
 #[test]
 fn a_discarded_result_whose_drop_panics_does_not_wedge_the_pool() {
-    struct PanicsOnDrop;
-    impl Drop for PanicsOnDrop {
-        fn drop(&mut self) {
-            panic!("the unread result's destructor panics");
-        }
-    }
     with_deadline(10, || {
         let rt = Runtime::builder().blocking_threads(1).build().unwrap();
         rt.block_on(async {
@@ -246,7 +232,7 @@ fn a_discarded_result_whose_drop_panics_does_not_wedge_the_pool() {
             let handle = coop::spawn_blocking(move || {
                 started_tx.send(()).unwrap();
                 go_rx.recv().unwrap();
-                PanicsOnDrop
+                PanicOnDrop("the unread result's destructor panics")
             });
             started_rx.recv().unwrap();
             handle.abort();

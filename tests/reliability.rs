@@ -30,8 +30,8 @@ use futures::io::{AsyncReadExt, AsyncWriteExt};
 
 use coop::signal::{SignalKind, signal};
 use util::{
-    Rng, StallMeter, listener, process_cpu_ticks, process_fds, process_rss_kib, serve_echo,
-    with_deadline,
+    PanicOnDrop, Rng, StallMeter, listener, process_cpu_ticks, process_fds, process_rss_kib,
+    serve_echo, with_deadline,
 };
 
 // ───────────────────────────── set-up ─────────────────────────────
@@ -1183,15 +1183,6 @@ fn a_wake_that_races_the_start_of_a_poll_is_never_lost() {
     });
 }
 
-/// Panics when dropped.
-struct PanicOnDrop;
-
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        panic!("a destructor that panics");
-    }
-}
-
 #[test]
 fn a_task_whose_destructor_panics_does_not_take_the_loop_down() {
     let _serial = serial();
@@ -1200,13 +1191,13 @@ fn a_task_whose_destructor_panics_does_not_take_the_loop_down() {
         rt.block_on(async {
             // Finishes: its future is dropped after it returns.
             let finished = coop::spawn(async {
-                let _bomb = PanicOnDrop;
+                let _bomb = PanicOnDrop("a destructor that panics");
                 coop::yield_now().await;
                 7
             });
             // Aborted while pending.
             let aborted = coop::spawn(async {
-                let _bomb = PanicOnDrop;
+                let _bomb = PanicOnDrop("a destructor that panics");
                 std::future::pending::<()>().await;
             });
             coop::yield_now().await;
@@ -1225,7 +1216,7 @@ fn a_task_whose_destructor_panics_does_not_take_the_loop_down() {
             assert_eq!(&back, b"alive");
             // Still pending when the runtime is dropped.
             coop::spawn(async {
-                let _bomb = PanicOnDrop;
+                let _bomb = PanicOnDrop("a destructor that panics");
                 std::future::pending::<()>().await;
             });
             coop::yield_now().await;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
 use coop::net::TcpStream;
-use util::{listener, serve_echo, thread_cpu_ticks, with_deadline};
+use util::{PanicOnDrop, listener, serve_echo, thread_cpu_ticks, with_deadline};
 
 #[test]
 fn an_idle_loop_sleeps_in_poll_and_burns_no_cpu() {
@@ -221,20 +221,14 @@ fn metrics_count_spawns_and_polls() {
 /// destructor panics.
 #[test]
 fn a_task_aborted_before_its_first_poll_counts_no_poll() {
-    /// Its destructor panics. (Found in review: that panic reached the
-    /// executor as if the poll had panicked, and was counted as a poll.)
-    struct PanicsOnDrop;
-    impl Drop for PanicsOnDrop {
-        fn drop(&mut self) {
-            panic!("the cancelled future's destructor panics");
-        }
-    }
     let rt = coop::Runtime::new().unwrap();
     rt.block_on(async {
         let handle = coop::spawn(async {});
         handle.abort();
         assert!(handle.await.unwrap_err().is_cancelled());
-        let guard = PanicsOnDrop;
+        // Its destructor panics. (Found in review: that panic reached the
+        // executor as if the poll had panicked, and was counted as a poll.)
+        let guard = PanicOnDrop("the cancelled future's destructor panics");
         let handle = coop::spawn(async move {
             let _guard = guard;
         });

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use coop::{JoinError, JoinHandle};
-use util::with_deadline;
+use util::{PanicOnDrop, with_deadline};
 
 /// Counts polls and drops of a future that is never ready on its own.
 struct Probe {
@@ -161,16 +161,10 @@ fn a_panicking_task_reaches_its_handle_and_not_the_loop() {
 
 #[test]
 fn a_task_whose_destructor_panics_does_not_stop_the_loop() {
-    struct PanicOnDrop;
-    impl Drop for PanicOnDrop {
-        fn drop(&mut self) {
-            panic!("destructor panic");
-        }
-    }
     with_deadline(10, || {
         coop::block_on(async {
             let h = coop::spawn(async {
-                let _guard = PanicOnDrop;
+                let _guard = PanicOnDrop("destructor panic");
                 turns(1).await;
                 5
             });

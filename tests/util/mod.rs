@@ -217,3 +217,15 @@ impl Drop for StallMeter {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
+
+/// Panics with its message when dropped: a destructor with a bug. (Not
+/// while the thread is already panicking, which would abort the process.)
+pub struct PanicOnDrop(pub &'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("{}", self.0);
+        }
+    }
+}
