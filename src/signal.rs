@@ -209,6 +209,10 @@ impl Signal {
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock && total > 0 => {
                             return Ok(total);
                         }
+                        // Cut short by a signal: read again here. Returned,
+                        // it would make `poll_io_drain` retry from zero and
+                        // meet `WouldBlock`, losing the bytes already read.
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => return Err(e),
                     }
                 }

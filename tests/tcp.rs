@@ -722,3 +722,53 @@ fn every_source_frees_its_reactor_slot_however_it_ends() {
         });
     });
 }
+
+/// docs/07, the echo server's shutdown, step 5, said: "Returning from
+/// `block_on` drops the runtime, and with it any connections that are
+/// still open (their clients read EOF)." A connection dropped with bytes
+/// it never read is closed with a reset, not a FIN (RFC 2525; Linux's
+/// `tcp_close`), so a client that was still sending, the one the grace
+/// period gave up on, reads `ECONNRESET`. (Found in review, session 25:
+/// the doc sentence, not the runtime, is wrong.)
+#[test]
+fn a_connection_dropped_with_the_runtime_and_unread_bytes_is_reset_not_closed() {
+    with_deadline(20, || {
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let (sent_tx, sent_rx) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let rt = coop::Runtime::new().unwrap();
+            rt.block_on(async move {
+                let listener = listener();
+                port_tx.send(listener.local_addr().unwrap()).unwrap();
+                let (stream, _) = listener.accept().await.unwrap();
+                // A connection task that never reads (it waits on something
+                // else), still alive when `block_on` returns.
+                coop::spawn(async move {
+                    let _stream = stream;
+                    std::future::pending::<()>().await
+                });
+                // Return once the client's bytes are in our receive buffer.
+                coop::spawn_blocking(move || sent_rx.recv())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                coop::time::sleep(Duration::from_millis(50)).await;
+            });
+            drop(rt);
+        });
+        let addr = port_rx.recv().unwrap();
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        client.write_all(b"never read").unwrap();
+        sent_tx.send(()).unwrap();
+        server.join().unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        let read = client.read(&mut buf);
+        assert!(
+            matches!(&read, Err(e) if e.kind() == ErrorKind::ConnectionReset),
+            "a connection closed with unread bytes must be reset: {read:?}"
+        );
+    });
+}

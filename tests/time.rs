@@ -254,9 +254,23 @@ fn record_ticks(behavior: MissedTickBehavior, stall: Duration, n: usize) -> Vec<
 fn may_follow(behavior: MissedTickBehavior, prev: Tick, at: Duration) -> bool {
     let on_grid = prev.at + PERIOD;
     let (earliest, latest) = (prev.asked.max(prev.at), prev.returned);
+    // `Delay` starts over from a tick served more than 5 ms late, missed
+    // or not: a period after that moment.
+    let slack = prev.at + Duration::from_millis(5);
+    if behavior == MissedTickBehavior::Delay
+        && latest > slack
+        && at >= earliest + PERIOD
+        && at > slack + PERIOD
+        && at <= latest + PERIOD
+    {
+        return true;
+    }
     // Not missed (the next tick was not yet due): the grid, whatever the
-    // policy.
-    if earliest < on_grid && at == on_grid {
+    // policy (for `Delay`, while within the slack).
+    if earliest < on_grid
+        && at == on_grid
+        && !(behavior == MissedTickBehavior::Delay && earliest > slack)
+    {
         return true;
     }
     if latest < on_grid {
@@ -333,6 +347,24 @@ fn an_interval_that_misses_no_tick_stays_on_its_grid_under_every_policy() {
             let ticks = record_ticks(behavior, Duration::ZERO, 7);
             assert_policy_kept(behavior, &ticks);
         }
+    });
+}
+
+/// `Delay` exists so that ticks never bunch: the next tick comes a whole
+/// period after a late one (docs/04: "`Delay` keeps the spacing between
+/// ticks"; tokio: "ticks are not shortened"). A tick served 70 ms late on a
+/// 100 ms period, but before the next was due, used to keep the grid, and
+/// the tick after it came 30 ms later. (Found in review, session 25.)
+#[test]
+fn a_delay_interval_never_shortens_the_gap_after_a_late_tick() {
+    with_deadline(30, || {
+        // The tick for 100 ms is asked for at 170 ms: late, not missed.
+        let ticks = record_ticks(MissedTickBehavior::Delay, Duration::from_millis(170), 2);
+        let gap = ticks[2].returned - ticks[1].returned;
+        assert!(
+            gap >= PERIOD - Duration::from_millis(10),
+            "Delay gave two ticks {gap:?} apart with a period of {PERIOD:?}: {ticks:#?}"
+        );
     });
 }
 

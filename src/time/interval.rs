@@ -10,8 +10,9 @@ use super::sleep::{Sleep, far_or, sleep_until};
 /// What an [`Interval`] does when ticks were missed because the loop (or the
 /// task) was busy for longer than a period: when the task asks for a tick
 /// and the one after it is already due. A tick that is merely late keeps
-/// the schedule under every policy. (tokio draws the line at 5 ms late
-/// instead.)
+/// the schedule under `Burst` and `Skip`; `Delay`, which promises that
+/// ticks do not bunch, starts over from any tick served more than 5 ms
+/// late (tokio's line for every policy).
 ///
 /// Say the period is 100 ms, ticks are due at 100, 200, 300, … and the task
 /// next asks for a tick at 350 ms:
@@ -27,7 +28,9 @@ pub enum MissedTickBehavior {
     /// schedule (the number of ticks over a long run is exact).
     #[default]
     Burst,
-    /// Start over: the next tick is one period after the late one.
+    /// Start over: the next tick is one period after the late one (a tick
+    /// is late here once it is 5 ms past its time), so no gap between
+    /// ticks is more than 5 ms shorter than a period.
     Delay,
     /// Drop the missed ticks and stay on the original grid.
     Skip,
@@ -67,6 +70,10 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
     }
 }
 
+/// How late a tick may be served before `Delay` starts over from it
+/// (tokio's value). Timers have 1 ms ticks, so every tick is a little late.
+const DELAY_SLACK: Duration = Duration::from_millis(5);
+
 /// A stream of ticks at a fixed period, from [`interval`].
 #[derive(Debug)]
 pub struct Interval {
@@ -92,13 +99,22 @@ impl Interval {
         let on_grid = scheduled.checked_add(self.period);
         // The policy is for *missed* ticks: when the next tick is already
         // due. A tick served a little late (timers have 1 ms ticks, and
-        // the loop may be busy) keeps the grid whatever the policy, or
-        // `Delay` would push the schedule later at every tick.
+        // the loop may be busy) keeps the grid whatever the policy (for
+        // `Delay`, within `DELAY_SLACK`), or `Delay` would push the
+        // schedule later at every tick.
         let missed = on_grid.is_some_and(|next| now >= next);
+        // `Delay` promises that ticks never bunch, so a tick served more
+        // than a little late starts over from now even if the next one is
+        // not yet due: keeping the grid would shorten the gap after it
+        // (tokio's line, `DELAY_SLACK`). Lateness within the slack, which
+        // every tick has, keeps the grid, so the schedule does not drift.
+        let late = scheduled
+            .checked_add(DELAY_SLACK)
+            .is_some_and(|limit| now > limit);
         let next = match self.missed {
+            MissedTickBehavior::Delay if missed || late => now.checked_add(self.period),
             _ if !missed => on_grid,
-            MissedTickBehavior::Burst => on_grid,
-            MissedTickBehavior::Delay => now.checked_add(self.period),
+            MissedTickBehavior::Burst | MissedTickBehavior::Delay => on_grid,
             MissedTickBehavior::Skip => {
                 // The first grid point strictly after now. In nanoseconds,
                 // not `Duration * u32`: with a period of a nanosecond, a

@@ -244,7 +244,7 @@ impl Diagram {
                     "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"12\" fill=\"{}\"{outline}/>",
                     x(a),
                     y + 3.0,
-                    lane.colour
+                    escape(lane.colour)
                 );
             }
             for (a, b, text) in &lane.tags {
@@ -273,9 +273,10 @@ impl Diagram {
             for &(t, reason) in &lane.wakes {
                 let _ = writeln!(
                     svg,
-                    "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"2\" height=\"4\" fill=\"{}\"><title>wake: {reason}</title></rect>",
+                    "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"2\" height=\"4\" fill=\"{}\"><title>wake: {}</title></rect>",
                     x(t),
-                    wake_colour(reason)
+                    wake_colour(reason),
+                    escape(reason)
                 );
             }
         }
@@ -284,8 +285,9 @@ impl Diagram {
             let lx = 8.0 + 240.0 * i as f64;
             let _ = writeln!(
                 svg,
-                "<rect x=\"{lx}\" y=\"{:.1}\" width=\"12\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"{legend_y}\">{}</text>",
+                "<rect x=\"{lx}\" y=\"{:.1}\" width=\"12\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{legend_y}\">{}</text>",
                 legend_y - 9.0,
+                escape(colour),
                 lx + 16.0,
                 escape(text)
             );
@@ -346,7 +348,8 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// `s` as XML character data: markup characters escaped, and characters
+/// `s` as XML character data or a double-quoted attribute value: markup
+/// characters and `"` escaped, and characters
 /// XML 1.0 forbids even escaped (C0 controls but tab, LF, CR; U+FFFE,
 /// U+FFFF) replaced by U+FFFD.
 fn escape(s: &str) -> String {
@@ -356,6 +359,7 @@ fn escape(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
             '\t' | '\n' | '\r' => out.push(c),
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
             c => out.push(c),
@@ -445,5 +449,32 @@ mod tests {
             "the name is kept, the control replaced"
         );
         assert_eq!(escape("a<b&c>"), "a&lt;b&amp;c&gt;");
+    }
+
+    /// A `Diagram` is public, built by hand for plain threads too (the
+    /// `concurrency_models` example). A wake mark's reason is written into
+    /// its tooltip and a lane's or legend's colour into a `fill="…"`
+    /// attribute: each must be escaped like every other text, or the SVG is
+    /// not well-formed. (Found in review, session 25.)
+    #[test]
+    fn hand_made_wake_reasons_and_colours_are_escaped() {
+        let diagram = Diagram {
+            lanes: vec![Lane {
+                label: "worker".into(),
+                colour: "red\" onclick=\"x",
+                busy: vec![(0, 10)],
+                wakes: vec![(5, "read<->write & more")],
+                ..Lane::default()
+            }],
+            legend: vec![("blue\"", "a lane")],
+            ..Diagram::default()
+        };
+        let svg = diagram.to_svg("wakes");
+        assert!(
+            svg.contains("<title>wake: read&lt;-&gt;write &amp; more</title>"),
+            "{svg}"
+        );
+        assert!(svg.contains("fill=\"red&quot; onclick=&quot;x\""), "{svg}");
+        assert!(svg.contains("fill=\"blue&quot;\""), "{svg}");
     }
 }
