@@ -14,12 +14,13 @@
 //! Every child sits in a [`Reaper`], which kills it by PID when dropped: at the
 //! end of the cell, on an early return, and on a panic.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -86,6 +87,10 @@ pub struct Measurement {
     pub cpu_runs: Vec<Option<f64>>,
     /// Echoes per second of every run, in the same order.
     pub rps_runs: Vec<Option<f64>>,
+    /// Why each run of the cell that produced no numbers failed (the
+    /// server did not start, loadgen was killed): the numbers above are
+    /// the other runs'.
+    pub failed_runs: Vec<String>,
 }
 
 impl Measurement {
@@ -130,17 +135,44 @@ impl Drop for Reaper {
     }
 }
 
-/// `taskset -c CPU program` when pinning, else just `program`. `taskset` execs
-/// the program, so the child's PID is the program's.
+/// `taskset -c CPU program` when pinning, else just `program`; either way
+/// behind `setpriv --pdeathsig KILL` when util-linux's `setpriv` is there.
+/// Both exec what follows them, so the child's PID is the program's.
+///
+/// `--pdeathsig` asks the kernel to kill the child when the thread that
+/// started it ends, whatever ends it. A [`Reaper`] kills the servers only
+/// when the shootout returns or unwinds, so a `kill PID` of the shootout
+/// alone used to leave its servers listening for ever (found in review,
+/// session 25). Every child is started from the main thread, which lives as
+/// long as the shootout: one started from a short-lived thread would die
+/// with that thread. (A shootout killed in the millisecond between starting
+/// a child and `setpriv`'s request leaves that child running.)
 pub fn command(program: &Path, cpu: Option<usize>) -> Command {
-    match cpu {
-        Some(cpu) => {
-            let mut cmd = Command::new("taskset");
-            cmd.arg("-c").arg(cpu.to_string()).arg(program);
-            cmd
-        }
-        None => Command::new(program),
+    let mut words: Vec<OsString> = Vec::new();
+    if setpriv_works() {
+        words.extend(["setpriv", "--pdeathsig", "KILL"].map(OsString::from));
     }
+    if let Some(cpu) = cpu {
+        words.extend(["taskset".into(), "-c".into(), cpu.to_string().into()]);
+    }
+    words.push(program.into());
+    let mut cmd = Command::new(&words[0]);
+    cmd.args(&words[1..]);
+    cmd
+}
+
+/// Whether `setpriv --pdeathsig` runs here (util-linux 2.33 and later), asked
+/// once.
+fn setpriv_works() -> bool {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    *WORKS.get_or_init(|| {
+        Command::new("setpriv")
+            .args(["--pdeathsig", "KILL", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    })
 }
 
 /// Runs one cell. Never panics on a misbehaving server: that is a result.
@@ -261,6 +293,7 @@ fn run_cell(server: &Server, conns: usize, size: usize, s: &Settings) -> io::Res
         runs: 1,
         cpu_runs: vec![cpu_us_per_echo],
         rps_runs: vec![rps],
+        failed_runs: Vec::new(),
     })))
 }
 
@@ -282,4 +315,52 @@ fn read_announcement(stdout: ChildStdout, limit: Duration) -> io::Result<SocketA
         .strip_prefix("listening on ")
         .and_then(|addr| addr.parse().ok())
         .ok_or_else(|| io::Error::other(format!("unexpected first line {:?}", line.trim())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::Instant;
+
+    /// A child started by [`command`] dies with the thread that started it,
+    /// as the servers now die with the shootout, however it ends. Here the
+    /// thread ends and the test, still the child's parent, sees how the child
+    /// ended. Without `setpriv` the child sleeps its 30 s; the test stops
+    /// waiting after 10 and fails.
+    #[test]
+    fn a_child_dies_with_the_thread_that_started_it() {
+        if !setpriv_works() {
+            eprintln!("setpriv --pdeathsig is not available here: nothing to test");
+            return;
+        }
+        let mut child = thread::spawn(|| {
+            let mut cmd = command(Path::new("sleep"), None);
+            let child = cmd.arg("30").spawn().unwrap();
+            // `setpriv` asks for the signal after it starts and before it
+            // execs `sleep`: a thread that ended before that would go
+            // unnoticed. Wait until the child is `sleep`.
+            let comm = format!("/proc/{}/comm", child.id());
+            let start = Instant::now();
+            while std::fs::read_to_string(&comm).unwrap_or_default() != "sleep\n" {
+                assert!(start.elapsed() < Duration::from_secs(10), "no exec");
+                thread::sleep(Duration::from_millis(5));
+            }
+            child
+        })
+        .join()
+        .unwrap();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("the child outlived its parent thread by 10 s");
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.signal(), Some(9), "{status:?}");
+    }
 }

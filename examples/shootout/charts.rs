@@ -56,7 +56,9 @@ pub fn all(rows: &[Row], size: usize) -> Vec<(&'static str, &'static str, Chart)
                 y_label: "p99 round trip (log scale)".into(),
                 y_scale: Scale::Log,
                 y_format: micros,
-                series: series(&|_, m| Some(m.load.p99_us as f64)),
+                // No echoes, no round trips: loadgen's empty histogram
+                // says 0, which is no latency at all.
+                series: series(&|_, m| Some(m.load.p99_us as f64).filter(|_| m.load.msgs > 0)),
             },
         ),
         (
@@ -122,5 +124,40 @@ fn trim(value: f64) -> String {
     match text.strip_suffix(".0") {
         Some(whole) => whole.to_string(),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cell::Outcome;
+
+    /// Review: a server that accepted every connection but echoed nothing
+    /// (every warm-up timed out) has no round trips, and loadgen's empty
+    /// histogram says p99 = 0. The p99 chart drew that 0 at the bottom of
+    /// its log axis, below every other server: the best latency of all.
+    #[test]
+    fn a_server_that_echoed_nothing_has_no_latency_point() {
+        let row = |name: &str, msgs: u64, p99: u64| {
+            let mut m = Measurement::default();
+            m.load.msgs = msgs;
+            m.load.p99_us = p99;
+            m.load.connected = if msgs > 0 { 100 } else { 0 };
+            m.load.errors = if msgs > 0 { 0 } else { 100 };
+            Row {
+                server: SERVERS.iter().find(|s| s.name == name).unwrap(),
+                conns: 100,
+                size: 64,
+                outcome: Outcome::Measured(Box::new(m)),
+            }
+        };
+        let rows = [row("coop", 0, 0), row("tokio", 50_000, 900)];
+        let charts = all(&rows, 64);
+        let (_, _, p99) = charts.iter().find(|c| c.0 == "p99.svg").unwrap();
+        for series in &p99.series {
+            for point in &series.points {
+                assert!(point.y > 0.0, "{}: p99 {} drawn", series.name, point.y);
+            }
+        }
     }
 }

@@ -280,7 +280,7 @@ closed-loop load generator, `examples/loadgen.rs`, over loopback:
   within {timeout} s counts as an error
 - **Whole run:** {elapsed:.0} s
 
-One run per cell: compare servers within this table (the servers of a cell
+One run of the shootout: compare servers within this table (the servers of a cell
 ran within a minute of each other), not with numbers from another machine or
 another day.
 

@@ -21,7 +21,7 @@ use crate::loadgen::CpuClock;
 /// unless no run did.
 pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
     let mut measured: Vec<Measurement> = Vec::new();
-    let mut failure = None;
+    let mut failures = Vec::new();
     // Every run's CPU and rate, failed runs included (as `None`), so that
     // run `i` of one server still lines up with run `i` of another.
     let (mut cpu_runs, mut rps_runs) = (Vec::new(), Vec::new());
@@ -35,17 +35,23 @@ pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
             Outcome::Failed(why) => {
                 cpu_runs.push(None);
                 rps_runs.push(None);
-                failure = failure.or(Some(why));
+                failures.push(why);
             }
         }
     }
     if measured.len() <= 1 {
-        return match (measured.pop(), failure) {
-            (Some(mut m), _) => {
+        return match measured.pop() {
+            Some(mut m) => {
                 (m.cpu_runs, m.rps_runs) = (cpu_runs, rps_runs);
+                m.failed_runs = failures;
                 Outcome::Measured(Box::new(m))
             }
-            (None, why) => Outcome::Failed(why.unwrap_or_else(|| "not run".into())),
+            None => Outcome::Failed(
+                failures
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| "not run".into()),
+            ),
         };
     }
     let ms = &measured;
@@ -88,6 +94,7 @@ pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
     sum.first_log_line = ms.iter().find_map(|m| m.first_log_line.clone());
     sum.runs = ms.len();
     (sum.cpu_runs, sum.rps_runs) = (cpu_runs, rps_runs);
+    sum.failed_runs = failures;
     Outcome::Measured(Box::new(sum))
 }
 
@@ -188,5 +195,38 @@ mod tests {
         let (lo, hi, sure) = median_interval(&values).unwrap();
         assert_eq!((lo, hi), (956.0, 1045.0));
         assert!((sure - 0.953_447).abs() < 1e-5, "{sure}");
+    }
+
+    /// Review: a run that produced no numbers (the server crashed at
+    /// startup, loadgen was killed) vanished from the summary: the cell
+    /// read "0" errors, as if every run had gone well. The module's own
+    /// promise: "a crash in any run is reported".
+    #[test]
+    fn a_run_that_failed_is_not_summed_away() {
+        use crate::report::Row;
+        use crate::servers::SERVERS;
+        let ok = || {
+            let mut m = Measurement {
+                cpu_us_per_echo: Some(5.0),
+                cpu_runs: vec![Some(5.0)],
+                rps_runs: vec![Some(1e5)],
+                runs: 1,
+                ..Measurement::default()
+            };
+            m.load.msgs = 1000;
+            m.load.connected = 100;
+            Outcome::Measured(Box::new(m))
+        };
+        let failed = || Outcome::Failed("crashed at startup (signal: 11 (SIGSEGV))".into());
+        for runs in [vec![ok(), failed(), ok()], vec![failed(), ok(), failed()]] {
+            let row = Row {
+                server: &SERVERS[0],
+                conns: 100,
+                size: 64,
+                outcome: combine(runs),
+            };
+            let cell = row.errors_cell();
+            assert!(cell.contains("crashed"), "errors column: {cell:?}");
+        }
     }
 }

@@ -86,6 +86,8 @@ pub struct Turns {
     pub clock: CpuClock,
     /// Failed connections, all servers together.
     pub errors: u64,
+    /// The servers that died during the stage, with how.
+    pub crashed: Vec<(&'static str, String)>,
 }
 
 impl Turns {
@@ -228,6 +230,12 @@ pub fn run(
         errors += field(&line, "errors").ok_or("loadgen: no errors= in its result")? as u64;
     }
     drop(loads); // reaps the loadgens
+    let mut crashed = Vec::new();
+    for (server, one) in servers.iter().zip(&mut started) {
+        if let Ok(Some(status)) = one.child.0.try_wait() {
+            crashed.push((server.name, format!("crashed ({status})")));
+        }
+    }
     drop(started); // and the servers
     Ok(Turns {
         conns,
@@ -236,6 +244,7 @@ pub fn run(
         rounds: measured,
         clock,
         errors,
+        crashed,
     })
 }
 
@@ -476,6 +485,7 @@ mod tests {
             ],
             clock: CpuClock::Schedstat,
             errors: 0,
+            crashed: Vec::new(),
         };
         assert_eq!(turns.ratios("coop", "mio_raw", true), vec![1.25, 2.5]);
         assert_eq!(turns.ratios("coop", "tokio", true), Vec::<f64>::new());
