@@ -8,7 +8,8 @@
 #
 # Builds the server with line tables into target/callgrind (so the profile
 # names source lines), runs it under callgrind, drives it with loadgen,
-# prints "Ir per echo", and leaves the per-function profile in
+# counts only between loadgen's window marks, prints "Ir per echo" (over
+# the echoes served in that window), and leaves the per-function profile in
 # target/callgrind/<server>-<conns>x<size>.txt (callgrind_annotate's output).
 #
 # Under callgrind a server runs some 50 times slower, so each epoll_wait
@@ -59,7 +60,11 @@ rm -f "$out/$tag.callgrind" "$out/$tag.server.out"
 sim=()
 [ "${CACHE_SIM:-0}" = 1 ] && sim=(--cache-sim=yes ${CACHE_LL:+--LL=$CACHE_LL})
 [ "${CODE_LINES:-0}" = 1 ] && sim+=(--dump-instr=yes)
-RUST_LOG=warn valgrind --tool=callgrind "${sim[@]}" --callgrind-out-file="$out/$tag.callgrind" \
+# Counting starts off (--instr-atstart=no) and is switched on and off at
+# loadgen's window marks, so start-up, connecting, the warm-up echoes and
+# shutdown are not counted: only the echoes of the window.
+RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no "${sim[@]}" \
+  --callgrind-out-file="$out/$tag.callgrind" \
   "$out/build/release/examples/$example" --addr 127.0.0.1:0 --buf 4096 \
   >"$out/$tag.server.out" 2>/dev/null &
 pid=$!
@@ -71,8 +76,24 @@ done
 addr=$(grep -o '127\.0\.0\.1:[0-9]*' "$out/$tag.server.out" | head -1)
 [ -n "$addr" ] || { echo "the server did not start" >&2; exit 1; }
 
-result=$(target/release/examples/loadgen --addr "$addr" --conns "$conns" --size "$size" \
-  --secs "$secs" 2>/dev/null | grep '^conns=')
+# With --mark-window --handshake, loadgen prints `window start` and waits
+# for a line on stdin before it starts the clock, and before `window end`
+# it waits for every echo in flight: the server is idle at both marks, and
+# between them it served exactly `served` echoes. callgrind_control reaches
+# a server blocked in epoll_wait through vgdb.
+coproc LOADGEN { target/release/examples/loadgen --addr "$addr" --conns "$conns" \
+  --size "$size" --secs "$secs" --mark-window --handshake 2>/dev/null; }
+loadgen_pid=$LOADGEN_PID # bash unsets LOADGEN_PID when the coprocess ends
+result=
+while IFS= read -r line <&"${LOADGEN[0]}"; do
+  case $line in
+    "window start") callgrind_control --instr=on "$pid" >/dev/null 2>&1; echo go >&"${LOADGEN[1]}" ;;
+    "window end") callgrind_control --instr=off "$pid" >/dev/null 2>&1; echo go >&"${LOADGEN[1]}" ;;
+    conns=*) result=$line ;;
+  esac
+done
+wait "$loadgen_pid" 2>/dev/null || true
+[ -n "$result" ] || { echo "loadgen printed no result" >&2; exit 1; }
 # SIGTERM, not SIGINT: a job started with & in a script ignores SIGINT
 # unless it installs its own handler (coop and tokio do; mio_raw does not).
 # callgrind writes its counts as the process ends either way.
@@ -80,18 +101,17 @@ kill -TERM "$pid"
 wait "$pid" 2>/dev/null || true
 trap - EXIT
 
-msgs=$(grep -o 'msgs=[0-9]*' <<<"$result" | cut -d= -f2)
-ir=$(grep -m1 '^summary:' "$out/$tag.callgrind" | awk '{print $2}')
-[ -n "$ir" ] || ir=$(grep -m1 '^totals:' "$out/$tag.callgrind" | awk '{print $2}')
+msgs=$(grep -o 'served=[0-9]*' <<<"$result" | cut -d= -f2)
+# `totals:`, the sum of the profile's costs; callgrind's `summary:` line
+# says 0 when counting was switched on late.
+ir=$(grep -m1 '^totals:' "$out/$tag.callgrind" | awk '{print $2}')
 callgrind_annotate "$out/$tag.callgrind" >"$out/$tag.txt" 2>/dev/null || true
-# The whole run is counted, start-up and shutdown included; over thousands
-# of echoes they add a few instructions per echo.
 echo "$server $conns conns x $size B: $msgs echoes, $ir instructions, $((ir / msgs)) per echo (profile: $out/$tag.txt)"
 if [ "${CACHE_SIM:-0}" = 1 ]; then
   # The events line names the columns of the totals line.
   awk -v msgs="$msgs" '
     /^events:/ { for (i = 2; i <= NF; i++) col[$i] = i }
-    /^(summary|totals):/ && !done {
+    /^totals:/ && !done {
       done = 1
       printf "  per echo: L1 data read misses %.2f, write misses %.2f, last-level data misses %.3f\n",
         $(col["D1mr"]) / msgs, $(col["D1mw"]) / msgs, ($(col["DLmr"]) + $(col["DLmw"])) / msgs
