@@ -304,7 +304,7 @@ fn the_trace_json_parses_and_its_events_nest_and_order() {
         let svg = trace.to_svg("test");
         assert!(
             svg.starts_with("<svg")
-                && svg.contains("a \"quoted\" name")
+                && svg.contains("a &quot;quoted&quot; name")
                 && svg.trim_end().ends_with("</svg>")
         );
     });
