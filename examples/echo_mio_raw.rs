@@ -22,14 +22,18 @@
 //! 2. **Edge-triggered readiness.** mio reports a *change* to ready, once. So on
 //!    every event we read (or accept) until the socket is known to be empty;
 //!    stopping early would mean never hearing about the rest. Each socket is
-//!    registered once, for both `READABLE` and `WRITABLE`, and never re-registered.
+//!    registered once, for `READABLE` and `WRITABLE` (and `PRIORITY`, below), and never re-registered.
 //!    A read that returns fewer bytes than asked for already proves the socket
 //!    empty (data arriving later raises a new edge), which saves the extra read
 //!    that would only return `WouldBlock`; tokio makes the same deduction. The
-//!    exception: once the client's FIN has been reported, the edge for it has
-//!    been spent, so we read on until the read returns 0. [`Conn::readable`]
-//!    and [`Conn::read_closed`] carry this between events, as a runtime's
-//!    per-socket readiness bits do.
+//!    exceptions: once the client's FIN has been reported, the edge for it has
+//!    been spent, so we read on until the read returns 0; and once the client
+//!    has sent TCP urgent data (`MSG_OOB`, reported as a priority event, which
+//!    is why sockets also register for `PRIORITY` on Linux), a read stops
+//!    short at the urgent mark with bytes still queued behind it, so from then
+//!    on we read until `WouldBlock` (coop's reactor does the same).
+//!    [`Conn::readable`], [`Conn::read_closed`] and [`Conn::urgent`] carry
+//!    this between events, as a runtime's per-socket readiness bits do.
 //! 3. **Backpressure.** Data read is written straight back. If the write would
 //!    block, the unsent bytes stay in the connection's buffer and we stop reading
 //!    it until a `WRITABLE` event says the client has made room. A client that
@@ -60,6 +64,16 @@ mod common;
 
 /// The listener's token. Connection slot `i` uses `Token(i + 1)`.
 const LISTENER: Token = Token(0);
+
+/// What a connection registers for: reads and writes, and on Linux urgent
+/// data (`EPOLLPRI`), without which a read stopped at an urgent mark could
+/// wait for ever for an edge that has already been spent.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const STREAM_INTEREST: Interest = Interest::READABLE
+    .add(Interest::WRITABLE)
+    .add(Interest::PRIORITY);
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const STREAM_INTEREST: Interest = Interest::READABLE.add(Interest::WRITABLE);
 
 /// Reads (each followed by writing the data back) one connection may do per turn.
 ///
@@ -93,7 +107,7 @@ fn main() -> io::Result<()> {
 
 /// One connection, between events.
 struct Conn {
-    /// The socket, registered once for `READABLE | WRITABLE`.
+    /// The socket, registered once for [`STREAM_INTEREST`].
     stream: TcpStream,
     /// The client's address, for logs.
     peer: SocketAddr,
@@ -106,11 +120,16 @@ struct Conn {
     /// Bytes echoed so far, for the log line when it closes.
     echoed: u64,
     /// The socket may hold bytes to read. Set by a readable event; cleared by a
-    /// read that returns `WouldBlock` or fewer bytes than the buffer holds.
+    /// read that returns `WouldBlock` or (unless [`Conn::urgent`]) fewer bytes
+    /// than the buffer holds.
     readable: bool,
     /// The client's FIN (or a socket error) has been reported. From then on only
     /// `WouldBlock` or a 0-byte read clears `readable`.
     read_closed: bool,
+    /// The client has sent urgent data at some time: a short read may have
+    /// stopped at the urgent mark, so it no longer proves the socket empty.
+    /// Never cleared (urgent data is rare, and a wrong clear is a hang).
+    urgent: bool,
 }
 
 /// Where [`Conn::drive`] left a connection.
@@ -132,6 +151,10 @@ impl Conn {
         }
         if event.is_read_closed() || event.is_error() {
             self.read_closed = true;
+        }
+        if event.is_priority() {
+            self.readable = true;
+            self.urgent = true;
         }
     }
 
@@ -164,7 +187,7 @@ impl Conn {
                     (self.start, self.end) = (0, n);
                     self.echoed += n as u64;
                     // A short read emptied the socket; write this back, then wait.
-                    self.readable = n == self.buf.len() || self.read_closed;
+                    self.readable = n == self.buf.len() || self.read_closed || self.urgent;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.readable = false;
@@ -289,7 +312,7 @@ impl Server {
             self.conns.push(None);
             self.conns.len() - 1
         });
-        let interest = Interest::READABLE | Interest::WRITABLE;
+        let interest = STREAM_INTEREST;
         if let Err(e) = self
             .poll
             .registry()
@@ -309,6 +332,7 @@ impl Server {
             echoed: 0,
             readable: false,
             read_closed: false,
+            urgent: false,
         });
     }
 
@@ -345,5 +369,48 @@ impl Server {
             }
             self.free.push(index);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// TCP urgent data: a read stops short at the urgent mark even when
+    /// ordinary bytes are queued behind it, so a short read does not prove
+    /// the socket empty. Everything here arrives before the server first
+    /// looks (one readable edge, no later one): the bytes behind the mark
+    /// must still come back.
+    #[test]
+    fn bytes_behind_an_urgent_mark_are_echoed() {
+        let listener = common::bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut server = Server::new(TcpListener::from_std(listener), 4096).unwrap();
+        let addr = server.listener.local_addr().unwrap();
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        client.write_all(b"ab").unwrap();
+        socket2::SockRef::from(&client)
+            .send_out_of_band(b"!")
+            .unwrap();
+        client.write_all(b"cd").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        std::thread::spawn(move || server.run(128));
+
+        client
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16];
+        while got.len() < 4 {
+            match client.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        // The urgent byte itself goes out of band (no SO_OOBINLINE).
+        assert_eq!(
+            got, b"abcd",
+            "the bytes behind the urgent mark never came back"
+        );
     }
 }

@@ -66,8 +66,10 @@ struct Args {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:7000")]
     addr: String,
-    /// Bytes of buffer per connection.
-    #[arg(long, default_value_t = 4096)]
+    /// Bytes of buffer per connection (at least 1: a read into an empty
+    /// buffer returns 0, which would look like the client's end of file).
+    #[arg(long, default_value_t = 4096,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     buf: usize,
     /// Close a connection that makes no progress for this many seconds
     /// (fractions allowed). Off by default.

@@ -25,6 +25,9 @@
 //! `msgs` counts the echoes that came back inside the window; `served` also
 //! counts those of the messages still in flight when it closed, which came
 //! back while loadgen waited for them: the echoes the server did the work of.
+//! The round trips are those of every message sent inside the window, the
+//! ones still in flight at its end included (their echoes are timed when
+//! they come back), so that a stall at the end of the window is not left out.
 //!
 //! In a closed loop, latency and throughput are tied by Little's law: with `c`
 //! connections and `p` messages in flight on each, the mean round trip is
@@ -340,7 +343,8 @@ impl Failure {
 
 /// What a thread measured. Threads' results are merged at the end.
 struct Stats {
-    /// Round trips completed inside the window, in microseconds.
+    /// Round trips of the messages sent inside the window, in microseconds,
+    /// those whose echo came back after it (while loadgen waited) included.
     latency_us: Histogram<u64>,
     /// Verified echoes completed inside the window.
     msgs: u64,
@@ -582,7 +586,7 @@ impl Worker {
         let rounds = (slices.round() as usize).max(1);
         self.stats.per_target = vec![(0, 0.0); targets];
         self.mark("slice start")?;
-        for _ in 0..rounds {
+        for round in 0..rounds {
             for target in 0..targets {
                 let (msgs, secs) = self.one_slice(target)?;
                 let total = &mut self.stats.per_target[target];
@@ -590,7 +594,10 @@ impl Worker {
                 // The summary's `msgs` counts only the echoes inside the
                 // slices (`msgs` here counts the drain's too, as `secs`
                 // does): its time is the slices' alone.
-                self.stats.secs += self.plan.slice.as_secs_f64();
+                // Slices done so far times the slice, not a running sum of
+                // it (ten sums of 0.1 make 0.9999999999999999).
+                self.stats.secs =
+                    ((round * targets + target + 1) as u32 * self.plan.slice).as_secs_f64();
                 self.mark(&format!("slice target={target} msgs={msgs} secs={secs:.6}"))?;
             }
         }
@@ -832,6 +839,20 @@ impl Worker {
             let sent = conn.sent_at.pop_front().expect("a message was in flight");
             conn.recv_seq += 1;
             conn.recv_off = 0;
+            // Every message sent inside the window has its round trip
+            // recorded, however late its echo: leaving out the echoes that
+            // come back after the window would leave out the longest waits
+            // (a server that freezes near the end would show none of it).
+            if matches!(
+                conn.state,
+                State::Running | State::Pausing | State::Draining
+            ) && self.window_end.is_some_and(|end| sent <= end)
+            {
+                let micros = (now - sent).as_micros() as u64;
+                self.stats
+                    .latency_us
+                    .saturating_record(micros.clamp(1, MAX_LATENCY_US));
+            }
             match conn.state {
                 State::WarmUp => {
                     conn.state = State::Ready;
@@ -841,10 +862,6 @@ impl Worker {
                     self.slice_msgs += 1;
                     self.stats.served += 1;
                     if self.window_end.is_some_and(|end| now <= end) {
-                        let micros = (now - sent).as_micros() as u64;
-                        self.stats
-                            .latency_us
-                            .saturating_record(micros.clamp(1, MAX_LATENCY_US));
                         self.stats.msgs += 1;
                     }
                 }
@@ -1017,5 +1034,75 @@ mod tests {
         // Longer messages start with the same 8 bytes, and go on differing.
         assert_ne!(message(0, 1901, 64), message(0, 1902, 64));
         assert_ne!(message(0, 7, 4096)[8..], message(0, 8, 4096)[8..]);
+    }
+
+    /// A plan for one thread, one target, one connection.
+    fn plan(addr: SocketAddr, secs: f64) -> Plan {
+        Plan {
+            targets: vec![addr],
+            first_id: 0,
+            count: 1,
+            per_target: 1,
+            size: 64,
+            pipeline: 1,
+            secs: Duration::from_secs_f64(secs),
+            connect_rate: 1000.0,
+            connect_timeout: Duration::from_secs(2),
+            mark_window: false,
+            handshake: false,
+            slice: Duration::from_millis(250),
+            slices: false,
+        }
+    }
+
+    /// An echo server that freezes once, `after` into the connection, for
+    /// `stall`: as a server would that stops serving one connection.
+    fn stalling_echo(after: Duration, stall: Duration) -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.set_nodelay(true).unwrap();
+            let start = Instant::now();
+            let mut stalled = false;
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                if !stalled && start.elapsed() >= after {
+                    stalled = true;
+                    thread::sleep(stall);
+                }
+                if stream.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        });
+        addr
+    }
+
+    /// A round trip that the window's end cuts in two must still be seen:
+    /// the server freezes for 0.8 s from 0.25 s into a 0.5 s window, and
+    /// its echo comes back while loadgen drains. The histogram's max must
+    /// show the freeze (it did not: only echoes completed inside the window
+    /// were recorded, so the one message that waited longest was left out,
+    /// and the run reported a max of microseconds with no error).
+    #[test]
+    fn a_stall_at_the_end_of_the_window_shows_in_the_latencies() {
+        let addr = stalling_echo(Duration::from_millis(250), Duration::from_millis(800));
+        let barrier = Barrier::new(1);
+        let stats = run_thread(plan(addr, 0.5), &barrier).unwrap();
+        assert_eq!(stats.error_count(), 0);
+        assert_eq!(stats.connected, 1);
+        let max_ms = stats.latency_us.max() / 1000;
+        assert!(
+            max_ms >= 400,
+            "a 800 ms freeze inside the window, but the slowest round trip recorded took {max_ms} ms \
+             ({} echoes in the window, {} served)",
+            stats.msgs,
+            stats.served
+        );
     }
 }

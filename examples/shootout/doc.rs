@@ -367,7 +367,8 @@ memory chart leaves those cells out.
    are counted in the numbers or as errors.
 3. **Closed loop.** For the window, every connection keeps one message in
    flight; each echo is checked byte for byte and its round trip recorded
-   in an HDR histogram. With `c` connections the mean round trip is
+   in an HDR histogram, also for a message sent in the window whose echo
+   comes back after it (a stall at the window's end shows). With `c` connections the mean round trip is
    `c / rps` (Little's law), so at 10,000 connections latencies in the tens
    of milliseconds mean the server is busy, not slow to wake.
 4. **CPU time per echo.** `loadgen --mark-window --handshake` prints
@@ -401,7 +402,8 @@ memory chart leaves those cells out.
    threads) × 16 KiB) / connections. It leaves out the kernel's socket
    buffers, which every design pays alike. At 1 connection it is mostly
    allocator noise; read it at 1,000 and 10,000.
-8. **Errors** are connections that failed: refused, reset, a wrong byte, no
+8. **Errors** are connections that failed: refused, reset, closed by the
+   server, a wrong byte, no
    warm-up echo within the connect timeout, or echoes missing 2 s after the
    window. `crashed` means the server process died during its cell.
 9. **Pinning.** On a machine with 2 or more CPUs and `taskset` (util-linux),
