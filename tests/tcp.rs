@@ -772,3 +772,41 @@ fn a_connection_dropped_with_the_runtime_and_unread_bytes_is_reset_not_closed() 
         );
     });
 }
+
+/// `std`'s name lookup (`getaddrinfo`) blocks, for as long as a DNS server
+/// takes to answer, and on the loop's thread it would stop every task. So
+/// `connect` looks a name up on the blocking pool, and a numeric address,
+/// which needs no lookup, takes no thread at all. (Until session 25 every
+/// address was resolved on the loop's thread.)
+#[test]
+fn connect_looks_a_name_up_on_the_blocking_pool_and_a_number_nowhere() {
+    with_deadline(20, || {
+        let rt = coop::Runtime::new().unwrap();
+        let listener = rt.block_on(async { listener() });
+        let port = listener.local_addr().unwrap().port();
+        rt.block_on(async {
+            TcpStream::connect(format!("127.0.0.1:{port}"))
+                .await
+                .unwrap();
+            TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+        });
+        assert_eq!(rt.metrics().blocking_jobs, 0, "numbers need no lookup");
+        rt.block_on(async {
+            TcpStream::connect(format!("localhost:{port}"))
+                .await
+                .unwrap();
+            TcpStream::connect(("localhost", port)).await.unwrap();
+            // A string that is no address at all: std's error, from the pool.
+            let bad = TcpStream::connect("no port here").await.unwrap_err();
+            assert_eq!(bad.kind(), ErrorKind::InvalidInput, "{bad}");
+        });
+        assert_eq!(
+            rt.metrics().blocking_jobs,
+            3,
+            "each name looked up on the pool"
+        );
+    });
+}

@@ -114,3 +114,33 @@ fn two_tasks_may_wait_on_one_socket() {
         });
     });
 }
+
+/// A name given to `send_to` or `connect` is looked up on the blocking
+/// pool, not on the loop's thread (see `coop::net::ToSocketAddrs`).
+#[test]
+fn send_to_and_connect_take_a_name() {
+    with_deadline(20, || {
+        let rt = coop::Runtime::new().unwrap();
+        rt.block_on(async {
+            // Both bound to localhost's first address (`bind` resolves in
+            // place), which is where `send_to` sends: one family, whether
+            // localhost is 127.0.0.1 or ::1 first on this machine.
+            let server = UdpSocket::bind("localhost:0").unwrap();
+            let port = server.local_addr().unwrap().port();
+            let client = UdpSocket::bind("localhost:0").unwrap();
+            client
+                .send_to(b"by name", ("localhost", port))
+                .await
+                .unwrap();
+            let mut buf = [0u8; 16];
+            let (n, from) = server.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"by name");
+            assert_eq!(from, client.local_addr().unwrap());
+            client.connect(format!("localhost:{port}")).await.unwrap();
+            client.send(b"connected").await.unwrap();
+            let n = server.recv(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"connected");
+        });
+        assert_eq!(rt.metrics().blocking_jobs, 2);
+    });
+}

@@ -6,28 +6,36 @@
 //! `futures::io::AsyncRead` and `AsyncWrite`, so the `futures::io` helpers
 //! (`read_exact`, `write_all`, `copy`, `BufReader`, ...) work on it.
 //!
+//! The `async` calls that take an address ([`TcpStream::connect`],
+//! [`UdpSocket::connect`], [`UdpSocket::send_to`]) take [`ToSocketAddrs`]:
+//! a name is looked up on the blocking pool, never on the loop's thread.
+//!
 //! Creating a socket needs a running runtime (the socket registers with its
 //! reactor); outside one, the constructors return an `io::Error` saying so.
 //! Every error is an `std::io::Error` (the OS's own, or coop's when a socket
 //! is used outside its runtime), never a panic.
 
+mod addr;
 mod split;
 mod tcp_listener;
 mod tcp_stream;
 mod udp;
 
+pub use addr::ToSocketAddrs;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 pub use tcp_listener::TcpListener;
 pub use tcp_stream::TcpStream;
 pub use udp::UdpSocket;
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 
 /// Tries `f` on each address `addr` resolves to, returning the first
-/// success or the last error (as `std::net` does).
+/// success or the last error (as `std::net` does). `addr` is `std`'s
+/// `ToSocketAddrs`, which looks names up in place: for the calls that are
+/// not `async`, and for addresses [`addr::resolve`] has already found.
 pub(crate) fn each_addr<T>(
-    addr: impl ToSocketAddrs,
+    addr: impl std::net::ToSocketAddrs,
     mut f: impl FnMut(SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut last_err = None;
@@ -37,10 +45,5 @@ pub(crate) fn each_addr<T>(
             Err(e) => last_err = Some(e),
         }
     }
-    Err(last_err.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "could not resolve to any address",
-        )
-    }))
+    Err(last_err.unwrap_or_else(addr::no_address))
 }

@@ -2,13 +2,14 @@
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::io::{AsyncRead, AsyncWrite};
 use mio::Interest;
 
+use super::addr::{ToSocketAddrs, no_address, resolve};
 use super::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::reactor::registration::{Direction, IoSource};
 
@@ -46,21 +47,17 @@ pub struct TcpStream {
 
 impl TcpStream {
     /// Opens a connection to `addr`, trying each address it resolves to.
+    /// A name (`"localhost:7000"`) is looked up on the blocking pool, not
+    /// on the loop's thread ([`ToSocketAddrs`]).
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
         let mut last_err = None;
-        for addr in addrs {
+        for addr in resolve(&addr).await? {
             match TcpStream::connect_one(addr).await {
                 Ok(stream) => return Ok(stream),
                 Err(e) => last_err = Some(e),
             }
         }
-        Err(last_err.unwrap_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "could not resolve to any address",
-            )
-        }))
+        Err(last_err.unwrap_or_else(no_address))
     }
 
     async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {

@@ -2,9 +2,10 @@
 
 use std::future::poll_fn;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
+use super::addr::{ToSocketAddrs, no_address, resolve};
 use super::each_addr;
 use crate::reactor::registration::{Direction, IoSource};
 
@@ -27,7 +28,7 @@ pub struct UdpSocket {
 
 impl UdpSocket {
     /// Binds a socket to `addr` (port 0 picks a free port).
-    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+    pub fn bind(addr: impl std::net::ToSocketAddrs) -> io::Result<UdpSocket> {
         let socket = each_addr(addr, std::net::UdpSocket::bind)?;
         UdpSocket::from_std(socket)
     }
@@ -40,9 +41,12 @@ impl UdpSocket {
         })
     }
 
-    /// Sends one datagram to `target`; returns the bytes sent.
+    /// Sends one datagram to `target` (the first address it resolves to;
+    /// a name is looked up on the blocking pool, see
+    /// [`coop::net::ToSocketAddrs`](super::ToSocketAddrs));
+    /// returns the bytes sent.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
-        let target = each_addr(target, Ok)?;
+        let target = *resolve(&target).await?.first().ok_or_else(no_address)?;
         poll_fn(|cx| self.poll_send_to(cx, buf, target)).await
     }
 
@@ -74,9 +78,11 @@ impl UdpSocket {
 
     /// Sets the default peer: [`send`](Self::send) goes there and
     /// [`recv`](Self::recv) only accepts datagrams from there. Async for
-    /// symmetry with `TcpStream::connect`; for UDP it completes at once.
+    /// symmetry with `TcpStream::connect`; for UDP it completes at once
+    /// once `addr` is resolved (a name on the blocking pool).
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        each_addr(addr, |addr| self.io.get_ref().connect(addr))
+        let addrs = resolve(&addr).await?;
+        each_addr(&addrs[..], |addr| self.io.get_ref().connect(addr))
     }
 
     /// Sends one datagram to the connected peer.
