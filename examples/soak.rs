@@ -15,14 +15,17 @@
 //! `/proc/PID`), and at the end one machine-readable line:
 //!
 //! ```text
-//! soak secs=180 conns=1000 msgs=… errors=0 rss_start_kib=… rss_end_kib=… fds_start=… fds_end=… server_cpu_ms=…
+//! soak secs=180 conns=1000 msgs=… errors=0 leaks=0 rss_start_kib=… rss_end_kib=… fds_start=… fds_end=… server_cpu_ms=…
 //! ```
 //!
 //! - `rss_start_kib`: once every connection is open; `rss_end_kib`: when
 //!   the load stops (before the clients close). The difference is growth
-//!   under steady load, which should be about zero.
+//!   under steady load, which should be about zero: more than
+//!   `--max-rss-growth-kib` (2 MiB) is a leak. A healthy run grows by a
+//!   page or two, once in a while by one step of under 1 MiB.
 //! - `fds_start`: before any client connects; `fds_end`: after they have
-//!   all closed. They should be equal.
+//!   all closed (waiting up to 5 s for the server to notice). More at the
+//!   end than at the start is a leak.
 //! - `cpu_us/msg` (in the samples): the server's CPU time (user plus
 //!   kernel) over the sample's messages. It should stay flat; a rise over
 //!   the run means work that grows with time, such as a list that is scanned
@@ -33,9 +36,12 @@
 //!   a failure, even if it recovers), plus warnings and errors in the
 //!   server's log, plus a non-zero exit status (or none within 10 s) when
 //!   the server is stopped with SIGTERM at the end.
+//! - `leaks`: how many of the two leak checks (descriptors, RSS) failed;
+//!   each failure is explained on stderr.
 //!
-//! The exit status is 0 when `errors=0`. If the soak itself ends early with
-//! an error, it kills the server first: no run leaves a server behind. The
+//! The exit status is 0 when `errors=0` and `leaks=0`. If the soak itself
+//! ends early with an error, it kills the server first: no run leaves a
+//! server behind. The
 //! load generator is a `coop` program too (one thread, one task per
 //! connection), so the soak exercises the runtime on both ends.
 
@@ -96,6 +102,13 @@ struct Args {
     /// server hung the soak instead of failing it.)
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     step_timeout: u64,
+    /// Growth of the server's resident memory under steady load, in KiB,
+    /// above which the soak fails as a leak. A healthy run grows by a page
+    /// or two (4 KiB in the three-minute run of chapter 07), once in a
+    /// while by one step of under 1 MiB; 2 KiB leaked per connection, or
+    /// 32 bytes per message, passes 2 MiB within seconds.
+    #[arg(long, default_value_t = 2048)]
+    max_rss_growth_kib: u64,
 }
 
 fn main() -> io::Result<()> {
@@ -127,10 +140,27 @@ fn main() -> io::Result<()> {
     let pid = child.id();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first)?;
-    // Keep reading, so the server never writes into a closed pipe.
-    std::thread::spawn(move || io::copy(&mut stdout, &mut io::sink()));
+    // The first line is the address, within `--step-timeout`: a server that
+    // never prints it (stuck before listening) must fail the soak, not hang it.
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let read = stdout.read_line(&mut first).map(|_| first);
+        let _ = first_tx.send(read);
+        // Keep reading, so the server never writes into a closed pipe.
+        io::copy(&mut stdout, &mut io::sink())
+    });
+    let first = first_rx
+        .recv_timeout(Duration::from_secs(args.step_timeout))
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the server printed no address within {} s",
+                    args.step_timeout
+                ),
+            )
+        })??;
     let addr: SocketAddr = first
         .trim()
         .strip_prefix("listening on ")
@@ -171,8 +201,24 @@ fn main() -> io::Result<()> {
     }
 
     let errors = report.client_errors + warnings.load(Ordering::Relaxed) + server_failed;
+    // The leaks the soak watches for fail it too, not only the reader.
+    let mut leaks = 0u64;
+    if fds_end > fds_start {
+        eprintln!(
+            "leak: the server holds {fds_end} descriptors after the clients closed, {fds_start} before they connected"
+        );
+        leaks += 1;
+    }
+    let grown = report.rss_end.saturating_sub(report.rss_start);
+    if grown > args.max_rss_growth_kib {
+        eprintln!(
+            "leak: the server's RSS grew by {grown} KiB under steady load (limit {} KiB)",
+            args.max_rss_growth_kib
+        );
+        leaks += 1;
+    }
     println!(
-        "soak secs={} conns={} msgs={} errors={errors} rss_start_kib={} rss_end_kib={} \
+        "soak secs={} conns={} msgs={} errors={errors} leaks={leaks} rss_start_kib={} rss_end_kib={} \
          fds_start={fds_start} fds_end={fds_end} rss_max_kib={} reconnects={} \
          server_cpu_ms={:.0}",
         args.secs,
@@ -184,7 +230,7 @@ fn main() -> io::Result<()> {
         report.reconnects,
         report.server_cpu_secs * 1e3
     );
-    std::process::exit(i32::from(errors > 0));
+    std::process::exit(i32::from(errors > 0 || leaks > 0));
 }
 
 /// Waits up to `limit` for `child` to exit; past that, kills it and says

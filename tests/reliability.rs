@@ -1584,9 +1584,12 @@ fn a_short_soak_has_no_errors_and_leaks_neither_memory_nor_descriptors() {
     // The server worked, and the soak could tell: tens of thousands of
     // echoes cost far more than one 10 ms clock tick.
     assert!(field("server_cpu_ms") > 0, "{line}");
+    // The soak fails by itself on either leak (its exit status, above);
+    // these say which.
+    assert_eq!(field("leaks"), 0, "{stdout}\n{stderr}");
     let grown = field("rss_end_kib").saturating_sub(field("rss_start_kib"));
     assert!(
-        grown < 8 << 10,
+        grown <= 2 << 10,
         "server RSS grew by {grown} KiB during the soak: {line}"
     );
 }
@@ -1694,6 +1697,40 @@ fn a_soak_that_fails_early_leaves_no_server_behind() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!leaked, "the soak's server (PID {pid}) outlived it");
+}
+
+/// A "server" that never prints its address fails the soak within
+/// `--step-timeout`: the first line used to be read without a bound, and
+/// the soak hung for as long as the server lived.
+#[test]
+fn a_server_that_never_says_where_it_listens_fails_the_soak() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("coop-soak-silent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("silent-server.sh");
+    std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let started = std::time::Instant::now();
+    let output = run_soak(
+        &[
+            "--secs",
+            "1",
+            "--step-timeout",
+            "1",
+            "--server",
+            script.to_str().unwrap(),
+        ],
+        20,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("printed no address"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// When a deadline runs out, the hung closure still owns the processes it

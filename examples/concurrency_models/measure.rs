@@ -16,8 +16,11 @@
 //! CPU time comes from the process's CPU-time clock
 //! (`clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`, through `rustix`): user +
 //! system time of all the process's threads, those that have ended too
-//! (the delay server's as well, minus the sampler's), in nanoseconds. The
-//! worker processes read their own clock and print it. `/proc/self/stat`
+//! (minus the sampler's), in nanoseconds. That includes the delay server's
+//! thread, whose share is not the model's work (in the io rows, half or
+//! more of it): the caller asks the server for its own thread's CPU time
+//! before and after the run and subtracts it. The worker processes read
+//! their own clock and print it. `/proc/self/stat`
 //! has the same sums, but in ticks of 10 ms, which would round an I/O run's
 //! few milliseconds of CPU to 0 or 10. CPU time ÷ wall time is how many
 //! cores were busy on average, a number that other programs on a shared

@@ -56,17 +56,40 @@ pub fn start() -> io::Result<SocketAddr> {
         .map_err(|_| io::Error::other("the delay server did not start"))?
 }
 
-/// One connection: read the delay, sleep, answer, close.
+/// One connection: read the delay, sleep, answer, close. The line `cpu`
+/// asks instead for the CPU time the server's thread has used so far (in
+/// ns), so that a run's CPU column can leave the server's share out.
 async fn serve(stream: coop::net::TcpStream) {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     if reader.read_line(&mut line).await.is_err() {
         return;
     }
+    if line.trim() == "cpu" {
+        let ns = (crate::measure::thread_cpu_secs_now() * 1e9) as u64;
+        let _ = reader
+            .into_inner()
+            .write_all(ns.to_string().as_bytes())
+            .await;
+        return;
+    }
     let delay_ms: u64 = line.trim().parse().unwrap_or(0);
     coop::time::sleep(Duration::from_millis(delay_ms)).await;
     let mut stream = reader.into_inner();
     let _ = stream.write_all(&[b'.'; PAGE_BYTES]).await;
+}
+
+/// The CPU time the delay server's thread has used so far, in seconds.
+pub fn cpu_secs(addr: SocketAddr) -> io::Result<f64> {
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.write_all(b"cpu\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let ns: u64 = answer
+        .trim()
+        .parse()
+        .map_err(|_| io::Error::other(format!("delay server's CPU time: {answer:?}")))?;
+    Ok(ns as f64 / 1e9)
 }
 
 /// Fetches one page with blocking `std::net`: the calling thread sleeps in
