@@ -46,8 +46,8 @@
 //!    before it has stored the pipe to write to, and in that window its
 //!    handler runs no action, not even the default one (found in review,
 //!    session 25: a SIGTERM sent 2 ms after the echo server started was
-//!    ignored, twice in some forty tries). Closing the window would mean blocking the signal
-//!    around the installation, which needs `unsafe`.
+//!    ignored, twice in some forty tries). Closing the window would mean
+//!    blocking the signal around the installation, which needs `unsafe`.
 //! 2. **Signals coalesce.** Ten SIGTERMs that arrive while nobody reads
 //!    wake [`Signal::recv`] once; the kernel coalesces pending signals too.
 //!    `recv` means "at least one arrived since the last `recv`".
@@ -218,7 +218,8 @@ impl Signal {
                         }
                         // Cut short by a signal: read again here. Returned,
                         // it would make `poll_io_drain` retry from zero and
-                        // meet `WouldBlock`, losing the bytes already read.
+                        // meet `WouldBlock`, and the deliveries already read
+                        // would wake no one.
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => return Err(e),
                     }

@@ -49,7 +49,7 @@ mod sealed {
 
     /// What [`Resolve::resolve`] found.
     pub enum Resolution {
-        /// Numeric: no lookup needed (or a parse error to report).
+        /// Numeric: no lookup needed.
         Ready(io::Result<Vec<SocketAddr>>),
         /// A name to look up: `"host:port"`.
         Lookup(String),

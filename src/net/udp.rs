@@ -78,8 +78,8 @@ impl UdpSocket {
 
     /// Sets the default peer: [`send`](Self::send) goes there and
     /// [`recv`](Self::recv) only accepts datagrams from there. Async for
-    /// symmetry with `TcpStream::connect`; for UDP it completes at once
-    /// once `addr` is resolved (a name on the blocking pool).
+    /// symmetry with `TcpStream::connect`; for UDP it completes as soon
+    /// as `addr` is resolved (a name on the blocking pool).
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let addrs = resolve(&addr).await?;
         each_addr(&addrs[..], |addr| self.io.get_ref().connect(addr))
