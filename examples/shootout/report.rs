@@ -211,22 +211,7 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
         let t = turns.iter().find(|t| t.conns == conns && t.size == size)?;
         let ratios = t.ratios("coop", other, cpu);
         let both = t.overall("coop", cpu).zip(t.overall(other, cpu))?;
-        // What went wrong in the stage is part of the verdict: a server that
-        // died, or connections that failed, shrank the rounds compared.
-        let mut trouble: Vec<String> = t
-            .crashed
-            .iter()
-            .filter(|(name, _)| *name == "coop" || *name == other)
-            .map(|(name, how)| format!("{name} {how}"))
-            .collect();
-        if t.errors > 0 {
-            trouble.push(format!(
-                "{} failed connections",
-                group_thousands(t.errors as f64)
-            ));
-        }
-        let coop_died = t.crashed.iter().any(|(name, _)| *name == "coop");
-        (ratios.len() >= 2).then_some((ratios, both, trouble, coop_died))
+        (ratios.len() >= 2).then_some((ratios, both, t))
     };
     // A ratio coop / other of some number, with a bound. With `runs`, the
     // ratio is taken run by run (coop's run i against the other's run i,
@@ -269,21 +254,20 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
         let cell = label(conns, size);
         // Ratios to take the median of: the turns stage's rounds, else the
         // matrix's runs; with what they are called and the two numbers.
-        let mut trouble = Vec::new();
-        let mut coop_died = false;
-        let many = match (in_turns(quantity, other, (conns, size)), numbers) {
-            (Some((ratios, both, t, died)), _) => {
-                (trouble, coop_died) = (t, died);
-                Some((ratios, "rounds in turns", "overall", both))
-            }
-            (None, Some(both)) if paired.len() >= 2 => {
-                Some((paired, "run-by-run ratios", "medians", both))
-            }
-            _ => None,
-        };
-        let trouble = match trouble.is_empty() {
-            true => String::new(),
-            false => format!("; in turns: {}", trouble.join(", ")),
+        // What went wrong in the turns stage is part of the verdict: a
+        // server that died, or connections that failed, shrank the rounds.
+        let (many, trouble, coop_died) = match (in_turns(quantity, other, (conns, size)), numbers) {
+            (Some((ratios, both, t)), _) => (
+                Some((ratios, "rounds in turns", "overall", both)),
+                t.trouble("coop", other),
+                t.crashed_server("coop"),
+            ),
+            (None, Some(both)) if paired.len() >= 2 => (
+                Some((paired, "run-by-run ratios", "medians", both)),
+                String::new(),
+                false,
+            ),
+            _ => (None, String::new(), false),
         };
         verdicts.push(match (many, numbers) {
             (Some((ratios, what, of, (c, o))), _) => {
@@ -478,7 +462,8 @@ pub fn targets_table(verdicts: &[Verdict]) -> String {
             out,
             "\n{within_noise} of the checks {} marked *within noise*: the interval that \
              holds the true median ratio with at least {sure:.0}% confidence reaches both \
-             sides of the bound (or, with fewer than 6 ratios, there is no such interval), so this run cannot tell whether coop meets it; the verdict \
+             sides of the bound (or, with fewer than 6 ratios, there is no such \
+             interval), so this run cannot tell whether coop meets it; the verdict \
              is the median's. More rounds (`--turn-secs`) narrow the interval.",
             is_or_are(within_noise)
         );

@@ -95,6 +95,30 @@ impl Turns {
         self.names.iter().position(|n| *n == name)
     }
 
+    /// What went wrong in the stage for a comparison of `a` with `b`, as
+    /// `"; in turns: coop crashed (…), 100 failed connections"`, or `""`.
+    pub fn trouble(&self, a: &str, b: &str) -> String {
+        let mut trouble: Vec<String> = self
+            .crashed
+            .iter()
+            .filter(|(name, _)| *name == a || *name == b)
+            .map(|(name, how)| format!("{name} {how}"))
+            .collect();
+        if self.errors > 0 {
+            let errors = group_thousands(self.errors as f64);
+            trouble.push(format!("{errors} failed connections"));
+        }
+        match trouble.is_empty() {
+            true => String::new(),
+            false => format!("; in turns: {}", trouble.join(", ")),
+        }
+    }
+
+    /// Whether server `name` died during the stage.
+    pub fn crashed_server(&self, name: &str) -> bool {
+        self.crashed.iter().any(|(who, _)| *who == name)
+    }
+
     /// `name`'s number over all its slices: CPU µs per echo (`cpu`) or
     /// echoes per second (`!cpu`), as the total over the total.
     pub fn overall(&self, name: &str, cpu: bool) -> Option<f64> {
