@@ -22,7 +22,8 @@
 //! 2. **Edge-triggered readiness.** mio reports a *change* to ready, once. So on
 //!    every event we read (or accept) until the socket is known to be empty;
 //!    stopping early would mean never hearing about the rest. Each socket is
-//!    registered once, for `READABLE` and `WRITABLE` (and `PRIORITY`, below), and never re-registered.
+//!    registered once, for `READABLE` and `WRITABLE` (and `PRIORITY`, below),
+//!    and never re-registered.
 //!    A read that returns fewer bytes than asked for already proves the socket
 //!    empty (data arriving later raises a new edge), which saves the extra read
 //!    that would only return `WouldBlock`; tokio makes the same deduction. The
