@@ -1587,6 +1587,13 @@ fn a_short_soak_has_no_errors_and_leaks_neither_memory_nor_descriptors() {
     // The soak fails by itself on either leak (its exit status, above);
     // these say which.
     assert_eq!(field("leaks"), 0, "{stdout}\n{stderr}");
+    // Three seconds give nine samples, enough to judge the CPU trend.
+    assert!(
+        line.split_whitespace().any(|kv| kv
+            .strip_prefix("cpu_growth=")
+            .is_some_and(|g| g.parse::<f64>().is_ok())),
+        "no cpu_growth judged in {line}"
+    );
     let grown = field("rss_end_kib").saturating_sub(field("rss_start_kib"));
     assert!(
         grown <= 2 << 10,
@@ -1657,6 +1664,74 @@ fn a_server_that_stalls_fails_the_soak() {
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stderr.contains("no answer within 1s"), "{stderr}");
     assert!(!stdout.contains(" errors=0 "), "{stdout}");
+}
+
+/// A server whose every echo costs more the longer it has run fails the
+/// soak, though it leaks neither memory nor descriptors and answers every
+/// message: here a Python asyncio echo server that, before each echo, adds
+/// up a range as long as its uptime (50,000 numbers a second), as a loop
+/// that re-scans everything it has ever seen would. Until session 26 the
+/// soak printed `cpu_us/msg` and judged nothing by it.
+#[test]
+fn a_server_whose_work_grows_with_time_fails_the_soak() {
+    use std::os::unix::fs::PermissionsExt;
+    let _serial = serial();
+    let dir = std::env::temp_dir().join(format!("coop-soak-slower-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("slower-server.py");
+    std::fs::write(
+        &script,
+        r#"#!/usr/bin/env python3
+import asyncio, signal, time
+start = time.monotonic()
+async def echo(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            sum(range(int((time.monotonic() - start) * 50_000)))
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+async def main():
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    print("listening on %s:%d" % server.sockets[0].getsockname()[:2], flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with server:
+        await stop.wait()
+asyncio.run(main())
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = run_soak(
+        &[
+            "--secs",
+            "4",
+            "--conns",
+            "10",
+            "--churn",
+            "0",
+            "--max-msg",
+            "64",
+            "--server",
+            script.to_str().unwrap(),
+        ],
+        40,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    // Only the CPU check failed: the server answered every message,
+    // stopped cleanly, and kept its memory and descriptors.
+    assert!(stdout.contains(" errors=0 leaks=1 "), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("CPU time per message grew"),
+        "{stdout}\n{stderr}"
+    );
 }
 
 /// A soak that ends early with an error (here, a "server" whose first line
