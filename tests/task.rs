@@ -70,9 +70,13 @@ fn tasks_need_not_be_send() {
     coop::block_on(async {
         let shared = Rc::new(RefCell::new(Vec::new()));
         let s = shared.clone();
-        coop::spawn(async move { s.borrow_mut().push(1) })
-            .await
-            .unwrap();
+        // The task holds the `Rc` across an `.await`: its future is not `Send`.
+        coop::spawn(async move {
+            coop::yield_now().await;
+            s.borrow_mut().push(1)
+        })
+        .await
+        .unwrap();
         assert_eq!(*shared.borrow(), vec![1]);
     });
 }

@@ -11,9 +11,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::{TcpStream, each_addr};
 use crate::reactor::registration::{Direction, IoSource};
 
-/// How many finished handshakes the kernel queues for `accept` (tokio's
-/// value; the kernel caps it at `net.core.somaxconn`). std and mio use 128,
-/// which drops connections when a thousand clients connect at once.
+/// How many finished handshakes the kernel queues for `accept` (the kernel
+/// caps it at `net.core.somaxconn`). std, mio 1.x and tokio's `bind` use
+/// 128, which drops connections when a thousand clients connect at once.
 const BACKLOG: i32 = 1024;
 
 /// A TCP socket server, listening for connections.

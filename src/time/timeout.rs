@@ -26,7 +26,7 @@ impl std::error::Error for Elapsed {}
 /// The fast path costs no timer: the future is polled first, and the timer
 /// is registered only if it is not ready at once.
 ///
-/// `duration` counts from this call, as [`sleep`](super::sleep)'s does
+/// `duration` counts from this call, as [`sleep`](super::sleep())'s does
 /// (and tokio's `timeout`), not from the first poll: a plain function, not
 /// an `async fn`, so that the clock is read now. (An `async fn`'s body runs
 /// only when it is first polled, which may be much later, for a timeout
