@@ -144,3 +144,39 @@ fn send_to_and_connect_take_a_name() {
         assert_eq!(rt.metrics().blocking_jobs, 2);
     });
 }
+
+/// `connect` promises that `recv` takes datagrams from the peer only. The
+/// kernel keeps that promise for what arrives after `connect` (it drops
+/// the rest), but a datagram from elsewhere that was already queued keeps
+/// its place, and a plain `recv(2)` returns it: here the stranger's, which
+/// came first. (Found in review, session 26.) The peer's datagram that was
+/// queued before `connect` is the peer's, and is kept.
+#[test]
+fn recv_after_connect_skips_a_datagram_queued_from_elsewhere_before_it() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let addr = socket.local_addr().unwrap();
+            let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+            stranger.send_to(b"stranger", addr).await.unwrap();
+            peer.send_to(b"early", addr).await.unwrap();
+            // Loopback delivers within `send_to`; the pause only adds
+            // margin. (A datagram delivered late could only make the test
+            // pass wrongly: after `connect` the kernel drops the
+            // stranger's, and takes the peer's.)
+            coop::time::sleep(std::time::Duration::from_millis(20)).await;
+            socket.connect(peer.local_addr().unwrap()).await.unwrap();
+            peer.send_to(b"late", addr).await.unwrap();
+            let mut buf = [0u8; 16];
+            let n = socket.recv(&mut buf).await.unwrap();
+            assert_eq!(
+                &buf[..n],
+                b"early",
+                "recv returned another sender's datagram"
+            );
+            let n = socket.recv(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"late");
+        });
+    });
+}

@@ -1,5 +1,6 @@
 //! [`UdpSocket`]: datagrams.
 
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
@@ -24,6 +25,11 @@ use crate::reactor::registration::{Direction, IoSource};
 #[derive(Debug)]
 pub struct UdpSocket {
     io: IoSource<mio::net::UdpSocket>,
+    /// The connected peer as the kernel records it (`peer_addr`), or
+    /// `None` before [`connect`](Self::connect): whom [`recv`](Self::recv)
+    /// takes datagrams from. Kept here so that a receive costs no extra
+    /// system call.
+    peer: Cell<Option<SocketAddr>>,
 }
 
 impl UdpSocket {
@@ -36,8 +42,10 @@ impl UdpSocket {
     /// Wraps a socket made elsewhere (switching it to non-blocking mode).
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         socket.set_nonblocking(true)?;
+        let peer = socket.peer_addr().ok(); // a socket connected already
         Ok(UdpSocket {
             io: IoSource::new(mio::net::UdpSocket::from_std(socket))?,
+            peer: Cell::new(peer),
         })
     }
 
@@ -77,12 +85,19 @@ impl UdpSocket {
     }
 
     /// Sets the default peer: [`send`](Self::send) goes there and
-    /// [`recv`](Self::recv) only accepts datagrams from there. Async for
+    /// [`recv`](Self::recv) only accepts datagrams from there (even one
+    /// queued before this call, which the kernel would hand over). Async for
     /// symmetry with `TcpStream::connect`; for UDP it completes as soon
     /// as `addr` is resolved (a name on the blocking pool).
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let addrs = resolve(&addr).await?;
-        each_addr(&addrs[..], |addr| self.io.get_ref().connect(addr))
+        let connected = each_addr(&addrs[..], |addr| self.io.get_ref().connect(addr));
+        // Whatever happened, the peer is now the one the kernel says: the
+        // address it filters by (`0.0.0.0` becomes `127.0.0.1`, an IPv4
+        // address on an IPv6 socket becomes `::ffff:...`), or still the
+        // old one if no address would do.
+        self.peer.set(self.io.get_ref().peer_addr().ok());
+        connected
     }
 
     /// Sends one datagram to the connected peer.
@@ -90,9 +105,33 @@ impl UdpSocket {
         poll_fn(|cx| self.io.poll_io(cx, Direction::Write, |s| s.send(buf))).await
     }
 
-    /// Receives one datagram from the connected peer.
+    /// Receives one datagram from the connected peer (truncated to `buf`,
+    /// as in [`recv_from`](Self::recv_from)).
+    ///
+    /// The kernel drops datagrams from anyone else only from `connect` on:
+    /// one that was already in the receive queue keeps its place, and
+    /// `recv(2)` would return it as if the peer had sent it. So this reads
+    /// with `recvfrom(2)` and discards, in the same poll, every datagram
+    /// whose sender is not the peer. Those are at most what the queue held
+    /// at `connect` (nothing from elsewhere is queued since), so the loop
+    /// is bounded. Before any `connect` it takes every datagram, as
+    /// `recv(2)` does.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.io.poll_io(cx, Direction::Read, |s| s.recv(buf))).await
+        poll_fn(|cx| {
+            self.io.poll_io(cx, Direction::Read, |s| {
+                loop {
+                    let (n, from) = s.recv_from(buf)?; // WouldBlock ends the loop
+                    // Address and port, as the kernel's filter compares
+                    // them; not a whole `SocketAddrV6`, whose flow label
+                    // and scope id the two calls need not report alike.
+                    match self.peer.get() {
+                        Some(peer) if (from.ip(), from.port()) != (peer.ip(), peer.port()) => {}
+                        _ => return Ok(n),
+                    }
+                }
+            })
+        })
+        .await
     }
 
     /// The local address.

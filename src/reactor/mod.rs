@@ -140,7 +140,7 @@ pub(crate) struct ScheduledIo {
     /// `WouldBlock` clears it.
     pub(crate) read_closed: bool,
     /// Writing can no longer succeed (mio's `is_write_closed`: a hang-up,
-    /// or `EPOLLOUT` together with `EPOLLERR`): the same rule.
+    /// or `EPOLLERR` with `EPOLLOUT` or alone): the same rule.
     pub(crate) write_closed: bool,
     /// The peer has sent TCP urgent data (`MSG_OOB`, an `EPOLLPRI` event)
     /// at some time. A read stops short at the urgent mark even with
