@@ -99,6 +99,44 @@ fn sleeps_complete_in_deadline_order_on_every_backend() {
     }
 }
 
+/// Tasks sleeping until one instant wake in the order they went to sleep,
+/// on every backend (`TimerBackend`: "the same program runs on each").
+/// The wheel used to fire a slot's timers last-in first-out: 30 ms after
+/// the runtime started (a level-0 slot) they woke backwards. (Found in
+/// review, session 26.)
+#[test]
+fn sleeps_due_at_one_instant_wake_in_the_order_they_slept_on_every_backend() {
+    for backend in BACKENDS {
+        with_deadline(20, move || {
+            let rt = runtime(backend);
+            let woke = rt.block_on(async {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let deadline = Instant::now() + Duration::from_millis(30);
+                let handles: Vec<_> = (0..6)
+                    .map(|id| {
+                        let tx = tx.clone();
+                        coop::spawn(async move {
+                            let mut sleep = std::pin::pin!(time::sleep_until(deadline));
+                            // A task first polled after the deadline (a
+                            // stalled test) never slept: not in the order.
+                            if futures::poll!(sleep.as_mut()).is_pending() {
+                                sleep.await;
+                                tx.send(id).unwrap();
+                            }
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    h.await.unwrap();
+                }
+                drop(tx);
+                rx.iter().collect::<Vec<_>>()
+            });
+            assert!(woke.is_sorted(), "{backend:?}: woke in the order {woke:?}");
+        });
+    }
+}
+
 #[test]
 fn a_timeout_around_a_read_that_never_gets_data() {
     with_deadline(20, || {

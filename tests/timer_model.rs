@@ -86,17 +86,20 @@ impl Model {
         self.pending.values().map(|&(deadline, _)| deadline).min()
     }
 
-    /// Every `(insert, deadline, value)` due by `now`, sorted.
+    /// Every `(insert, deadline, value)` due by `now`, in the order every
+    /// queue must fire them: by deadline, and timers with the same
+    /// deadline in the order they were inserted.
     fn advance(&mut self, now: u64) -> Vec<(usize, u64, Value)> {
         self.now = self.now.max(now);
-        let due: Vec<usize> = self
+        let mut due: Vec<(u64, usize)> = self
             .pending
             .iter()
             .filter(|(_, (d, _))| *d <= self.now)
-            .map(|(&id, _)| id)
+            .map(|(&id, &(d, _))| (d, id))
             .collect();
+        due.sort_unstable();
         due.into_iter()
-            .map(|id| {
+            .map(|(_, id)| {
                 let (deadline, value) = self.pending.remove(&id).unwrap();
                 (id, deadline, value)
             })
@@ -115,7 +118,8 @@ impl Subject {
     fn advance(&mut self, now: u64) -> Vec<(usize, u64, Value)> {
         let mut expired: Vec<Expired<Value>> = Vec::new();
         self.queue.advance(now, &mut expired);
-        let mut fired: Vec<_> = expired
+        // In the order fired: the order of the wakes in the runtime.
+        expired
             .into_iter()
             .map(|e| {
                 assert!(
@@ -130,9 +134,7 @@ impl Subject {
                 );
                 (e.value.0, e.deadline, e.value)
             })
-            .collect();
-        fired.sort_unstable();
-        fired
+            .collect()
     }
 }
 

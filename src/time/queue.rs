@@ -95,7 +95,7 @@ pub trait TimerQueue<T> {
     /// A tick at or before the earliest pending deadline (the wheel may answer an earlier tick at which it must cascade); never later than the earliest deadline, and never earlier than now() unless something is already due. None when empty.
     fn next_deadline(&self) -> Option<u64>;
 
-    /// Moves time forward to `now` (a `now` earlier than the current time is ignored) and pushes every timer whose deadline <= now into `expired`. Keys of expired timers become stale.
+    /// Moves time forward to `now` (a `now` earlier than the current time is ignored) and pushes every timer whose deadline <= now into `expired`, by deadline, and timers with the same deadline in the order they were inserted (so tasks woken together run in the same order on every backend). Keys of expired timers become stale.
     fn advance(&mut self, now: u64, expired: &mut Vec<Expired<T>>);
 
     /// The current tick: the largest `now` ever passed to `advance`, or 0.

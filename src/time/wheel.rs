@@ -24,7 +24,9 @@
 //!   finds the next slot to visit with one `trailing_zeros` and jumps straight
 //!   to it: an idle hour costs a handful of steps, not 3.6 million.
 //! * Timers live in a `Slab`; every slot is a doubly linked list threaded
-//!   through it by index (`wheel/list.rs`), so removing one is O(1).
+//!   through it by index (`wheel/list.rs`), so removing one is O(1). Each
+//!   list is first in, first out, so timers due at one tick fire in the
+//!   order they were inserted, as on the heap and the B-tree.
 //!
 //! # A timer cascading from level 2 to level 0
 //!
@@ -79,6 +81,11 @@
 //!    the lowest non-empty level.
 //! 5. `advance` never lets `now` pass a slot's start without visiting it,
 //!    which is what keeps rules 2 and 3 true as time moves.
+//! 6. `advance` reports timers by deadline, and timers with one deadline
+//!    in insertion order (the [`TimerQueue::advance`] contract). Slots are
+//!    visited in time order, and timers with one deadline always share a
+//!    list (where a timer sits depends only on `now` and its deadline), in
+//!    which each joins at the back and a cascade moves them front first.
 
 mod level;
 mod list;
@@ -126,7 +133,7 @@ impl<T> Wheel<T> {
     fn file(&mut self, index: usize, deadline: u64) {
         if deadline <= self.now {
             self.due_min = self.due_min.min(deadline);
-            self.due.push_front(&mut self.entries, index, Home::Due);
+            self.due.push_back(&mut self.entries, index, Home::Due);
         } else {
             let level = level_for(self.now, deadline);
             let slot = slot_for(deadline, level);
@@ -254,10 +261,15 @@ impl<T> TimerQueue<T> for Wheel<T> {
 
     fn advance(&mut self, now: u64, expired: &mut Vec<Expired<T>>) {
         let target = now.max(self.now);
-        // 1. Timers that were already due when inserted.
+        // 1. Timers that were already due when inserted, all due before any
+        //    timer in a slot. The list holds them in insertion order, their
+        //    deadlines in any order: a stable sort by deadline puts them in
+        //    firing order (ground rule 6).
+        let first = expired.len();
         while let Some(index) = self.due.pop_front(&mut self.entries) {
             self.fire(index, expired);
         }
+        expired[first..].sort_by_key(|timer| timer.deadline);
         self.due_min = u64::MAX;
 
         // 2. Occupied slots in time order, jumping over the empty ones.

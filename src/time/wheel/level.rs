@@ -105,13 +105,13 @@ impl Level {
         }
     }
 
-    /// Puts entry `index` at the front of `slot`'s list.
+    /// Puts entry `index` at the back of `slot`'s list.
     pub(crate) fn push<T>(&mut self, slot: usize, index: usize, entries: &mut Slab<Entry<T>>) {
         let home = Home::Slot {
             level: self.level as u8,
             slot: slot as u8,
         };
-        self.slots[slot].push_front(entries, index, home);
+        self.slots[slot].push_back(entries, index, home);
         self.occupied |= 1 << slot;
     }
 

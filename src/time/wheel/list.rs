@@ -1,18 +1,26 @@
 //! Intrusive doubly linked lists threaded through the wheel's slab.
 //!
 //! Every slot of every level is a list of timers, and so is the "due now"
-//! list. A list owns nothing: it is just the slab index of its first entry.
-//! Each entry carries the indices of its neighbours, so an entry can be
-//! unlinked in O(1) when its timer is cancelled, knowing only its own index;
-//! no slot is ever scanned, and no `unsafe` pointer is needed, because a slab
-//! index plays the part of a pointer.
+//! list. A list owns nothing: it is just the slab indices of its first and
+//! last entries. Each entry carries the indices of its neighbours, so an
+//! entry can be unlinked in O(1) when its timer is cancelled, knowing only
+//! its own index; no slot is ever scanned, and no `unsafe` pointer is
+//! needed, because a slab index plays the part of a pointer.
 //!
 //! ```text
-//!   List { head: Some(7) }
-//!            |
-//!            v
+//!   List { head: Some(7), tail: Some(2) }
+//!            |                      |
+//!            v                      v
 //!   slab[7] { prev: None, next: Some(2) }  <->  slab[2] { prev: Some(7), next: None }
 //! ```
+//!
+//! A list is a queue: entries join at the back ([`List::push_back`]) and
+//! leave from the front ([`List::pop_front`]). So timers due at the same
+//! tick fire in the order they were inserted, however many times they
+//! cascaded on the way, which is the order the heap and the B-tree fire
+//! them in (their seq breaks ties). With the tail kept, that costs no more
+//! than a stack would; a stack (push and pop at the front) reversed the
+//! order at every list a timer passed through.
 
 use slab::Slab;
 
@@ -62,11 +70,13 @@ impl<T> Entry<T> {
     }
 }
 
-/// A list of entries: only the slab index of its head.
+/// A list of entries: the slab indices of its two ends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct List {
-    /// The first entry, or `None` for an empty list.
+    /// The first entry (the next to leave), or `None` for an empty list.
     head: Option<usize>,
+    /// The last entry (the latest to join), or `None` for an empty list.
+    tail: Option<usize>,
 }
 
 impl List {
@@ -75,17 +85,18 @@ impl List {
         self.head.is_none()
     }
 
-    /// Links entry `index` (on no other list) in at the front, recording
+    /// Links entry `index` (on no other list) in at the back, recording
     /// `home` as the name of this list.
-    pub(crate) fn push_front<T>(&mut self, entries: &mut Slab<Entry<T>>, index: usize, home: Home) {
-        if let Some(old_head) = self.head {
-            entries[old_head].prev = Some(index);
+    pub(crate) fn push_back<T>(&mut self, entries: &mut Slab<Entry<T>>, index: usize, home: Home) {
+        match self.tail {
+            Some(old_tail) => entries[old_tail].next = Some(index),
+            None => self.head = Some(index),
         }
         let entry = &mut entries[index];
         entry.home = home;
-        entry.prev = None;
-        entry.next = self.head;
-        self.head = Some(index);
+        entry.prev = self.tail;
+        entry.next = None;
+        self.tail = Some(index);
     }
 
     /// Unlinks entry `index`, which must be on this list, by joining its
@@ -99,8 +110,12 @@ impl List {
                 self.head = next;
             }
         }
-        if let Some(next) = next {
-            entries[next].prev = prev;
+        match next {
+            Some(next) => entries[next].prev = prev,
+            None => {
+                debug_assert_eq!(self.tail, Some(index), "an entry without next is the tail");
+                self.tail = prev;
+            }
         }
         let entry = &mut entries[index];
         entry.prev = None;
@@ -136,10 +151,10 @@ mod tests {
                 .map(|v| entries.insert(Entry::new(0, 0, v)))
                 .collect();
             for &index in &indices {
-                list.push_front(&mut entries, index, Home::Due);
+                list.push_back(&mut entries, index, Home::Due);
             }
             list.unlink(&mut entries, indices[victim]);
-            let mut expected = vec![2, 1, 0];
+            let mut expected = vec![0, 1, 2];
             expected.retain(|&v| v != victim as u32);
             assert_eq!(drain(&mut list, &mut entries), expected);
             assert!(list.is_empty());

@@ -188,3 +188,31 @@ fn usable_as_a_trait_object() {
     assert_eq!(queue.remove(key), Some(7));
     assert!(queue.is_empty());
 }
+
+/// Timers due at the same tick fire in the order they were inserted, as on
+/// the heap and the B-tree (whose seq breaks ties), and so their tasks wake
+/// in that order on every backend. Each slot's list used to be a stack
+/// (push at the front, take from the front), so the order was reversed
+/// once per list a timer passed through: backwards for a timer filed at
+/// level 0, forwards after one cascade, backwards after two. (Found in
+/// review, session 26.)
+#[test]
+fn timers_due_at_one_tick_fire_in_the_order_they_were_inserted() {
+    // Level 0 (no cascade), level 1 (one), level 2 (two), level 5 clamped.
+    for deadline in [30, 100, 5_000, RANGE + 5] {
+        let mut wheel = Wheel::new();
+        for value in 0..4 {
+            wheel.insert(deadline, value);
+        }
+        let fired = advance(&mut wheel, deadline);
+        assert_eq!(fired, [0, 1, 2, 3].map(|v| (deadline, v)), "at {deadline}");
+    }
+    // Already due when inserted: by deadline, then in insertion order.
+    let mut wheel = Wheel::new();
+    advance(&mut wheel, 100);
+    for (value, deadline) in [(0, 90), (1, 40), (2, 90), (3, 40)] {
+        wheel.insert(deadline, value);
+    }
+    let fired = advance(&mut wheel, 100);
+    assert_eq!(fired, [(40, 1), (40, 3), (90, 0), (90, 2)]);
+}
