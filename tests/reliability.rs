@@ -1626,6 +1626,20 @@ fn run_soak(args: &[&str], secs: u64) -> std::process::Output {
     output
 }
 
+/// Writes `text` as the executable `name` in a fresh folder of its own
+/// (`coop-soak-NAME-PID` under the temporary directory), for the soak to
+/// run as its `--server`. Returns the folder, to remove when done, and
+/// the script's path.
+fn server_script(name: &str, text: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("coop-soak-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join(name);
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, script)
+}
+
 /// A server that stalls fails the soak, even if it recovers: every client
 /// step has a bound (`--step-timeout`). Without one, a stuck server hung
 /// the soak, and a stall that ended went unreported (errors=0).
@@ -1674,13 +1688,9 @@ fn a_server_that_stalls_fails_the_soak() {
 /// soak printed `cpu_us/msg` and judged nothing by it.
 #[test]
 fn a_server_whose_work_grows_with_time_fails_the_soak() {
-    use std::os::unix::fs::PermissionsExt;
     let _serial = serial();
-    let dir = std::env::temp_dir().join(format!("coop-soak-slower-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = dir.join("slower-server.py");
-    std::fs::write(
-        &script,
+    let (dir, script) = server_script(
+        "slower-server.py",
         r#"#!/usr/bin/env python3
 import asyncio, signal, time
 start = time.monotonic()
@@ -1703,9 +1713,7 @@ async def main():
         await stop.wait()
 asyncio.run(main())
 "#,
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let output = run_soak(
         &[
             "--secs",
@@ -1739,20 +1747,16 @@ asyncio.run(main())
 /// the process running, an orphan of init.
 #[test]
 fn a_soak_that_fails_early_leaves_no_server_behind() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("coop-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = dir.join("bad-server.sh");
-    let pid_file = dir.join("bad-server.pid");
-    std::fs::write(
-        &script,
-        format!(
+    // The script writes its PID to a file of the test's own.
+    let pid_file =
+        std::env::temp_dir().join(format!("coop-soak-bad-server-{}.pid", std::process::id()));
+    let (dir, script) = server_script(
+        "bad-server.sh",
+        &format!(
             "#!/bin/sh\necho $$ > '{}'\necho 'not an address'\nexec sleep 30\n",
             pid_file.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let output = run_soak(&["--secs", "1", "--server", script.to_str().unwrap()], 20);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
@@ -1771,6 +1775,7 @@ fn a_soak_that_fails_early_leaves_no_server_behind() {
         let _ = Command::new("kill").args(["-KILL", &pid]).status();
     }
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&pid_file);
     assert!(!leaked, "the soak's server (PID {pid}) outlived it");
 }
 
@@ -1779,12 +1784,7 @@ fn a_soak_that_fails_early_leaves_no_server_behind() {
 /// the soak hung for as long as the server lived.
 #[test]
 fn a_server_that_never_says_where_it_listens_fails_the_soak() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("coop-soak-silent-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = dir.join("silent-server.sh");
-    std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (dir, script) = server_script("silent-server.sh", "#!/bin/sh\nexec sleep 30\n");
     let started = std::time::Instant::now();
     let output = run_soak(
         &[
