@@ -1626,18 +1626,36 @@ fn run_soak(args: &[&str], secs: u64) -> std::process::Output {
     output
 }
 
-/// Writes `text` as the executable `name` in a fresh folder of its own
-/// (`coop-soak-NAME-PID` under the temporary directory), for the soak to
-/// run as its `--server`. Returns the folder, to remove when done, and
-/// the script's path.
-fn server_script(name: &str, text: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("coop-soak-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = dir.join(name);
-    std::fs::write(&script, text).unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (dir, script)
+/// A script the soak runs as its `--server`, in a folder of its own that
+/// is removed when this is dropped (also when the test fails).
+struct ServerScript {
+    dir: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+impl ServerScript {
+    /// Writes `text` as the executable `name`, in a fresh folder
+    /// `coop-soak-NAME-PID` under the temporary directory.
+    fn new(name: &str, text: &str) -> ServerScript {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("coop-soak-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        ServerScript { dir, path }
+    }
+
+    /// The script's path, as a `--server` argument.
+    fn arg(&self) -> &str {
+        self.path.to_str().expect("a UTF-8 temporary path")
+    }
+}
+
+impl Drop for ServerScript {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// A server that stalls fails the soak, even if it recovers: every client
@@ -1689,7 +1707,7 @@ fn a_server_that_stalls_fails_the_soak() {
 #[test]
 fn a_server_whose_work_grows_with_time_fails_the_soak() {
     let _serial = serial();
-    let (dir, script) = server_script(
+    let script = ServerScript::new(
         "slower-server.py",
         r#"#!/usr/bin/env python3
 import asyncio, signal, time
@@ -1725,11 +1743,10 @@ asyncio.run(main())
             "--max-msg",
             "64",
             "--server",
-            script.to_str().unwrap(),
+            script.arg(),
         ],
         40,
     );
-    let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
@@ -1750,14 +1767,14 @@ fn a_soak_that_fails_early_leaves_no_server_behind() {
     // The script writes its PID to a file of the test's own.
     let pid_file =
         std::env::temp_dir().join(format!("coop-soak-bad-server-{}.pid", std::process::id()));
-    let (dir, script) = server_script(
+    let script = ServerScript::new(
         "bad-server.sh",
         &format!(
             "#!/bin/sh\necho $$ > '{}'\necho 'not an address'\nexec sleep 30\n",
             pid_file.display()
         ),
     );
-    let output = run_soak(&["--secs", "1", "--server", script.to_str().unwrap()], 20);
+    let output = run_soak(&["--secs", "1", "--server", script.arg()], 20);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unexpected server output"), "{stderr}");
@@ -1774,7 +1791,6 @@ fn a_soak_that_fails_early_leaves_no_server_behind() {
     if leaked {
         let _ = Command::new("kill").args(["-KILL", &pid]).status();
     }
-    let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&pid_file);
     assert!(!leaked, "the soak's server (PID {pid}) outlived it");
 }
@@ -1784,7 +1800,7 @@ fn a_soak_that_fails_early_leaves_no_server_behind() {
 /// the soak hung for as long as the server lived.
 #[test]
 fn a_server_that_never_says_where_it_listens_fails_the_soak() {
-    let (dir, script) = server_script("silent-server.sh", "#!/bin/sh\nexec sleep 30\n");
+    let script = ServerScript::new("silent-server.sh", "#!/bin/sh\nexec sleep 30\n");
     let started = std::time::Instant::now();
     let output = run_soak(
         &[
@@ -1793,11 +1809,10 @@ fn a_server_that_never_says_where_it_listens_fails_the_soak() {
             "--step-timeout",
             "1",
             "--server",
-            script.to_str().unwrap(),
+            script.arg(),
         ],
         20,
     );
-    let _ = std::fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("printed no address"), "{stderr}");
