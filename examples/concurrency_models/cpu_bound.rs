@@ -23,10 +23,10 @@ use crate::timeline::{Picture, Timeline};
 /// The range of job `x` is `0..BASE + x`.
 pub const BASE: u64 = 5_000_000;
 
-/// Passes over the range per job. One pass takes about 1.4 ms in a
-/// release build on the machine of chapter 06, so a job takes about 140 ms:
-/// more than the 100 ms slow-poll threshold, so that a job run as a coop
-/// task trips the warning.
+/// Passes over the range per job. One pass takes 1.4 to 1.9 ms in a
+/// release build on the machine of chapter 06 (its speed varies), so a job
+/// takes 140 to 190 ms: more than the 100 ms slow-poll threshold, so that
+/// a job run as a coop task trips the warning.
 pub const PASSES: u64 = 100;
 
 /// Job `x`: the wrapping sum of i² for i < BASE + x, PASSES times over.
