@@ -331,7 +331,12 @@ the count of ratios below the true median is Binomial(*n*, ½)). With the
 default 8 rounds that interval is the whole range of the rounds (99.2%);
 more rounds (`--turn-secs`) narrow it. A check whose interval reaches both
 sides of its bound is marked *within noise*: its verdict is the median's,
-but this run cannot tell which side coop is truly on.
+but this run cannot tell which side coop is truly on. So is a CPU or
+throughput check judged on fewer than 6 ratios, which have no such
+interval (one run per cell, as with `--quick`, gives one). A check in a
+cell where coop crashed is a miss, whatever the other numbers, and so is
+a memory check in a cell where coop did not serve every connection (its
+memory is divided by the connections asked for).
 
 {targets}
 ## Charts

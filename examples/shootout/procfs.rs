@@ -33,13 +33,16 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
 
 /// CPU time each thread of process `pid` has run so far, in nanoseconds,
 /// keyed by thread id: the first field of `/proc/PID/task/TID/schedstat`
-/// (the scheduler's own count of time on a CPU). 100,000 times finer than
-/// [`cpu_ticks`], but it forgets a thread once it exits, so the caller must
-/// check that every thread of the first reading is still there at the
-/// second. A thread that exits between the listing of `task/` and the
-/// reading of its file is left out, as if it had exited just before: its
-/// time is lost either way, and [`cpu_ns_between`] notices when it was in
-/// the first reading. `None` if the files are missing, or if the kernel
+/// (the scheduler's own count of time on a CPU). Ten million times finer
+/// than [`cpu_ticks`] (a nanosecond against a tick of 10 ms), but it
+/// forgets a thread once it exits, so the caller must check that every
+/// thread of the first reading is still there at the second. (A thread
+/// that both starts and exits between two readings is in neither, and its
+/// time is lost unnoticed; the servers start their threads before the
+/// window opens.) A thread that exits between the listing of `task/` and
+/// the reading of its file is left out, as if it had exited just before:
+/// its time is lost either way, and [`cpu_ns_between`] notices when it was
+/// in the first reading. `None` if the files are missing, or if the kernel
 /// keeps no scheduler statistics (every file then reads `0 0 0`).
 pub fn cpu_ns_by_thread(pid: u32) -> Option<HashMap<u32, u64>> {
     // At 10,000 threads this reads 10,000 files, some 50 ms: harmless, as

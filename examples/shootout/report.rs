@@ -144,7 +144,8 @@ pub struct Verdict {
     pub target: &'static str,
     pub cell: String,
     pub measured: String,
-    /// `None` when a number it needs is missing.
+    /// `None` when a number it needs is missing; `Some(false)` whatever
+    /// the numbers when coop died in the cell (in the matrix or in turns).
     pub pass: Option<bool>,
     /// The most CPU other processes took in either cell, when more than
     /// [`DISTURBED_PCT`]: the verdict may be noise.
@@ -158,7 +159,9 @@ pub struct Verdict {
     /// A ratio judged on a median whose confidence interval
     /// ([`median::median_interval`]) reaches both sides of the bound: the
     /// verdict went the median's way, but this run cannot tell which side
-    /// the true median is on.
+    /// the true median is on. Also a CPU or throughput ratio judged on
+    /// fewer than 6 ratios (one, with one run per cell), which have no
+    /// such interval.
     pub within_noise: bool,
 }
 
@@ -269,7 +272,7 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
             ),
             _ => (None, String::new(), false),
         };
-        verdicts.push(match (many, numbers) {
+        let mut verdict = match (many, numbers) {
             (Some((ratios, what, of, (c, o))), _) => {
                 let judged = median::median(ratios.clone());
                 let (lo, hi) = median::range(&ratios);
@@ -311,7 +314,10 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
                 pass: Some(ok(c / o)),
                 disturbed,
                 saturated,
-                within_noise: false,
+                // One ratio (a single run per cell, `--quick`'s default)
+                // has no 95% interval either: the run cannot vouch for a
+                // time. Memory does not drift with the machine.
+                within_noise: quantity != Quantity::Memory,
             },
             _ => Verdict {
                 target,
@@ -322,7 +328,33 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
                 saturated: false,
                 within_noise: false,
             },
-        });
+        };
+        // A coop that died in the matrix's cell fails the cell's checks,
+        // as one that died in the turns stage does: its numbers are
+        // missing because of coop, not because the cell was not run.
+        if let Some(Outcome::Measured(m)) = find("coop", conns, size).map(|r| &r.outcome)
+            && let Some(how) = &m.crashed
+        {
+            verdict.measured = match verdict.pass {
+                None => format!("coop {how}"),
+                Some(_) => format!("{}; coop {how} in the matrix", verdict.measured),
+            };
+            verdict.pass = Some(false);
+            verdict.within_noise = false;
+        } else if quantity == Quantity::Memory
+            && let Some(c) = find("coop", conns, size).filter(|c| !c.all_served())
+            && let Some(m) = c.measured()
+        {
+            // Memory per connection divides by the connections asked
+            // for: a coop that held fewer, or lost some, would look
+            // cheaper than it is. It has not shown what the cell costs.
+            verdict.measured = format!(
+                "{}; coop served {} of {} connections, {} errors",
+                verdict.measured, m.load.connected, conns, m.load.errors
+            );
+            verdict.pass = Some(false);
+        }
+        verdicts.push(verdict);
     };
     let cpu = |r: &Row| r.measured().and_then(|m| m.cpu_us_per_echo);
     let rps = |r: &Row| r.measured().map(|m| m.load.rps);
@@ -722,5 +754,128 @@ mod tests {
             cpu.pass != Some(true) || line.contains("100 failed connections"),
             "{line}"
         );
+    }
+
+    /// One run at `conns` × 64 B: `cpu` µs per echo,
+    /// 3 KiB per connection, or a run in which the server died (`None`).
+    fn one_run(cpu: Option<f64>, conns: usize) -> Outcome {
+        let mut m = Measurement {
+            cpu_us_per_echo: cpu,
+            cpu_runs: vec![cpu],
+            rps_runs: vec![cpu.map(|c| 1e6 / c)],
+            idle_rss_kib: 2_000,
+            peak_rss_kib: 2_000 + 3 * conns as u64,
+            peak_threads: 1,
+            idle_threads: 1,
+            runs: 1,
+            ..Measurement::default()
+        };
+        m.load.connected = conns as u64;
+        match cpu {
+            Some(cpu) => {
+                m.load.msgs = 1000;
+                m.load.rps = 1e6 / cpu;
+            }
+            None => m.crashed = Some("crashed (signal: 11 (SIGSEGV))".into()),
+        }
+        Outcome::Measured(Box::new(m))
+    }
+
+    /// Server `name`'s runs of the `conns` × 64 B cell, summed up.
+    fn cell_row(name: &str, conns: usize, cpus: &[Option<f64>]) -> Row {
+        Row {
+            server: SERVERS.iter().find(|s| s.name == name).unwrap(),
+            conns,
+            size: 64,
+            outcome: combine(cpus.iter().map(|&c| one_run(c, conns)).collect()),
+        }
+    }
+
+    /// Review: a coop server that died in a cell of the matrix had its
+    /// CPU, throughput and memory checks there shown as "not measured"
+    /// (`–`), never as a MISS: the summary counted them among the checks
+    /// "not measured in this run", as if the cell had not been run. (The
+    /// turns stage already fails a check when coop dies there.)
+    #[test]
+    fn a_coop_that_crashed_in_the_matrix_misses_its_checks() {
+        let rows = [
+            cell_row("coop", 1000, &[Some(4.9), None, Some(4.9)]),
+            cell_row("tokio", 1000, &[Some(5.0), Some(5.0), Some(5.0)]),
+            cell_row("mio_raw", 1000, &[Some(5.0), Some(5.0), Some(5.0)]),
+        ];
+        let verdicts = targets(&rows, &[], 64);
+        for prefix in [
+            "CPU per echo: coop ≤ tokio",
+            "CPU per echo: coop within 5%",
+            "throughput",
+            "memory per connection: coop ≤ tokio",
+        ] {
+            let v = verdicts
+                .iter()
+                .find(|v| v.target.starts_with(prefix))
+                .unwrap();
+            assert_eq!(v.pass, Some(false), "{prefix}: {}", v.measured);
+            assert!(v.measured.contains("crashed"), "{prefix}: {}", v.measured);
+        }
+    }
+
+    /// Review: memory per connection divides by the connections asked
+    /// for, so a coop that connected only some of them passed its memory
+    /// checks with a figure flattered by the missing ones.
+    #[test]
+    fn a_coop_that_did_not_serve_everyone_misses_its_memory_checks() {
+        let mut coop = cell_row("coop", 1000, &[Some(4.9)]);
+        if let Outcome::Measured(m) = &mut coop.outcome {
+            m.load.connected = 600;
+        }
+        // A thread per connection: 16 KiB of kernel stack each on top of
+        // the same 3 KiB, so both ratios pass on the numbers alone.
+        let mut threads = cell_row("threads", 1000, &[Some(9.0)]);
+        if let Outcome::Measured(m) = &mut threads.outcome {
+            m.peak_threads = 1001;
+        }
+        let rows = [coop, cell_row("tokio", 1000, &[Some(5.0)]), threads];
+        let verdicts = targets(&rows, &[], 64);
+        for prefix in [
+            "memory per connection: coop ≤ tokio",
+            "memory per connection: coop ≤ 1/5",
+        ] {
+            let v = verdicts
+                .iter()
+                .find(|v| v.target.starts_with(prefix))
+                .unwrap();
+            assert_eq!(v.pass, Some(false), "{prefix}: {}", v.measured);
+            assert!(
+                v.measured.contains("served 600 of 1000"),
+                "{prefix}: {}",
+                v.measured
+            );
+        }
+    }
+
+    /// Review: with one run per cell (`--quick`'s default) and no turns
+    /// for the cell, a CPU or throughput check is judged on one ratio,
+    /// and was never marked *within noise*, although one ratio, like any
+    /// fewer than 6, has no 95% interval: a ratio of 0.99 read as a PASS
+    /// beyond doubt. Memory checks carry no such mark.
+    #[test]
+    fn a_single_run_is_not_a_pass_beyond_doubt() {
+        let rows = [
+            cell_row("coop", 1000, &[Some(4.95)]),
+            cell_row("tokio", 1000, &[Some(5.0)]),
+        ];
+        let verdicts = targets(&rows, &[], 64);
+        let cpu = verdicts
+            .iter()
+            .find(|v| v.target.starts_with("CPU per echo: coop ≤ tokio"))
+            .unwrap();
+        assert_eq!(cpu.pass, Some(true), "{}", cpu.measured);
+        assert!(cpu.within_noise, "{}: unmarked", cpu.measured);
+        let mem = verdicts
+            .iter()
+            .find(|v| v.target.starts_with("memory per connection: coop ≤ tokio"))
+            .unwrap();
+        assert_eq!(mem.pass, Some(true), "{}", mem.measured);
+        assert!(!mem.within_noise, "{}", mem.measured);
     }
 }
