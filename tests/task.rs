@@ -287,6 +287,46 @@ fn a_runtime_keeps_its_tasks_between_block_on_calls() {
     assert_eq!(rt.block_on(handle).unwrap(), 9);
 }
 
+/// A task that aborts itself is cancelled at its next poll; if the poll
+/// that called `abort` returns, there is no next poll and the output is
+/// kept (`JoinHandle::abort`'s docs; tokio does the same).
+#[test]
+fn a_task_that_aborts_itself_is_cancelled_at_its_next_poll_if_it_has_one() {
+    type Shared = Rc<RefCell<Option<JoinHandle<u32>>>>;
+    /// Spawns a task that aborts itself after a yield, then returns 5 at
+    /// once (`then_wait` false) or after one more `.await` (true).
+    async fn self_abort(then_wait: bool) -> (Result<u32, JoinError>, u32) {
+        let (p, polls, drops) = probe();
+        let own: Shared = Rc::default();
+        let o = own.clone();
+        let handle = coop::spawn(async move {
+            coop::yield_now().await;
+            o.borrow().as_ref().unwrap().abort();
+            if then_wait {
+                p.await; // Pending for ever: the next poll is the cancellation
+            } else {
+                drop(p);
+            }
+            5
+        });
+        *own.borrow_mut() = Some(handle);
+        turns(4).await;
+        let handle = own.borrow_mut().take().unwrap();
+        assert!(handle.is_finished());
+        assert_eq!(drops.get(), 1, "the future was dropped");
+        (handle.await, polls.get())
+    }
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (returned, _) = self_abort(false).await;
+            assert_eq!(returned.unwrap(), 5);
+            let (waited, polls) = self_abort(true).await;
+            assert!(waited.unwrap_err().is_cancelled());
+            assert_eq!(polls, 1, "not polled after the abort");
+        });
+    });
+}
+
 #[test]
 fn a_destructor_panic_after_the_output_reaches_the_handle() {
     /// Ready at once, but panics when dropped (after returning its output).

@@ -12,8 +12,11 @@
 //!    [`Executor::schedule`], which checks that flag.
 //! 4. No `RefCell` borrow is held while user code runs: a task's poll may
 //!    spawn, wake or drop other tasks, which needs these cells again.
-//! 5. A panic in a task's poll or destructor is caught here and handed to the
-//!    task's join handle; it never unwinds into the loop.
+//! 5. A panic in a task's poll or destructor never unwinds into the loop.
+//!    One in a poll, or in the drop of a future that just returned its
+//!    output, is caught here and handed to the task's join handle. One in
+//!    a destructor run by a cancellation (an abort, or the runtime's drop)
+//!    is caught and logged, and the handle still says cancelled.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;

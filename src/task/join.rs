@@ -41,6 +41,11 @@ impl<T> JoinHandle<T> {
     /// and the handle resolves to a [`JoinError`] for which
     /// [`is_cancelled`](JoinError::is_cancelled) is true. Aborting a task
     /// that already finished does nothing.
+    ///
+    /// A task that aborts itself, from inside its own poll, is cancelled
+    /// at its next poll. If the poll that called `abort` returns `Ready`,
+    /// there is no next poll: the task has finished, and the handle gets
+    /// its output (as in tokio).
     pub fn abort(&self) {
         self.task.abort();
     }

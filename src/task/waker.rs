@@ -102,8 +102,10 @@ impl Remote {
         // Only the push that makes the queue non-empty pays for a syscall;
         // the loop empties the queue before it next sleeps.
         if first {
-            // An error here means the poll instance is gone (the runtime was
-            // dropped): nobody is left to wake, which is fine.
+            // This `Remote` owns the eventfd, so after the runtime is
+            // dropped the write still succeeds, and wakes nobody: fine. (mio
+            // handles a full counter itself; any error left would mean no
+            // loop can be woken, and a waker has nobody to report it to.)
             let _ = self.waker.wake();
         }
     }
