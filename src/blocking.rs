@@ -22,10 +22,13 @@
 //! A job that has started cannot be cancelled: aborting its `JoinHandle`
 //! stops the *wait*, not the thread, and the result is dropped on the pool
 //! thread when the job ends. A queued job whose handle was aborted is
-//! skipped when its turn comes, without running. Dropping the runtime drops
-//! jobs that have not started; running ones finish and their results are
-//! discarded. A job's panic, and a panic in the destructor of a result
-//! nobody reads, are caught: a pool thread never dies of one.
+//! skipped when its turn comes, without running (and leaves no job in a
+//! trace). Dropping the runtime drops jobs that have not started; running
+//! ones finish and their results are discarded. That holds from the first
+//! moment of the drop: a thread that comes free while the runtime drops
+//! its tasks takes no new job, and a job submitted by a destructor during
+//! the drop starts no thread. A job's panic, and a panic in the destructor
+//! of a result nobody reads, are caught: a pool thread never dies of one.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -40,7 +43,9 @@ use crate::trace::{Event, micros_since};
 
 /// A closure for a pool thread, and the task that awaits it.
 struct Job {
-    run: Box<dyn FnOnce() + Send + 'static>,
+    /// Runs the closure, or skips it if nobody waits for its result any
+    /// more; says whether it ran.
+    run: Box<dyn FnOnce() -> bool + Send + 'static>,
     /// The number of the small task on the loop that waits for the result
     /// (the one behind the `JoinHandle`), so that a trace can say whose
     /// job a blocking thread ran.
@@ -103,7 +108,7 @@ where
                     // Aborted (or its runtime dropped) before it started:
                     // nobody can see a result, so the job does not run.
                     drop_quietly("a cancelled blocking job's destructor", move || drop(f));
-                    return;
+                    return false;
                 }
                 let result = catch_unwind(AssertUnwindSafe(f));
                 if let Err(unread) = tx.send(result) {
@@ -114,6 +119,7 @@ where
                         drop(unread)
                     });
                 }
+                true
             }),
             task,
         });
@@ -150,7 +156,9 @@ struct State {
     threads: usize,
     /// Threads waiting for a job.
     idle: usize,
-    /// Set when the runtime drops: threads exit once idle.
+    /// Set when the runtime starts to drop: threads take no more jobs and
+    /// exit once their current one ends; new jobs only queue, to be
+    /// dropped by [`BlockingPool::shutdown`].
     shutdown: bool,
     /// Numbers threads for names and traces.
     next_thread: usize,
@@ -181,6 +189,11 @@ impl BlockingPool {
         self.submitted.set(self.submitted.get() + 1);
         let mut state = self.shared.lock();
         state.queue.push_back(job);
+        if state.shutdown {
+            // A destructor spawned it while the runtime drops: no thread
+            // may run it; the runtime's next `shutdown` call drops it.
+            return;
+        }
         if state.queue.len() <= state.idle {
             self.shared.work.notify_one();
         } else if state.threads < self.max_threads {
@@ -203,6 +216,14 @@ impl BlockingPool {
             }
         }
         // else: every thread is busy; the job waits its turn.
+    }
+
+    /// The runtime starts to drop: from now on no thread takes a job, so
+    /// that none starts while the tasks that wait for them are dropped
+    /// (their jobs would run for nobody, after the runtime is gone).
+    pub(crate) fn close(&self) {
+        self.shared.lock().shutdown = true;
+        self.shared.work.notify_all();
     }
 
     /// Drops queued jobs and tells idle threads to exit. Returns how many
@@ -250,11 +271,13 @@ fn worker(shared: &Shared, number: usize, keep_alive: Duration, trace: TraceSink
         let job = {
             let mut state = shared.lock();
             loop {
-                if let Some(job) = state.queue.pop_front() {
-                    break Some(job);
-                }
+                // Shutdown first: once the runtime drops, queued jobs are
+                // its to drop, not ours to start.
                 if state.shutdown {
                     break None;
+                }
+                if let Some(job) = state.queue.pop_front() {
+                    break Some(job);
                 }
                 state.idle += 1;
                 let (guard, waited) = shared
@@ -274,8 +297,8 @@ fn worker(shared: &Shared, number: usize, keep_alive: Duration, trace: TraceSink
         };
         let Some(job) = job else { return };
         let start = Instant::now();
-        (job.run)();
-        if let Some((origin, events)) = &trace {
+        let ran = (job.run)();
+        if let Some((origin, events)) = trace.as_ref().filter(|_| ran) {
             let event = Event::Blocking {
                 thread: number,
                 task: job.task,

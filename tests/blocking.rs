@@ -280,3 +280,141 @@ fn an_aborted_job_that_has_not_started_does_not_run() {
         assert_eq!(ran.load(Ordering::SeqCst), 0, "the aborted, queued job ran");
     });
 }
+
+/// "Dropping the runtime drops jobs that have not started": also when the
+/// pool's thread comes free *while* the runtime drops its tasks. Here the
+/// first task dropped has a slow destructor; meanwhile the running job
+/// ends, and its thread must not take the queued job, whose waiting task
+/// is still alive for a moment, and run it after all. (Found in review,
+/// session 27: it ran.)
+#[test]
+fn a_queued_job_does_not_start_while_the_runtime_drops_its_tasks() {
+    struct SlowDrop;
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    with_deadline(10, || {
+        let rt = Runtime::builder().blocking_threads(1).build().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let ran2 = ran.clone();
+        rt.block_on(async move {
+            // The first slot of the task slab: dropped first at shutdown.
+            let slow = SlowDrop;
+            drop(coop::spawn(async move {
+                let _slow = slow;
+                std::future::pending::<()>().await
+            }));
+            let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+            drop(coop::spawn_blocking(move || {
+                started_tx.send(()).unwrap();
+                // Ends well within the slow destructor's 300 ms.
+                std::thread::sleep(Duration::from_millis(50));
+            }));
+            drop(coop::spawn_blocking(move || {
+                ran2.fetch_add(1, Ordering::SeqCst);
+            }));
+            started_rx.recv().unwrap(); // the only thread is busy
+        });
+        drop(rt);
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            0,
+            "a queued job started during the runtime's drop"
+        );
+    });
+}
+
+/// A task's destructor that calls `spawn_blocking` while the runtime drops
+/// it: the job is queued behind the shutdown and dropped with the other
+/// queued jobs. The pool must not start a thread for it, which would run
+/// it after the runtime is gone (as tokio, which refuses blocking jobs
+/// once its runtime shuts down). (Found in review, session 27: it ran.)
+#[test]
+fn a_job_spawned_by_a_destructor_during_the_drop_does_not_run() {
+    struct SpawnJobOnDrop(Arc<AtomicUsize>);
+    impl Drop for SpawnJobOnDrop {
+        fn drop(&mut self) {
+            let ran = self.0.clone();
+            drop(coop::spawn_blocking(move || {
+                ran.fetch_add(1, Ordering::SeqCst);
+            }));
+            // Time enough for a new pool thread to start and take the job.
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    with_deadline(10, || {
+        let rt = Runtime::new().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let guard = SpawnJobOnDrop(ran.clone());
+        rt.block_on(async move {
+            drop(coop::spawn(async move {
+                let _guard = guard;
+                std::future::pending::<()>().await
+            }));
+        });
+        drop(rt);
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "the job ran after all");
+    });
+}
+
+/// `Event::Blocking` says a pool thread *ran* a job. A queued job whose
+/// handle was aborted is skipped without running (see
+/// `an_aborted_job_that_has_not_started_does_not_run`), so the trace must
+/// not show it as a job of its task. (Found in review, session 27: it
+/// showed a job of a few microseconds.)
+#[test]
+fn a_skipped_job_is_not_in_the_trace() {
+    with_deadline(10, || {
+        let rt = Runtime::builder()
+            .blocking_threads(1)
+            .trace(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let first = coop::spawn_blocking(move || {
+                started_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+            });
+            started_rx.recv().unwrap();
+            let second = coop::task::Builder::new()
+                .name("skipped")
+                .spawn_blocking(|| ());
+            second.abort();
+            assert!(second.await.unwrap_err().is_cancelled());
+            go_tx.send(()).unwrap();
+            first.await.unwrap();
+            // FIFO: once this one has run, the skipped one had its turn.
+            coop::spawn_blocking(|| ()).await.unwrap();
+        });
+        let trace = rt.trace().unwrap();
+        let skipped_task = trace
+            .events
+            .iter()
+            .find_map(|e| match e {
+                coop::trace::Event::Spawn {
+                    task,
+                    name: Some(n),
+                    ..
+                } if n == "skipped" => Some(*task),
+                _ => None,
+            })
+            .expect("the skipped job's task was spawned");
+        let jobs: Vec<u64> = trace
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                coop::trace::Event::Blocking { task, .. } => Some(*task),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(jobs.len(), 2, "the two jobs that ran: {jobs:?}");
+        assert!(
+            !jobs.contains(&skipped_task),
+            "the skipped job is drawn as run: {jobs:?}"
+        );
+    });
+}

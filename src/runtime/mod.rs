@@ -406,7 +406,10 @@ impl Drop for Runtime {
         // can start the other from a destructor: a task's captures may
         // call `spawn_blocking`, a job's captures may `spawn`. So repeat
         // until a round of jobs drops nothing, and no task is left that a
-        // destructor spawned behind the shutdown's back.
+        // destructor spawned behind the shutdown's back. First, close the
+        // pool: a thread that comes free meanwhile must not start a queued
+        // job whose task is about to be dropped.
+        self.core.blocking.close();
         loop {
             self.core.executor.shutdown();
             if self.core.blocking.shutdown() == 0 {
