@@ -441,6 +441,36 @@ fn a_sleep_moved_to_another_runtime_is_woken_there_at_its_deadline() {
     });
 }
 
+/// A `Sleep` filed with one runtime and first seen complete under another
+/// counts its lateness in the runtime whose task saw it complete, as
+/// `Metrics::timer_lateness` says. (Found in review, session 26: it went
+/// to the first runtime's histogram.)
+#[test]
+fn a_moved_sleep_seen_complete_elsewhere_counts_its_lateness_there() {
+    with_deadline(20, || {
+        let first = Runtime::new().unwrap();
+        let second = Runtime::new().unwrap();
+        let mut sleep = Box::pin(time::sleep(Duration::from_millis(20)));
+        first.block_on(async {
+            assert!(futures::poll!(sleep.as_mut()).is_pending());
+        });
+        // Past the deadline, whatever the machine does meanwhile.
+        std::thread::sleep(Duration::from_millis(40));
+        second.block_on(sleep.as_mut());
+        assert_eq!(
+            first.metrics().timer_lateness.count(),
+            0,
+            "counted by the first runtime"
+        );
+        assert_eq!(second.metrics().timer_lateness.count(), 1);
+        assert_eq!(
+            first.metrics().timers_pending,
+            0,
+            "left filed with the first runtime"
+        );
+    });
+}
+
 #[test]
 fn interval_ticks_report_their_schedule() {
     coop::block_on(async {

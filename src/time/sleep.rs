@@ -90,7 +90,16 @@ impl Future for Sleep {
         if Instant::now() >= this.deadline {
             if let Some((timers, key)) = this.timer.take() {
                 timers.remove(key); // already fired, unless polled early by another wake
-                timers.record_lateness(this.deadline);
+                // The lateness belongs to the runtime whose task saw the
+                // sleep complete: the one it is filed with if that loop is
+                // running (`block_on` does not nest), else the current one
+                // (it was moved, and is seen complete at its first poll
+                // there).
+                if timers.looping() {
+                    timers.record_lateness(this.deadline);
+                } else if let Some(current) = context::with_current(|core| core.timers.clone()) {
+                    current.record_lateness(this.deadline);
+                }
             }
             return Poll::Ready(());
         }
