@@ -471,6 +471,52 @@ fn a_moved_sleep_seen_complete_elsewhere_counts_its_lateness_there() {
     });
 }
 
+/// A sleep polled by a new waker replaces the one it stored, and the old
+/// waker's drop may run any code (a `Wake` type's destructor), even code
+/// that files a timer: the timers must not be borrowed while it runs.
+/// (Noted in review, session 26; fixed in session 27: the destructor's
+/// timer panicked with "already borrowed".)
+#[test]
+fn a_replaced_waker_may_file_a_timer_as_it_is_dropped() {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::{Context, Wake, Waker};
+    static FILED: AtomicBool = AtomicBool::new(false);
+    /// A waker whose destructor files (and drops) a timer of its own.
+    struct FilesOnDrop;
+    impl Wake for FilesOnDrop {
+        fn wake(self: Arc<Self>) {}
+    }
+    impl Drop for FilesOnDrop {
+        fn drop(&mut self) {
+            let mut sleep = Box::pin(time::sleep(Duration::from_secs(60)));
+            let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+            assert!(sleep.as_mut().poll(&mut cx).is_pending());
+            FILED.store(true, Ordering::SeqCst);
+        }
+    }
+    with_deadline(10, || {
+        coop::block_on(async {
+            let mut sleep = Box::pin(time::sleep(Duration::from_secs(60)));
+            let first = Waker::from(Arc::new(FilesOnDrop));
+            assert!(
+                sleep
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&first))
+                    .is_pending()
+            );
+            drop(first); // the timer holds the last reference now
+            let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+            assert!(sleep.as_mut().poll(&mut cx).is_pending()); // replaces it
+            assert!(
+                FILED.load(Ordering::SeqCst),
+                "the replaced waker was not dropped"
+            );
+        });
+    });
+}
+
 #[test]
 fn interval_ticks_report_their_schedule() {
     coop::block_on(async {

@@ -108,15 +108,15 @@ impl Timers {
     /// Replaces a pending timer's waker if it would wake a different task.
     /// Returns false if the timer is no longer pending.
     pub(crate) fn update_waker(&self, key: TimerKey, waker: &Waker) -> bool {
-        match self.queue.borrow_mut().get_mut(key) {
-            Some(stored) => {
-                if !stored.will_wake(waker) {
-                    *stored = waker.clone();
-                }
-                true
-            }
-            None => false,
-        }
+        let replaced = match self.queue.borrow_mut().get_mut(key) {
+            Some(stored) if stored.will_wake(waker) => None,
+            Some(stored) => Some(std::mem::replace(stored, waker.clone())),
+            None => return false,
+        };
+        // Dropped with no queue borrow held, as `remove`'s waker is: a
+        // waker's drop may run any code, even code that files a timer.
+        drop(replaced);
+        true
     }
 
     /// Step 2 of a turn: wakes the tasks of every timer due by now.
