@@ -29,6 +29,10 @@
 //! its tasks takes no new job, and a job submitted by a destructor during
 //! the drop starts no thread. A job's panic, and a panic in the destructor
 //! of a result nobody reads, are caught: a pool thread never dies of one.
+//!
+//! If the OS refuses to start a thread and the pool has none running, the
+//! queued jobs are dropped, and their handles report an error at once: left
+//! queued, they would wait for a thread that only a later job could start.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -97,7 +101,10 @@ where
                 // Re-raise the job's panic in this task: the executor
                 // catches it and hands it to the JoinHandle.
                 Ok(Err(payload)) => std::panic::resume_unwind(payload),
-                Err(_) => panic!("the blocking pool shut down before the job ran"),
+                Err(_) => panic!(
+                    "coop: the blocking job was dropped before it ran: its runtime shut down, \
+                     or the pool could not start a thread (see the log)"
+                ),
             }
         };
         let name = name.or_else(|| Some("spawn_blocking".to_owned()));
@@ -140,6 +147,10 @@ pub(crate) struct BlockingPool {
     trace: TraceSink,
     /// Jobs submitted (for metrics).
     submitted: Cell<u64>,
+    /// Makes every thread start fail, as when the OS is out of threads:
+    /// the only way to test that road.
+    #[cfg(test)]
+    fail_starts: Cell<bool>,
 }
 
 struct Shared {
@@ -181,18 +192,34 @@ impl BlockingPool {
             keep_alive,
             trace,
             submitted: Cell::new(0),
+            #[cfg(test)]
+            fail_starts: Cell::new(false),
         }
     }
 
     /// Queues `job`, waking an idle thread or starting a new one.
     fn submit(&self, job: Job) {
         self.submitted.set(self.submitted.get() + 1);
+        let orphans = self.queue_and_start(job);
+        // Outside the lock, as in `shutdown`: a job's captures may do
+        // anything as they drop. Each orphan's task wakes to an error.
+        for job in orphans {
+            drop_quietly("a blocking job's destructor", move || drop(job));
+        }
+    }
+
+    /// [`submit`](Self::submit) under the lock. Returns the jobs that no
+    /// thread will run: every queued job, if a thread was needed, the OS
+    /// refused it, and no thread is left. Left queued, they would wait
+    /// until some later job started a thread, for ever if none came;
+    /// dropped, their handles report an error at once.
+    fn queue_and_start(&self, job: Job) -> VecDeque<Job> {
         let mut state = self.shared.lock();
         state.queue.push_back(job);
         if state.shutdown {
             // A destructor spawned it while the runtime drops: no thread
             // may run it; the runtime's next `shutdown` call drops it.
-            return;
+            return VecDeque::new();
         }
         if state.queue.len() <= state.idle {
             self.shared.work.notify_one();
@@ -203,19 +230,39 @@ impl BlockingPool {
             let shared = self.shared.clone();
             let keep_alive = self.keep_alive;
             let trace = self.trace.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("coop-blocking-{number}"))
-                .spawn(move || worker(&shared, number, keep_alive, trace));
+            let spawned = if self.refuse_start() {
+                Err(std::io::Error::other("refused by the test"))
+            } else {
+                std::thread::Builder::new()
+                    .name(format!("coop-blocking-{number}"))
+                    .spawn(move || worker(&shared, number, keep_alive, trace))
+            };
             if let Err(e) = spawned {
-                // The OS refused a thread: the job waits for a running one.
+                // The OS refused a thread: the job waits for a running
+                // one, if there is one.
                 state.threads -= 1;
                 log::warn!("blocking pool: could not start a thread: {e}");
                 if state.threads == 0 {
-                    log::error!("blocking pool: no thread to run queued jobs");
+                    let orphans = std::mem::take(&mut state.queue);
+                    log::error!(
+                        "blocking pool: no thread is left to run the {} queued job(s); \
+                         they are dropped, and their handles report an error",
+                        orphans.len()
+                    );
+                    return orphans;
                 }
             }
         }
         // else: every thread is busy; the job waits its turn.
+        VecDeque::new()
+    }
+
+    /// Whether a test wants the next thread start to fail.
+    fn refuse_start(&self) -> bool {
+        #[cfg(test)]
+        return self.fail_starts.get();
+        #[cfg(not(test))]
+        false
     }
 
     /// The runtime starts to drop: from now on no thread takes a job, so
@@ -307,5 +354,48 @@ fn worker(shared: &Shared, number: usize, keep_alive: Duration, trace: TraceSink
             };
             events.lock().unwrap_or_else(|e| e.into_inner()).push(event);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::channel::oneshot;
+
+    /// A job that sends `()` when it runs; its receiver.
+    fn job() -> (Job, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        let run = Box::new(move || tx.send(()).is_ok());
+        (Job { run, task: 1 }, rx)
+    }
+
+    /// When the OS refuses the thread a job needs and no thread is left,
+    /// the queued jobs are dropped, so that their handles fail at once
+    /// instead of waiting for a thread that may never start. (Session
+    /// 27: they stayed queued, with only a log line.)
+    #[test]
+    fn jobs_no_thread_can_run_are_dropped_not_left_waiting() {
+        let pool = BlockingPool::new(4, Duration::from_secs(5), None);
+        pool.fail_starts.set(true);
+        let (first, mut first_rx) = job();
+        let (second, mut second_rx) = job();
+        pool.submit(first);
+        pool.submit(second);
+        assert_eq!(pool.threads(), 0);
+        assert!(pool.shared.lock().queue.is_empty(), "left queued");
+        assert!(
+            first_rx.try_recv().is_err(),
+            "the first job's sender still lives"
+        );
+        assert!(
+            second_rx.try_recv().is_err(),
+            "the second job's sender still lives"
+        );
+        // Once threads start again, jobs run as usual.
+        pool.fail_starts.set(false);
+        let (third, third_rx) = job();
+        pool.submit(third);
+        assert_eq!(futures::executor::block_on(third_rx), Ok(()));
+        pool.shutdown();
     }
 }
