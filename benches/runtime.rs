@@ -21,9 +21,11 @@
 //! * `remote_wake`: one round trip with a std thread: a task asks the thread
 //!   (over a std channel) and waits on a `futures` channel for its answer,
 //!   so every answer wakes the loop from another thread. One iteration is
-//!   one round trip.
+//!   one round trip, and checks that the answer is the one asked for.
 //! * `tcp_echo_round_trip`: one TCP connection over loopback to an echo task
-//!   in the same runtime; one iteration writes 64 bytes and reads the echo.
+//!   in the same runtime; one iteration writes 64 bytes and reads the echo,
+//!   and checks it (each round sends a different byte, so a stale or
+//!   repeated echo fails).
 //!
 //! Tokio's cooperative budget stays on here (it is part of what its
 //! scheduler costs); coop has none.
@@ -252,7 +254,9 @@ async fn remote_round_trips(
     for i in 0..iters {
         req_tx.send(i).unwrap();
         let answer = resp_rx.next().await.unwrap();
-        debug_assert_eq!(answer, i);
+        // `assert`, not `debug_assert`: benches build without debug
+        // assertions, and a check that is compiled out verifies nothing.
+        assert_eq!(answer, i);
     }
     (req_tx, resp_rx, start.elapsed())
 }
@@ -327,16 +331,18 @@ fn tcp_echo_round_trip(c: &mut Criterion) {
         g.bench_function("coop", |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
-                    let out = [7u8; MESSAGE];
                     let mut back = [0u8; MESSAGE];
                     let start = Instant::now();
-                    for _ in 0..iters {
+                    for i in 0..iters {
+                        // A different byte each round (never 0, what `back`
+                        // starts as), checked each round: a lost, repeated
+                        // or stale echo cannot pass.
+                        let out = [(i % 255) as u8 + 1; MESSAGE];
                         client.write_all(&out).await.unwrap();
                         client.read_exact(&mut back).await.unwrap();
+                        assert_eq!(back, out);
                     }
-                    let took = start.elapsed();
-                    assert_eq!(back, out);
-                    took
+                    start.elapsed()
                 })
             })
         });
@@ -368,16 +374,18 @@ fn tcp_echo_round_trip(c: &mut Criterion) {
         g.bench_function("tokio_current_thread", |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
-                    let out = [7u8; MESSAGE];
                     let mut back = [0u8; MESSAGE];
                     let start = Instant::now();
-                    for _ in 0..iters {
+                    for i in 0..iters {
+                        // A different byte each round (never 0, what `back`
+                        // starts as), checked each round: a lost, repeated
+                        // or stale echo cannot pass.
+                        let out = [(i % 255) as u8 + 1; MESSAGE];
                         client.write_all(&out).await.unwrap();
                         client.read_exact(&mut back).await.unwrap();
+                        assert_eq!(back, out);
                     }
-                    let took = start.elapsed();
-                    assert_eq!(back, out);
-                    took
+                    start.elapsed()
                 })
             })
         });

@@ -18,14 +18,19 @@
 //!   reached. Not a like-for-like race: coop compares the deadline with
 //!   `Instant::now()` and returns at once, while tokio rounds the deadline
 //!   up to its next 1 ms tick and registers a timer, so its zero sleep
-//!   parks the thread for up to a millisecond. The group shows that
-//!   difference in behaviour; its ratio is not a speed ratio.
+//!   parks the thread for a whole tick: its park timeout is the deadline's
+//!   tick minus the current tick rounded down, 1 ms, so each zero sleep
+//!   takes a millisecond or a little more. The group
+//!   shows that difference in behaviour; its ratio is not a speed ratio.
 //!
-//! The tokio loops run inside `tokio::task::unconstrained`. Otherwise tokio's
-//! cooperative budget (128 operations per poll) makes every 129th poll of a
-//! tokio `Sleep` return `Pending` without touching the timer wheel, and the
-//! bench would measure that shortcut instead of registration. coop has no
-//! budget, so this compares the timer paths alone.
+//! The tokio loops run inside `tokio::task::unconstrained`, so that tokio's
+//! cooperative budget (128 operations per poll) cannot make a poll of a
+//! tokio `Sleep` return `Pending` without touching the timer wheel. With
+//! tokio 1.54 it would not anyway: a `Sleep` poll that returns `Pending`
+//! gives its unit of budget back, a `timeout` whose future is ready spends
+//! none, and a zero sleep parks, after which the task is polled with a fresh
+//! budget. So this is a guard for other tokio versions, not a correction of
+//! these numbers. coop has no budget.
 
 use std::future::Future;
 use std::hint::black_box;
