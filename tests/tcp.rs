@@ -228,6 +228,77 @@ fn sockets_outside_a_runtime_are_an_error_not_a_panic() {
     assert!(err.to_string().contains("inside a coop runtime"), "{err}");
 }
 
+/// The same for a name, which `connect` looks up on the runtime's blocking
+/// pool: polled where there is no runtime (here under `futures`' own
+/// executor), it is an error too. (Found in review, session 27: the look-up
+/// panicked with "coop::spawn_blocking called outside of a coop runtime",
+/// though `coop::net` promises "never a panic".)
+#[test]
+fn a_name_given_to_connect_outside_a_runtime_is_an_error_not_a_panic() {
+    with_deadline(10, || {
+        for name in ["localhost:7", "no port here"] {
+            let err = futures::executor::block_on(TcpStream::connect(name)).unwrap_err();
+            assert!(err.to_string().contains("inside a coop runtime"), "{err}");
+        }
+        let err = futures::executor::block_on(TcpStream::connect(("localhost", 7))).unwrap_err();
+        assert!(err.to_string().contains("inside a coop runtime"), "{err}");
+    });
+}
+
+/// An accept polled where no runtime runs (the listener outlived the
+/// `block_on` that made it) cannot register the stream it would accept,
+/// and says so. It must say so before `accept(2)` takes the connection off
+/// the queue: afterwards it could only close it. (Found in review, session
+/// 27: the connection was accepted and closed, and the client read EOF.)
+#[test]
+fn an_accept_outside_a_runtime_is_an_error_and_loses_no_connection() {
+    with_deadline(10, || {
+        let rt = coop::Runtime::new().unwrap();
+        let listener = rt.block_on(async { listener() });
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.write_all(b"still here").unwrap();
+        let outside = futures::executor::block_on(listener.accept()).map(|_| ());
+        let err = outside.expect_err("no runtime to register the stream with");
+        assert!(err.to_string().contains("inside a coop runtime"), "{err}");
+        let got = rt.block_on(async {
+            let (mut server, _) = timeout(Duration::from_secs(2), listener.accept())
+                .await
+                .expect("the queued connection is gone: accepted outside and closed")
+                .unwrap();
+            let mut buf = [0u8; 10];
+            server.read_exact(&mut buf).await.unwrap();
+            buf
+        });
+        assert_eq!(&got, b"still here");
+    });
+}
+
+/// A `connect` polled where no runtime runs fails before it starts a
+/// handshake: the stream could not be registered, and a connection opened
+/// and closed at once would reach the server as a client that said
+/// nothing. (Found in review, session 27: the SYN went out first.)
+#[test]
+fn a_connect_outside_a_runtime_opens_no_connection() {
+    with_deadline(10, || {
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        server.set_nonblocking(true).unwrap();
+        let addr = server.local_addr().unwrap();
+        let err = futures::executor::block_on(TcpStream::connect(addr)).unwrap_err();
+        assert!(err.to_string().contains("inside a coop runtime"), "{err}");
+        // A loopback handshake completes in microseconds; give it ample time.
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(300) {
+            match server.accept() {
+                Ok((_, peer)) => panic!("a connection from {peer} reached the server"),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+}
+
 #[test]
 fn a_burst_of_connects_beyond_128_is_not_reset() {
     rlimit::increase_nofile_limit(4096).unwrap();

@@ -1,7 +1,8 @@
 //! Read and write halves of a [`TcpStream`].
 //!
-//! A TCP connection is two independent byte streams. The reactor keeps a
-//! separate reader and writer waker per socket, so one task can wait to read
+//! A TCP connection is two independent byte streams. The reactor keeps
+//! the tasks waiting to read a socket apart from those waiting to write it,
+//! and wakes each only for its own direction, so one task can wait to read
 //! while another waits to write. These halves only make that explicit.
 
 use std::io::{self, IoSlice};

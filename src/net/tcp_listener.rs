@@ -9,7 +9,8 @@ use mio::Interest;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{TcpStream, each_addr};
-use crate::reactor::registration::{Direction, IoSource};
+use crate::reactor::registration::{Direction, IoSource, no_runtime};
+use crate::runtime::context;
 
 /// How many finished handshakes the kernel queues for `accept` (the kernel
 /// caps it at `net.core.somaxconn`). std, mio 1.x and tokio's `bind` use
@@ -62,13 +63,20 @@ impl TcpListener {
     ///
     /// Errors are the OS's: for example `EMFILE` ("Too many open files")
     /// when the process is out of file descriptors. The listener stays
-    /// usable after an error.
+    /// usable after an error. Polled where no coop runtime runs, it is
+    /// coop's error, and the connection stays queued for a later accept.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         poll_fn(|cx| self.poll_accept(cx)).await
     }
 
     /// The poll form of [`accept`](Self::accept), for hand-written futures.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        // The accepted stream registers with the current runtime. Where
+        // none runs, that fails, and by then accept(2) has taken the
+        // connection off the queue, to be closed unseen: refuse first.
+        if context::with_current(|_| ()).is_none() {
+            return Poll::Ready(Err(no_runtime()));
+        }
         // accept(2) until WouldBlock: readiness stays set while connections
         // remain queued, so the next call accepts without waiting.
         let (stream, peer) =

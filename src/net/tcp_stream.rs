@@ -11,7 +11,8 @@ use mio::Interest;
 
 use super::addr::{ToSocketAddrs, no_address, resolve};
 use super::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
-use crate::reactor::registration::{Direction, IoSource};
+use crate::reactor::registration::{Direction, IoSource, no_runtime};
+use crate::runtime::context;
 
 /// What a stream registers for: reads and writes, and on Linux urgent data
 /// too (`EPOLLPRI`), so that the reactor learns when a read may stop short
@@ -48,7 +49,8 @@ pub struct TcpStream {
 impl TcpStream {
     /// Opens a connection to `addr`, trying each address it resolves to.
     /// A name (`"localhost:7000"`) is looked up on the blocking pool, not
-    /// on the loop's thread ([`ToSocketAddrs`]).
+    /// on the loop's thread ([`ToSocketAddrs`]). Polled where no coop
+    /// runtime runs, it fails before any handshake starts.
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last_err = None;
         for addr in resolve(&addr).await? {
@@ -61,6 +63,12 @@ impl TcpStream {
     }
 
     async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+        // Where no runtime runs, the stream could not be registered: say
+        // so before a handshake starts, not after (the server would see a
+        // connection that closed at once).
+        if context::with_current(|_| ()).is_none() {
+            return Err(no_runtime());
+        }
         // A non-blocking connect returns at once; the socket becomes
         // writable when the handshake ends, successfully or not.
         let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?;

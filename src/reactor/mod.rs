@@ -139,8 +139,10 @@ pub(crate) struct ScheduledIo {
     /// The peer closed its side: survives `clear_ready`; only a
     /// `WouldBlock` clears it.
     pub(crate) read_closed: bool,
-    /// Writing can no longer succeed (mio's `is_write_closed`: a hang-up,
-    /// or `EPOLLERR` with `EPOLLOUT` or alone): the same rule.
+    /// mio says writing can no longer succeed (its `is_write_closed`: a
+    /// hang-up, or `EPOLLERR` with `EPOLLOUT` or alone): the same rule.
+    /// An inference, not a promise: after an ICMP error a UDP socket is
+    /// "write-closed", and its next send succeeds.
     pub(crate) write_closed: bool,
     /// The peer has sent TCP urgent data (`MSG_OOB`, an `EPOLLPRI` event)
     /// at some time. A read stops short at the urgent mark even with
@@ -375,8 +377,12 @@ impl Reactor {
     /// borrowed, so it must not reach the reactor (the executor's only
     /// queues the id); other wakers are called after the whole batch, once
     /// the borrow has ended. Returns the number of events of registered
-    /// sources (the cross-thread waker's, and those of sources dropped this
-    /// turn, are not counted).
+    /// sources (the cross-thread waker's are not counted).
+    ///
+    /// No event names a freed slot: no source is dropped while a batch is
+    /// read (only in a task's poll, or by a waker in `later`, after the
+    /// batch), and the drop deregisters it, which takes back any event the
+    /// kernel had queued for it. So a key a new source reused names it.
     pub(crate) fn poll(
         &self,
         timeout: Option<Duration>,
@@ -400,7 +406,7 @@ impl Reactor {
             for event in events.iter() {
                 let key = event.token().0;
                 let Some(io) = sources.get_mut(key) else {
-                    continue; // the waker token, or a source dropped this turn
+                    continue; // the cross-thread waker's token
                 };
                 count += 1;
                 io.note(event);

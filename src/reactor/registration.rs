@@ -57,12 +57,7 @@ impl<S: Source> IoSource<S> {
 
     /// Registers `io` for the given interest (a listener only reads).
     pub(crate) fn with_interest(mut io: S, interest: Interest) -> io::Result<IoSource<S>> {
-        let reactor = context::with_current(|core| core.reactor.clone()).ok_or_else(|| {
-            io::Error::other(
-                "coop sockets must be created inside a coop runtime \
-                 (from a future run by coop::block_on)",
-            )
-        })?;
+        let reactor = context::with_current(|core| core.reactor.clone()).ok_or_else(no_runtime)?;
         let key = reactor.sources.borrow_mut().insert(ScheduledIo {
             read_ready: true,
             write_ready: true,
@@ -183,6 +178,15 @@ impl<S: Source> IoSource<S> {
             )
         })
     }
+}
+
+/// The error for a socket made (or a name looked up for one) where no
+/// coop runtime runs.
+pub(crate) fn no_runtime() -> io::Error {
+    io::Error::other(
+        "coop sockets must be created inside a coop runtime \
+         (from a future run by coop::block_on)",
+    )
 }
 
 impl<S: Source> Drop for IoSource<S> {
