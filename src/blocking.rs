@@ -48,13 +48,19 @@ use crate::trace::{Event, micros_since};
 /// A closure for a pool thread, and the task that awaits it.
 struct Job {
     /// Runs the closure, or skips it if nobody waits for its result any
-    /// more; says whether it ran.
-    run: Box<dyn FnOnce() -> bool + Send + 'static>,
+    /// more. If it ran, it calls its argument (which records the job in
+    /// the trace) before it hands the result over: once the task has the
+    /// result, any trace taken shows the job.
+    run: Box<dyn FnOnce(RecordJob<'_>) + Send + 'static>,
     /// The number of the small task on the loop that waits for the result
     /// (the one behind the `JoinHandle`), so that a trace can say whose
     /// job a blocking thread ran.
     task: u64,
 }
+
+/// What a job calls once it has run, before it sends its result: records
+/// the job in the trace (if tracing is on).
+type RecordJob<'a> = &'a mut dyn FnMut();
 
 /// Where a pool thread writes its trace events, if tracing is on.
 type TraceSink = Option<(Instant, Arc<Mutex<Vec<Event>>>)>;
@@ -110,14 +116,15 @@ where
         let name = name.or_else(|| Some("spawn_blocking".to_owned()));
         let (task, handle) = core.executor.spawn(waiter, name, location);
         core.blocking.submit(Job {
-            run: Box::new(move || {
+            run: Box::new(move |ran: RecordJob<'_>| {
                 if tx.is_canceled() {
                     // Aborted (or its runtime dropped) before it started:
                     // nobody can see a result, so the job does not run.
                     drop_quietly("a cancelled blocking job's destructor", move || drop(f));
-                    return false;
+                    return;
                 }
                 let result = catch_unwind(AssertUnwindSafe(f));
+                ran();
                 if let Err(unread) = tx.send(result) {
                     // Aborted while it ran: the result is dropped here, and
                     // a destructor that panics must not end this thread
@@ -126,7 +133,6 @@ where
                         drop(unread)
                     });
                 }
-                true
             }),
             task,
         });
@@ -343,17 +349,21 @@ fn worker(shared: &Shared, number: usize, keep_alive: Duration, trace: TraceSink
             })
         };
         let Some(job) = job else { return };
-        let start = Instant::now();
-        let ran = (job.run)();
-        if let Some((origin, events)) = trace.as_ref().filter(|_| ran) {
-            let event = Event::Blocking {
-                thread: number,
-                task: job.task,
-                start_us: micros_since(*origin, start),
-                end_us: micros_since(*origin, Instant::now()),
-            };
-            events.lock().unwrap_or_else(|e| e.into_inner()).push(event);
-        }
+        let (start, task) = (Instant::now(), job.task);
+        // Called by the job once it has run, before it sends the result
+        // (see `Job::run`); a skipped job does not call it.
+        let mut record = || {
+            if let Some((origin, events)) = &trace {
+                let event = Event::Blocking {
+                    thread: number,
+                    task,
+                    start_us: micros_since(*origin, start),
+                    end_us: micros_since(*origin, Instant::now()),
+                };
+                events.lock().unwrap_or_else(|e| e.into_inner()).push(event);
+            }
+        };
+        (job.run)(&mut record);
     }
 }
 
@@ -365,7 +375,9 @@ mod tests {
     /// A job that sends `()` when it runs; its receiver.
     fn job() -> (Job, oneshot::Receiver<()>) {
         let (tx, rx) = oneshot::channel();
-        let run = Box::new(move || tx.send(()).is_ok());
+        let run = Box::new(move |_: RecordJob<'_>| {
+            let _ = tx.send(());
+        });
         (Job { run, task: 1 }, rx)
     }
 

@@ -44,83 +44,89 @@ fn warnings_mentioning(needle: &str) -> Vec<String> {
 
 #[test]
 fn a_slow_poll_is_reported_with_name_location_and_duration() {
-    warnings_mentioning(""); // install the logger
-    let rt = Runtime::builder()
-        .slow_poll_threshold(Duration::from_millis(50))
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        coop::task::Builder::new()
-            .name("cruncher-7")
-            .spawn(async {
-                std::thread::sleep(Duration::from_millis(120)); // blocks the loop
-            })
-            .await
+    with_deadline(20, || {
+        warnings_mentioning(""); // install the logger
+        let rt = Runtime::builder()
+            .slow_poll_threshold(Duration::from_millis(50))
+            .build()
             .unwrap();
+        rt.block_on(async {
+            coop::task::Builder::new()
+                .name("cruncher-7")
+                .spawn(async {
+                    std::thread::sleep(Duration::from_millis(120)); // blocks the loop
+                })
+                .await
+                .unwrap();
+        });
+        assert_eq!(rt.metrics().slow_polls, 1);
+        let found = warnings_mentioning("cruncher-7");
+        assert_eq!(found.len(), 1, "{found:?}");
+        let w = &found[0];
+        assert!(
+            w.contains("tests/observe.rs"),
+            "spawn location missing: {w}"
+        );
+        // The poll slept 120 ms; a loaded machine may make it longer, never
+        // shorter.
+        let ms: f64 = w
+            .split("held the loop for ")
+            .nth(1)
+            .and_then(|rest| rest.split(" ms").next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("duration missing: {w}"));
+        assert!(ms >= 120.0, "{w}");
     });
-    assert_eq!(rt.metrics().slow_polls, 1);
-    let found = warnings_mentioning("cruncher-7");
-    assert_eq!(found.len(), 1, "{found:?}");
-    let w = &found[0];
-    assert!(
-        w.contains("tests/observe.rs"),
-        "spawn location missing: {w}"
-    );
-    // The poll slept 120 ms; a loaded machine may make it longer, never
-    // shorter.
-    let ms: f64 = w
-        .split("held the loop for ")
-        .nth(1)
-        .and_then(|rest| rest.split(" ms").next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("duration missing: {w}"));
-    assert!(ms >= 120.0, "{w}");
 }
 
 #[test]
 fn a_task_that_yields_between_slices_is_not_reported() {
-    warnings_mentioning("");
-    let rt = Runtime::builder()
-        .slow_poll_threshold(Duration::from_millis(250))
-        .build()
-        .unwrap();
-    let meter = StallMeter::start();
-    rt.block_on(async {
-        coop::task::Builder::new()
-            .name("polite-worker")
-            .spawn(async {
-                // 280 ms of blocking, more than the threshold, in 20 ms
-                // slices with a yield between them: no single poll is slow,
-                // even if the machine stalls one by 200 ms.
-                for _ in 0..14 {
-                    std::thread::sleep(Duration::from_millis(20));
-                    coop::yield_now().await;
-                }
-            })
-            .await
+    with_deadline(20, || {
+        warnings_mentioning("");
+        let rt = Runtime::builder()
+            .slow_poll_threshold(Duration::from_millis(250))
+            .build()
             .unwrap();
+        let meter = StallMeter::start();
+        rt.block_on(async {
+            coop::task::Builder::new()
+                .name("polite-worker")
+                .spawn(async {
+                    // 280 ms of blocking, more than the threshold, in 20 ms
+                    // slices with a yield between them: no single poll is slow,
+                    // even if the machine stalls one by 200 ms.
+                    for _ in 0..14 {
+                        std::thread::sleep(Duration::from_millis(20));
+                        coop::yield_now().await;
+                    }
+                })
+                .await
+                .unwrap();
+        });
+        // A stall of the whole process inside one slice makes that poll slow
+        // indeed; only then may one be reported.
+        let stalled = meter.stalled();
+        if stalled < Duration::from_millis(200) {
+            assert_eq!(rt.metrics().slow_polls, 0, "stalled {stalled:?}");
+            assert!(warnings_mentioning("polite-worker").is_empty());
+        }
     });
-    // A stall of the whole process inside one slice makes that poll slow
-    // indeed; only then may one be reported.
-    let stalled = meter.stalled();
-    if stalled < Duration::from_millis(200) {
-        assert_eq!(rt.metrics().slow_polls, 0, "stalled {stalled:?}");
-        assert!(warnings_mentioning("polite-worker").is_empty());
-    }
 }
 
 #[test]
 fn slow_poll_warnings_can_be_turned_off() {
-    let rt = Runtime::builder()
-        .slow_poll_warnings(false)
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        coop::spawn(async { std::thread::sleep(Duration::from_millis(120)) })
-            .await
+    with_deadline(20, || {
+        let rt = Runtime::builder()
+            .slow_poll_warnings(false)
+            .build()
             .unwrap();
+        rt.block_on(async {
+            coop::spawn(async { std::thread::sleep(Duration::from_millis(120)) })
+                .await
+                .unwrap();
+        });
+        assert_eq!(rt.metrics().slow_polls, 0);
     });
-    assert_eq!(rt.metrics().slow_polls, 0);
 }
 
 /// The number of the task named `name` in `trace`.
@@ -281,25 +287,51 @@ fn the_trace_json_parses_and_its_events_nest_and_order() {
                 w[1]
             );
         }
-        // Each task: spawn, then wake-before-poll, then finish after its last poll.
-        for e in &trace.events {
-            if let Event::Spawn { task, .. } = e {
-                let mine: Vec<&Event> = trace
-                    .events
-                    .iter()
-                    .filter(|x| event_task(x) == Some(*task))
-                    .collect();
-                assert!(matches!(mine[0], Event::Spawn { .. }), "{mine:?}");
-                let last_poll_end = mine.iter().filter_map(|x| match x {
-                    Event::Poll { end_us, .. } => Some(*end_us),
-                    _ => None,
-                });
-                if let (Some(end), Some(Event::Finish { at_us, .. })) =
-                    (last_poll_end.max(), mine.last())
-                {
-                    assert!(*at_us >= end);
+        // Each task (the `block_on` future, `a`, and `b`'s waiter; all of
+        // them finished): its spawn first, every poll after a wake that
+        // queued it, and one finish, last, after its last poll. (A wake
+        // made during a poll is recorded before that poll's event, which
+        // is recorded when the poll returns; so the rule is counted: by
+        // each poll's event, at least as many wakes as polls.)
+        let spawned: Vec<u64> = trace
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Spawn { task, .. } => Some(*task),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(spawned.len(), 3, "block_on, a and b's waiter: {spawned:?}");
+        for task in spawned {
+            let mine: Vec<&Event> = trace
+                .events
+                .iter()
+                .filter(|x| event_task(x) == Some(task))
+                .collect();
+            assert!(matches!(mine[0], Event::Spawn { .. }), "{mine:?}");
+            let (mut wakes, mut polls, mut last_poll_end) = (0, 0, None);
+            for e in &mine {
+                match e {
+                    Event::Wake { .. } => wakes += 1,
+                    Event::Poll { end_us, .. } => {
+                        polls += 1;
+                        last_poll_end = Some(*end_us);
+                        assert!(polls <= wakes, "task {task}: a poll with no wake: {mine:?}");
+                    }
+                    _ => {}
                 }
             }
+            let last_poll_end =
+                last_poll_end.unwrap_or_else(|| panic!("task {task} never polled: {mine:?}"));
+            let finishes = mine
+                .iter()
+                .filter(|e| matches!(e, Event::Finish { .. }))
+                .count();
+            assert_eq!(finishes, 1, "task {task}: {mine:?}");
+            let Some(Event::Finish { at_us, .. }) = mine.last() else {
+                panic!("task {task}: its finish is not its last event: {mine:?}");
+            };
+            assert!(*at_us >= last_poll_end, "task {task}: {mine:?}");
         }
         let svg = trace.to_svg("test");
         assert!(
@@ -322,9 +354,11 @@ fn event_task(e: &Event) -> Option<u64> {
 
 #[test]
 fn tracing_is_off_by_default() {
-    let rt = Runtime::new().unwrap();
-    rt.block_on(async { coop::spawn(async {}).await.unwrap() });
-    assert!(rt.trace().is_none());
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async { coop::spawn(async {}).await.unwrap() });
+        assert!(rt.trace().is_none());
+    });
 }
 
 #[test]
@@ -384,78 +418,84 @@ fn blocking_thread_lanes_never_share_a_task_s_lane() {
 /// `block_on` showed two main futures alive at once.
 #[test]
 fn a_block_on_future_finishes_in_the_trace_when_it_returns() {
-    let rt = Runtime::builder().trace(true).build().unwrap();
-    rt.block_on(async {});
-    std::thread::sleep(Duration::from_millis(20));
-    rt.block_on(coop::time::sleep(Duration::from_millis(20)));
-    let trace = rt.trace().unwrap();
-    let mains: Vec<u64> = trace
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Spawn { task, name, .. } if name.as_deref() == Some("block_on") => Some(*task),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(mains.len(), 2);
-    for main in &mains {
-        let finishes = trace
+    with_deadline(20, || {
+        let rt = Runtime::builder().trace(true).build().unwrap();
+        rt.block_on(async {});
+        std::thread::sleep(Duration::from_millis(20));
+        rt.block_on(coop::time::sleep(Duration::from_millis(20)));
+        let trace = rt.trace().unwrap();
+        let mains: Vec<u64> = trace
             .events
             .iter()
-            .filter(|e| matches!(e, Event::Finish { task, .. } if task == main))
-            .count();
-        assert_eq!(finishes, 1, "block_on future {main}");
-    }
-    // The first ended before the second began (20 ms apart): the diagram
-    // must not draw both alive at once.
-    let second_spawn = trace
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::Spawn { task, at_us, .. } if *task == mains[1] => Some(*at_us),
-            _ => None,
-        })
-        .unwrap();
-    let diagram = trace.to_diagram();
-    let first = diagram
-        .lanes
-        .iter()
-        .find(|l| l.label == "block_on")
-        .unwrap();
-    let (_, alive_until) = first.alive.unwrap();
-    assert!(
-        alive_until <= second_spawn,
-        "the second block_on began at {second_spawn} µs, but the first is drawn alive until {alive_until} µs"
-    );
+            .filter_map(|e| match e {
+                Event::Spawn { task, name, .. } if name.as_deref() == Some("block_on") => {
+                    Some(*task)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(mains.len(), 2);
+        for main in &mains {
+            let finishes = trace
+                .events
+                .iter()
+                .filter(|e| matches!(e, Event::Finish { task, .. } if task == main))
+                .count();
+            assert_eq!(finishes, 1, "block_on future {main}");
+        }
+        // The first ended before the second began (20 ms apart): the diagram
+        // must not draw both alive at once.
+        let second_spawn = trace
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::Spawn { task, at_us, .. } if *task == mains[1] => Some(*at_us),
+                _ => None,
+            })
+            .unwrap();
+        let diagram = trace.to_diagram();
+        let first = diagram
+            .lanes
+            .iter()
+            .find(|l| l.label == "block_on")
+            .unwrap();
+        let (_, alive_until) = first.alive.unwrap();
+        assert!(
+            alive_until <= second_spawn,
+            "the second block_on began at {second_spawn} µs, but the first is drawn alive until {alive_until} µs"
+        );
+    });
 }
 
 /// An aborted task that never ran is dropped, not polled: `Metrics::polls`
 /// says so, and so must the trace (which drew the drop as a poll).
 #[test]
 fn a_task_aborted_before_its_first_poll_has_no_poll_in_the_trace() {
-    let rt = Runtime::builder().trace(true).build().unwrap();
-    rt.block_on(async {
-        let handle = coop::task::Builder::new().name("never").spawn(async {});
-        handle.abort();
-        assert!(handle.await.unwrap_err().is_cancelled());
-    });
-    assert_eq!(rt.metrics().polls, 0);
-    let trace = rt.trace().unwrap();
-    let never = task_named(&trace, "never");
-    let polls: Vec<_> = trace
-        .events
-        .iter()
-        .filter(|e| matches!(e, Event::Poll { task, .. } if *task == never))
-        .collect();
-    assert!(
-        polls.is_empty(),
-        "a task never polled has polls in the trace: {polls:?}"
-    );
-    assert!(
-        trace
+    with_deadline(20, || {
+        let rt = Runtime::builder().trace(true).build().unwrap();
+        rt.block_on(async {
+            let handle = coop::task::Builder::new().name("never").spawn(async {});
+            handle.abort();
+            assert!(handle.await.unwrap_err().is_cancelled());
+        });
+        assert_eq!(rt.metrics().polls, 0);
+        let trace = rt.trace().unwrap();
+        let never = task_named(&trace, "never");
+        let polls: Vec<_> = trace
             .events
             .iter()
-            .any(|e| matches!(e, Event::Finish { task, .. } if *task == never)),
-        "it still finishes"
-    );
+            .filter(|e| matches!(e, Event::Poll { task, .. } if *task == never))
+            .collect();
+        assert!(
+            polls.is_empty(),
+            "a task never polled has polls in the trace: {polls:?}"
+        );
+        assert!(
+            trace
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Finish { task, .. } if *task == never)),
+            "it still finishes"
+        );
+    });
 }

@@ -170,50 +170,56 @@ fn dropping_the_runtime_drops_pending_tasks_and_sockets() {
 
 #[test]
 fn join_handles_outliving_their_runtime_report_cancelled() {
-    let rt = coop::Runtime::new().unwrap();
-    let handle = rt.block_on(async { coop::spawn(std::future::pending::<()>()) });
-    drop(rt);
-    assert!(handle.is_finished());
-    let err = futures::executor::block_on(handle).unwrap_err();
-    assert!(err.is_cancelled());
+    with_deadline(10, || {
+        let rt = coop::Runtime::new().unwrap();
+        let handle = rt.block_on(async { coop::spawn(std::future::pending::<()>()) });
+        drop(rt);
+        assert!(handle.is_finished());
+        let err = futures::executor::block_on(handle).unwrap_err();
+        assert!(err.is_cancelled());
+    });
 }
 
 #[test]
 fn a_waker_kept_after_the_runtime_is_gone_is_a_no_op() {
-    let rt = coop::Runtime::new().unwrap();
-    let waker = rt.block_on(async {
-        coop::spawn(std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(cx.waker().clone())
-        }))
-        .await
-        .unwrap()
+    with_deadline(10, || {
+        let rt = coop::Runtime::new().unwrap();
+        let waker = rt.block_on(async {
+            coop::spawn(std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(cx.waker().clone())
+            }))
+            .await
+            .unwrap()
+        });
+        drop(rt);
+        std::thread::spawn(move || {
+            waker.wake_by_ref();
+            waker.wake();
+        })
+        .join()
+        .unwrap();
     });
-    drop(rt);
-    std::thread::spawn(move || {
-        waker.wake_by_ref();
-        waker.wake();
-    })
-    .join()
-    .unwrap();
 }
 
 #[test]
 fn metrics_count_spawns_and_polls() {
-    let rt = coop::Runtime::builder().event_capacity(16).build().unwrap();
-    rt.block_on(async {
-        for _ in 0..5 {
-            coop::spawn(async { coop::yield_now().await })
-                .await
-                .unwrap();
-        }
+    with_deadline(10, || {
+        let rt = coop::Runtime::builder().event_capacity(16).build().unwrap();
+        rt.block_on(async {
+            for _ in 0..5 {
+                coop::spawn(async { coop::yield_now().await })
+                    .await
+                    .unwrap();
+            }
+        });
+        let m = rt.metrics();
+        assert_eq!(m.tasks_spawned, 5);
+        assert_eq!(
+            m.polls, 10,
+            "each task polled twice: before and after its yield"
+        );
+        assert_eq!(m.tasks_alive, 0);
     });
-    let m = rt.metrics();
-    assert_eq!(m.tasks_spawned, 5);
-    assert_eq!(
-        m.polls, 10,
-        "each task polled twice: before and after its yield"
-    );
-    assert_eq!(m.tasks_alive, 0);
 }
 
 /// A task aborted before its first poll is cancelled by the executor
@@ -221,24 +227,26 @@ fn metrics_count_spawns_and_polls() {
 /// destructor panics.
 #[test]
 fn a_task_aborted_before_its_first_poll_counts_no_poll() {
-    let rt = coop::Runtime::new().unwrap();
-    rt.block_on(async {
-        let handle = coop::spawn(async {});
-        handle.abort();
-        assert!(handle.await.unwrap_err().is_cancelled());
-        // Its destructor panics. (Found in review: that panic reached the
-        // executor as if the poll had panicked, and was counted as a poll.)
-        let guard = PanicOnDrop("the cancelled future's destructor panics");
-        let handle = coop::spawn(async move {
-            let _guard = guard;
+    with_deadline(10, || {
+        let rt = coop::Runtime::new().unwrap();
+        rt.block_on(async {
+            let handle = coop::spawn(async {});
+            handle.abort();
+            assert!(handle.await.unwrap_err().is_cancelled());
+            // Its destructor panics. (Found in review: that panic reached the
+            // executor as if the poll had panicked, and was counted as a poll.)
+            let guard = PanicOnDrop("the cancelled future's destructor panics");
+            let handle = coop::spawn(async move {
+                let _guard = guard;
+            });
+            handle.abort();
+            assert!(handle.await.unwrap_err().is_cancelled());
         });
-        handle.abort();
-        assert!(handle.await.unwrap_err().is_cancelled());
+        let m = rt.metrics();
+        assert_eq!(m.tasks_spawned, 2);
+        assert_eq!(m.tasks_alive, 0);
+        assert_eq!(m.polls, 0, "a cancellation was counted as a poll");
     });
-    let m = rt.metrics();
-    assert_eq!(m.tasks_spawned, 2);
-    assert_eq!(m.tasks_alive, 0);
-    assert_eq!(m.polls, 0, "a cancellation was counted as a poll");
 }
 
 #[test]
@@ -361,32 +369,34 @@ fn a_socket_waited_on_outside_its_own_runtime_is_an_error_not_a_hang() {
 /// say; the shutdown catches that panic and finishes.
 #[test]
 fn block_on_in_a_task_destructor_during_shutdown_panics_and_is_contained() {
-    struct OnDrop<F: FnMut()>(F);
-    impl<F: FnMut()> Drop for OnDrop<F> {
-        fn drop(&mut self) {
-            (self.0)()
+    with_deadline(10, || {
+        struct OnDrop<F: FnMut()>(F);
+        impl<F: FnMut()> Drop for OnDrop<F> {
+            fn drop(&mut self) {
+                (self.0)()
+            }
         }
-    }
-    let rt = coop::Runtime::new().unwrap();
-    let reached = std::rc::Rc::new(std::cell::Cell::new((false, false)));
-    let seen = reached.clone();
-    rt.block_on(async move {
-        coop::spawn(async move {
-            let _guard = OnDrop(move || {
-                seen.set((true, false));
-                coop::block_on(async {});
-                seen.set((true, true));
+        let rt = coop::Runtime::new().unwrap();
+        let reached = std::rc::Rc::new(std::cell::Cell::new((false, false)));
+        let seen = reached.clone();
+        rt.block_on(async move {
+            coop::spawn(async move {
+                let _guard = OnDrop(move || {
+                    seen.set((true, false));
+                    coop::block_on(async {});
+                    seen.set((true, true));
+                });
+                std::future::pending::<()>().await
             });
-            std::future::pending::<()>().await
+            coop::yield_now().await;
         });
-        coop::yield_now().await;
+        drop(rt);
+        assert_eq!(
+            reached.get(),
+            (true, false),
+            "the destructor ran; block_on panicked in it"
+        );
     });
-    drop(rt);
-    assert_eq!(
-        reached.get(),
-        (true, false),
-        "the destructor ran; block_on panicked in it"
-    );
 }
 
 /// The task awaiting a join handle is woken by the task that finished
@@ -394,24 +404,26 @@ fn block_on_in_a_task_destructor_during_shutdown_panics_and_is_contained() {
 /// handle completing)"), whether that task returned or panicked.
 #[test]
 fn a_join_handle_completing_with_a_panic_is_a_wake_by_a_task() {
-    fn wakes_of(panics: bool) -> coop::WakeCounts {
-        let rt = coop::Runtime::builder()
-            .slow_poll_warnings(false)
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let handle = coop::spawn(async move {
-                coop::yield_now().await;
-                if panics {
-                    panic!("boom");
-                }
+    with_deadline(10, || {
+        fn wakes_of(panics: bool) -> coop::WakeCounts {
+            let rt = coop::Runtime::builder()
+                .slow_poll_warnings(false)
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let handle = coop::spawn(async move {
+                    coop::yield_now().await;
+                    if panics {
+                        panic!("boom");
+                    }
+                });
+                assert_eq!(handle.await.is_err(), panics);
             });
-            assert_eq!(handle.await.is_err(), panics);
-        });
-        rt.metrics().wakes
-    }
-    let returned = wakes_of(false);
-    assert_eq!((returned.task, returned.other), (1, 0), "{returned:?}");
-    let panicked = wakes_of(true);
-    assert_eq!((panicked.task, panicked.other), (1, 0), "{panicked:?}");
+            rt.metrics().wakes
+        }
+        let returned = wakes_of(false);
+        assert_eq!((returned.task, returned.other), (1, 0), "{returned:?}");
+        let panicked = wakes_of(true);
+        assert_eq!((panicked.task, panicked.other), (1, 0), "{panicked:?}");
+    });
 }

@@ -67,17 +67,19 @@ fn spawn_and_join_returns_output() {
 
 #[test]
 fn tasks_need_not_be_send() {
-    coop::block_on(async {
-        let shared = Rc::new(RefCell::new(Vec::new()));
-        let s = shared.clone();
-        // The task holds the `Rc` across an `.await`: its future is not `Send`.
-        coop::spawn(async move {
-            coop::yield_now().await;
-            s.borrow_mut().push(1)
-        })
-        .await
-        .unwrap();
-        assert_eq!(*shared.borrow(), vec![1]);
+    with_deadline(10, || {
+        coop::block_on(async {
+            let shared = Rc::new(RefCell::new(Vec::new()));
+            let s = shared.clone();
+            // The task holds the `Rc` across an `.await`: its future is not `Send`.
+            coop::spawn(async move {
+                coop::yield_now().await;
+                s.borrow_mut().push(1)
+            })
+            .await
+            .unwrap();
+            assert_eq!(*shared.borrow(), vec![1]);
+        });
     });
 }
 
@@ -104,23 +106,27 @@ fn abort_drops_the_future_and_reports_cancelled() {
 
 #[test]
 fn abort_before_first_poll_never_polls() {
-    coop::block_on(async {
-        let (p, polls, drops) = probe();
-        let handle = coop::spawn(p);
-        handle.abort();
-        assert!(handle.await.unwrap_err().is_cancelled());
-        assert_eq!((polls.get(), drops.get()), (0, 1));
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (p, polls, drops) = probe();
+            let handle = coop::spawn(p);
+            handle.abort();
+            assert!(handle.await.unwrap_err().is_cancelled());
+            assert_eq!((polls.get(), drops.get()), (0, 1));
+        });
     });
 }
 
 #[test]
 fn abort_after_completion_keeps_the_output() {
-    coop::block_on(async {
-        let handle = coop::spawn(async { 7 });
-        turns(2).await;
-        assert!(handle.is_finished());
-        handle.abort();
-        assert_eq!(handle.await.unwrap(), 7);
+    with_deadline(10, || {
+        coop::block_on(async {
+            let handle = coop::spawn(async { 7 });
+            turns(2).await;
+            assert!(handle.is_finished());
+            handle.abort();
+            assert_eq!(handle.await.unwrap(), 7);
+        });
     });
 }
 
@@ -182,22 +188,24 @@ fn a_task_whose_destructor_panics_does_not_stop_the_loop() {
 
 #[test]
 fn many_wakes_between_polls_queue_the_task_once() {
-    coop::block_on(async {
-        let polls = Rc::new(Cell::new(0));
-        let p = polls.clone();
-        let handle = coop::spawn(poll_fn(move |cx| {
-            p.set(p.get() + 1);
-            if p.get() == 1 {
-                for _ in 0..1000 {
-                    cx.waker().wake_by_ref();
+    with_deadline(10, || {
+        coop::block_on(async {
+            let polls = Rc::new(Cell::new(0));
+            let p = polls.clone();
+            let handle = coop::spawn(poll_fn(move |cx| {
+                p.set(p.get() + 1);
+                if p.get() == 1 {
+                    for _ in 0..1000 {
+                        cx.waker().wake_by_ref();
+                    }
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
                 }
-                Poll::Pending
-            } else {
-                Poll::Ready(())
-            }
-        }));
-        handle.await.unwrap();
-        assert_eq!(polls.get(), 2, "1000 wakes, one extra poll");
+            }));
+            handle.await.unwrap();
+            assert_eq!(polls.get(), 2, "1000 wakes, one extra poll");
+        });
     });
 }
 
@@ -254,13 +262,15 @@ fn spawn_outside_a_runtime_panics_with_a_clear_message() {
 
 #[test]
 fn block_on_inside_a_running_loop_panics() {
-    coop::block_on(async {
-        let handle = coop::spawn(async { coop::block_on(async {}) });
-        let err = handle.await.unwrap_err();
-        assert!(
-            err.to_string().contains("inside a running coop runtime"),
-            "{err}"
-        );
+    with_deadline(10, || {
+        coop::block_on(async {
+            let handle = coop::spawn(async { coop::block_on(async {}) });
+            let err = handle.await.unwrap_err();
+            assert!(
+                err.to_string().contains("inside a running coop runtime"),
+                "{err}"
+            );
+        });
     });
 }
 
@@ -277,14 +287,16 @@ fn handles_and_streams_are_unpin_and_errors_are_std_errors() {
 
 #[test]
 fn a_runtime_keeps_its_tasks_between_block_on_calls() {
-    let rt = coop::Runtime::new().unwrap();
-    let handle = rt.block_on(async {
-        coop::spawn(async {
-            turns(3).await;
-            9
-        })
+    with_deadline(10, || {
+        let rt = coop::Runtime::new().unwrap();
+        let handle = rt.block_on(async {
+            coop::spawn(async {
+                turns(3).await;
+                9
+            })
+        });
+        assert_eq!(rt.block_on(handle).unwrap(), 9);
     });
-    assert_eq!(rt.block_on(handle).unwrap(), 9);
 }
 
 /// A task that aborts itself is cancelled at its next poll; if the poll
@@ -329,51 +341,55 @@ fn a_task_that_aborts_itself_is_cancelled_at_its_next_poll_if_it_has_one() {
 
 #[test]
 fn a_destructor_panic_after_the_output_reaches_the_handle() {
-    /// Ready at once, but panics when dropped (after returning its output).
-    struct ReadyThenPanic;
-    impl Future for ReadyThenPanic {
-        type Output = u8;
-        fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<u8> {
-            Poll::Ready(5)
+    with_deadline(10, || {
+        /// Ready at once, but panics when dropped (after returning its output).
+        struct ReadyThenPanic;
+        impl Future for ReadyThenPanic {
+            type Output = u8;
+            fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<u8> {
+                Poll::Ready(5)
+            }
         }
-    }
-    impl Drop for ReadyThenPanic {
-        fn drop(&mut self) {
-            panic!("late destructor panic");
+        impl Drop for ReadyThenPanic {
+            fn drop(&mut self) {
+                panic!("late destructor panic");
+            }
         }
-    }
-    coop::block_on(async {
-        let err = coop::spawn(ReadyThenPanic).await.unwrap_err();
-        assert!(err.is_panic());
-        assert_eq!(err.to_string(), "task panicked: late destructor panic");
+        coop::block_on(async {
+            let err = coop::spawn(ReadyThenPanic).await.unwrap_err();
+            assert!(err.is_panic());
+            assert_eq!(err.to_string(), "task panicked: late destructor panic");
+        });
     });
 }
 
 #[test]
 fn a_waker_from_an_earlier_block_on_does_not_poll_the_next_one() {
-    let rt = coop::Runtime::new().unwrap();
-    let old = rt.block_on(poll_fn(|cx| Poll::Ready(cx.waker().clone())));
-    let polls = Cell::new(0);
-    rt.block_on(poll_fn(|cx| {
-        polls.set(polls.get() + 1);
-        if polls.get() == 1 {
-            for _ in 0..10 {
-                old.wake_by_ref(); // stale: must not poll this future
+    with_deadline(10, || {
+        let rt = coop::Runtime::new().unwrap();
+        let old = rt.block_on(poll_fn(|cx| Poll::Ready(cx.waker().clone())));
+        let polls = Cell::new(0);
+        rt.block_on(poll_fn(|cx| {
+            polls.set(polls.get() + 1);
+            if polls.get() == 1 {
+                for _ in 0..10 {
+                    old.wake_by_ref(); // stale: must not poll this future
+                }
+                let me = cx.waker().clone();
+                coop::spawn(async move {
+                    turns(2).await;
+                    me.wake();
+                });
+                return Poll::Pending;
             }
-            let me = cx.waker().clone();
-            coop::spawn(async move {
-                turns(2).await;
-                me.wake();
-            });
-            return Poll::Pending;
-        }
-        Poll::Ready(())
-    }));
-    assert_eq!(
-        polls.get(),
-        2,
-        "polled once, then once more when truly woken"
-    );
+            Poll::Ready(())
+        }));
+        assert_eq!(
+            polls.get(),
+            2,
+            "polled once, then once more when truly woken"
+        );
+    });
 }
 
 /// The remote road has its own "queued once": a thread that wakes a task a
@@ -417,14 +433,31 @@ fn many_wakes_from_another_thread_between_polls_queue_the_task_once() {
 
 /// A wake from another thread for a task that has finished in the meantime
 /// is dropped when the loop picks it up: no poll, no panic, not counted.
+/// Not even when another task has taken the finished one's slab slot: the
+/// wake's generation is not that task's. (With the slot left empty and the
+/// waker dropped by its wake, as this test once had them, a loop that
+/// ignored the generation passed too.)
 #[test]
 fn a_remote_wake_of_a_finished_task_is_dropped() {
     with_deadline(10, || {
         let rt = coop::Runtime::new().unwrap();
         rt.block_on(async {
             let stale = waker_of_a_finished_task().await;
+            // Task B takes the freed slot (the slab reuses it) and waits.
+            let (p, polls, _drops) = probe();
+            let b = coop::spawn(p);
+            turns(2).await;
+            assert_eq!(polls.get(), 1);
+            // A clone stays alive here: the remote queue holds wakers
+            // weakly, and skips one already dropped before it looks at
+            // the id at all.
+            let kept = stale.clone();
             std::thread::spawn(move || stale.wake()).join().unwrap();
             turns(3).await;
+            drop(kept);
+            assert_eq!(polls.get(), 1, "a stale remote wake polled another task");
+            b.abort();
+            assert!(b.await.unwrap_err().is_cancelled());
         });
         assert_eq!(rt.metrics().wakes.remote, 0);
         assert_eq!(rt.metrics().tasks_alive, 0);

@@ -214,11 +214,13 @@ fn a_connect_waits_while_the_listener_queue_is_full() {
 
 #[test]
 fn binding_a_used_address_is_an_os_error() {
-    coop::block_on(async {
-        let a = listener();
-        let taken = a.local_addr().unwrap();
-        let err = TcpListener::bind(taken).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    with_deadline(10, || {
+        coop::block_on(async {
+            let a = listener();
+            let taken = a.local_addr().unwrap();
+            let err = TcpListener::bind(taken).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::AddrInUse);
+        });
     });
 }
 
@@ -327,7 +329,11 @@ fn a_burst_of_connects_beyond_128_is_not_reset() {
 
 /// With room for two events per wait and fifty sockets ready at once, the
 /// loop needs many waits for one burst: the sockets not reported by one
-/// wait must be reported by a later one, none forgotten.
+/// wait must be reported by a later one, none forgotten. The loop is held
+/// until all fifty clients have written, so that every socket is ready
+/// before the next wait; with two events per wait, serving them takes at
+/// least 25 waits, one per turn. (A loop that took all fifty in one wait
+/// served them in a few turns, and this test used to pass with it.)
 #[test]
 fn more_ready_sockets_than_the_event_capacity_are_all_served() {
     with_deadline(30, || {
@@ -336,16 +342,18 @@ fn more_ready_sockets_than_the_event_capacity_are_all_served() {
             let listener = listener();
             let addr = listener.local_addr().unwrap();
             let (go, wait_for_go) = std::sync::mpsc::channel();
+            let (written, all_written) = std::sync::mpsc::channel();
             let clients = coop::spawn_blocking(move || {
                 let mut streams: Vec<_> = (0..50)
                     .map(|_| std::net::TcpStream::connect(addr).unwrap())
                     .collect();
                 wait_for_go.recv().unwrap();
                 // Every client writes before any reads: the server finds
-                // most of the fifty readable at once.
+                // the fifty readable at once.
                 for (i, s) in streams.iter_mut().enumerate() {
                     s.write_all(&[i as u8; 3]).unwrap();
                 }
+                written.send(()).unwrap();
                 for (i, s) in streams.iter_mut().enumerate() {
                     let mut back = [0u8; 3];
                     s.read_exact(&mut back).unwrap();
@@ -362,9 +370,17 @@ fn more_ready_sockets_than_the_event_capacity_are_all_served() {
             // took the data without one, and made this test flaky).
             coop::yield_now().await;
             go.send(()).unwrap();
+            // Holds the loop (on purpose) until every client has written.
+            all_written.recv().unwrap();
+            let before = rt.metrics().loop_turns;
             clients.await.unwrap();
+            let turns = rt.metrics().loop_turns - before;
+            assert!(
+                turns >= 25,
+                "fifty ready sockets served in {turns} turns: more than two events per wait"
+            );
         });
-        // Every one of the fifty was reported, two per wait at most.
+        // Every one of the fifty was reported.
         assert!(rt.metrics().io_events >= 50);
     });
 }

@@ -70,32 +70,57 @@ fn ten_thousand_sleeps_none_early_lateness_bounded() {
     }
 }
 
+/// Sleeps filed out of deadline order complete in deadline order, on every
+/// backend. The deadlines count from one start, not from each task's first
+/// poll, so that a stall between two first polls cannot reorder them. A
+/// stall *before* the first polls can: a task first polled after its
+/// deadline completes at that poll, in spawn order, without sleeping (and
+/// this test used to fail then). Such a run proves nothing, and is run
+/// again; a run in which every sleep with a deadline ahead slept counts.
 #[test]
 fn sleeps_complete_in_deadline_order_on_every_backend() {
     for backend in BACKENDS {
-        let rt = runtime(backend);
-        let order = rt.block_on(async {
-            let (tx, rx) = std::sync::mpsc::channel();
-            // Deadlines from one start, not from each task's first poll: a
-            // stall between two first polls would otherwise reorder them.
-            let start = Instant::now();
-            let handles: Vec<_> = [50u64, 10, 30, 0, 20, 40]
-                .into_iter()
-                .map(|ms| {
-                    let tx = tx.clone();
-                    coop::spawn(async move {
-                        time::sleep_until(start + Duration::from_millis(ms)).await;
-                        tx.send(ms).unwrap();
-                    })
-                })
-                .collect();
-            for h in handles {
-                h.await.unwrap();
+        with_deadline(20, move || {
+            let rt = runtime(backend);
+            for attempt in 1.. {
+                let run = rt.block_on(async {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    let start = Instant::now();
+                    let handles: Vec<_> = [50u64, 10, 30, 0, 20, 40]
+                        .into_iter()
+                        .map(|ms| {
+                            let tx = tx.clone();
+                            coop::spawn(async move {
+                                let mut sleep = std::pin::pin!(time::sleep_until(
+                                    start + Duration::from_millis(ms)
+                                ));
+                                let slept = futures::poll!(sleep.as_mut()).is_pending();
+                                if slept {
+                                    sleep.await;
+                                }
+                                tx.send(ms).unwrap();
+                                // The one due at the start never sleeps.
+                                slept || ms == 0
+                            })
+                        })
+                        .collect();
+                    let mut all_slept = true;
+                    for h in handles {
+                        all_slept &= h.await.unwrap();
+                    }
+                    drop(tx);
+                    all_slept.then(|| rx.iter().collect::<Vec<_>>())
+                });
+                if let Some(order) = run {
+                    assert_eq!(order, vec![0, 10, 20, 30, 40, 50], "{backend:?}");
+                    break;
+                }
+                assert!(
+                    attempt < 5,
+                    "{backend:?}: in every run a sleep was first polled after its deadline"
+                );
             }
-            drop(tx);
-            rx.iter().collect::<Vec<_>>()
         });
-        assert_eq!(order, vec![0, 10, 20, 30, 40, 50], "{backend:?}");
     }
 }
 
@@ -163,66 +188,74 @@ fn a_timeout_around_a_read_that_never_gets_data() {
 
 #[test]
 fn a_timeout_whose_future_wins_returns_its_output_and_leaves_no_timer() {
-    let rt = Runtime::new().unwrap();
-    rt.block_on(async {
-        let ready = time::timeout(Duration::from_secs(10), async { 5 }).await;
-        assert_eq!(ready, Ok(5));
-        let soon = time::timeout(
-            Duration::from_secs(10),
-            time::sleep(Duration::from_millis(5)),
-        )
-        .await;
-        assert_eq!(soon, Ok(()));
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async {
+            let ready = time::timeout(Duration::from_secs(10), async { 5 }).await;
+            assert_eq!(ready, Ok(5));
+            let soon = time::timeout(
+                Duration::from_secs(10),
+                time::sleep(Duration::from_millis(5)),
+            )
+            .await;
+            assert_eq!(soon, Ok(()));
+        });
+        let m = rt.metrics();
+        assert_eq!(
+            m.timers_pending, 0,
+            "the loser's timer was removed when dropped"
+        );
     });
-    let m = rt.metrics();
-    assert_eq!(
-        m.timers_pending, 0,
-        "the loser's timer was removed when dropped"
-    );
 }
 
 #[test]
 fn a_sleep_of_zero_completes_at_once() {
-    let rt = Runtime::new().unwrap();
-    rt.block_on(async {
-        // Ready at the first poll: no wait for the loop to turn.
-        assert!(futures::poll!(time::sleep(Duration::ZERO)).is_ready());
-        let past = Instant::now() - Duration::from_millis(1);
-        assert!(futures::poll!(time::sleep_until(past)).is_ready());
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async {
+            // Ready at the first poll: no wait for the loop to turn.
+            assert!(futures::poll!(time::sleep(Duration::ZERO)).is_ready());
+            let past = Instant::now() - Duration::from_millis(1);
+            assert!(futures::poll!(time::sleep_until(past)).is_ready());
+        });
+        assert_eq!(rt.metrics().timers_fired, 0, "no timer was needed");
     });
-    assert_eq!(rt.metrics().timers_fired, 0, "no timer was needed");
 }
 
 #[test]
 fn a_sleep_of_many_years_is_clamped_not_overflowed() {
-    let rt = Runtime::new().unwrap();
-    rt.block_on(async {
-        for d in [Duration::from_secs(86_400 * 365 * 10), Duration::MAX] {
-            let mut far = time::sleep(d);
-            assert!(far.deadline() > Instant::now() + Duration::from_secs(86_400 * 365));
-            // Polling registers it; it must not fire.
-            let r = time::timeout(Duration::from_millis(20), &mut far).await;
-            assert!(r.is_err());
-            assert_eq!(rt.metrics().timers_pending, 1);
-            drop(far);
-            assert_eq!(
-                rt.metrics().timers_pending,
-                0,
-                "dropping removes it at once"
-            );
-        }
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async {
+            for d in [Duration::from_secs(86_400 * 365 * 10), Duration::MAX] {
+                let mut far = time::sleep(d);
+                assert!(far.deadline() > Instant::now() + Duration::from_secs(86_400 * 365));
+                // Polling registers it; it must not fire.
+                let r = time::timeout(Duration::from_millis(20), &mut far).await;
+                assert!(r.is_err());
+                assert_eq!(rt.metrics().timers_pending, 1);
+                drop(far);
+                assert_eq!(
+                    rt.metrics().timers_pending,
+                    0,
+                    "dropping removes it at once"
+                );
+            }
+        });
     });
 }
 
 #[test]
 fn dropped_sleeps_free_their_timers_at_once() {
-    let rt = Runtime::new().unwrap();
-    rt.block_on(async {
-        for _ in 0..1000 {
-            // Each loses to the instant future and is dropped.
-            let _ = time::timeout(Duration::from_secs(60), coop::yield_now()).await;
-        }
-        assert_eq!(rt.metrics().timers_pending, 0);
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async {
+            for _ in 0..1000 {
+                // Each loses to the instant future and is dropped.
+                let _ = time::timeout(Duration::from_secs(60), coop::yield_now()).await;
+            }
+            assert_eq!(rt.metrics().timers_pending, 0);
+        });
     });
 }
 
@@ -519,14 +552,16 @@ fn a_replaced_waker_may_file_a_timer_as_it_is_dropped() {
 
 #[test]
 fn interval_ticks_report_their_schedule() {
-    coop::block_on(async {
-        let start = Instant::now();
-        let mut interval = time::interval_at(start, Duration::from_millis(10));
-        for i in 0..5u32 {
-            let at = interval.tick().await;
-            assert_eq!(at, start + Duration::from_millis(10) * i);
-            assert!(Instant::now() >= at);
-        }
+    with_deadline(20, || {
+        coop::block_on(async {
+            let start = Instant::now();
+            let mut interval = time::interval_at(start, Duration::from_millis(10));
+            for i in 0..5u32 {
+                let at = interval.tick().await;
+                assert_eq!(at, start + Duration::from_millis(10) * i);
+                assert!(Instant::now() >= at);
+            }
+        });
     });
 }
 
@@ -537,21 +572,23 @@ fn interval_ticks_report_their_schedule() {
 /// past.)
 #[test]
 fn skip_after_more_than_u32_max_missed_periods_lands_after_now() {
-    let Some(start) = Instant::now().checked_sub(Duration::from_secs(5)) else {
-        return; // the machine booted less than 5 s ago
-    };
-    coop::block_on(async move {
-        let period = Duration::from_nanos(1);
-        let mut interval = time::interval_at(start, period);
-        interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        let before = Instant::now();
-        assert_eq!(interval.tick().await, start, "the late first tick");
-        let next = interval.tick().await;
-        assert!(
-            next > before,
-            "the tick after the stall is {:?} before the moment it was served",
-            before - next
-        );
+    with_deadline(20, || {
+        let Some(start) = Instant::now().checked_sub(Duration::from_secs(5)) else {
+            return; // the machine booted less than 5 s ago
+        };
+        coop::block_on(async move {
+            let period = Duration::from_nanos(1);
+            let mut interval = time::interval_at(start, period);
+            interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            let before = Instant::now();
+            assert_eq!(interval.tick().await, start, "the late first tick");
+            let next = interval.tick().await;
+            assert!(
+                next > before,
+                "the tick after the stall is {:?} before the moment it was served",
+                before - next
+            );
+        });
     });
 }
 
