@@ -147,6 +147,30 @@ fn the_loop_keeps_serving_while_a_job_blocks() {
     });
 }
 
+/// The number of the task spawned with `name`, from a trace.
+fn task_named(trace: &coop::trace::Trace, name: &str) -> Option<u64> {
+    trace.events.iter().find_map(|e| match e {
+        coop::trace::Event::Spawn {
+            task,
+            name: Some(n),
+            ..
+        } if n == name => Some(*task),
+        _ => None,
+    })
+}
+
+/// The tasks whose blocking jobs a pool thread ran, in a trace's order.
+fn jobs_run(trace: &coop::trace::Trace) -> Vec<u64> {
+    trace
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            coop::trace::Event::Blocking { task, .. } => Some(*task),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The name given to a blocking job is its waiting task's name: the trace
 /// draws the job under it (and a slow-poll warning would name it).
 #[test]
@@ -160,26 +184,8 @@ fn named_blocking_jobs_via_the_task_builder() {
             assert_eq!(h.await.unwrap(), 7);
         });
         let trace = rt.trace().unwrap();
-        let named = trace
-            .events
-            .iter()
-            .find_map(|e| match e {
-                coop::trace::Event::Spawn {
-                    task,
-                    name: Some(n),
-                    ..
-                } if n == "hash-file" => Some(*task),
-                _ => None,
-            })
-            .expect("the job's task carries the name");
-        let jobs: Vec<u64> = trace
-            .events
-            .iter()
-            .filter_map(|e| match e {
-                coop::trace::Event::Blocking { task, .. } => Some(*task),
-                _ => None,
-            })
-            .collect();
+        let named = task_named(&trace, "hash-file").expect("the job's task carries the name");
+        let jobs = jobs_run(&trace);
         assert_eq!(jobs, [named], "the job is drawn as the named task's");
     });
 }
@@ -446,26 +452,9 @@ fn a_skipped_job_is_not_in_the_trace() {
             coop::spawn_blocking(|| ()).await.unwrap();
         });
         let trace = rt.trace().unwrap();
-        let skipped_task = trace
-            .events
-            .iter()
-            .find_map(|e| match e {
-                coop::trace::Event::Spawn {
-                    task,
-                    name: Some(n),
-                    ..
-                } if n == "skipped" => Some(*task),
-                _ => None,
-            })
-            .expect("the skipped job's task was spawned");
-        let jobs: Vec<u64> = trace
-            .events
-            .iter()
-            .filter_map(|e| match e {
-                coop::trace::Event::Blocking { task, .. } => Some(*task),
-                _ => None,
-            })
-            .collect();
+        let skipped_task =
+            task_named(&trace, "skipped").expect("the skipped job's task was spawned");
+        let jobs = jobs_run(&trace);
         assert_eq!(jobs.len(), 2, "the two jobs that ran: {jobs:?}");
         assert!(
             !jobs.contains(&skipped_task),
