@@ -30,8 +30,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use crate::reactor::registration::no_runtime;
-use crate::runtime::context;
+use crate::reactor::registration::require_runtime;
 
 /// Something that names one or more socket addresses: an address, an IP
 /// and a port, or a string `"host:port"` (with `host` a name or an IP).
@@ -70,7 +69,7 @@ pub(crate) async fn resolve(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<
         // The pool is the current runtime's. Where none runs (a future
         // polled by another executor) there is no pool to ask, and
         // `spawn_blocking` would panic: say what a socket made there says.
-        _ if context::with_current(|_| ()).is_none() => return Err(no_runtime()),
+        _ if let Err(e) = require_runtime() => return Err(e),
         Resolution::Lookup(text) => {
             on_the_pool(move || std::net::ToSocketAddrs::to_socket_addrs(&text))
         }

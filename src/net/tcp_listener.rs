@@ -9,8 +9,7 @@ use mio::Interest;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{TcpStream, each_addr};
-use crate::reactor::registration::{Direction, IoSource, no_runtime};
-use crate::runtime::context;
+use crate::reactor::registration::{Direction, IoSource, require_runtime};
 
 /// How many finished handshakes the kernel queues for `accept` (the kernel
 /// caps it at `net.core.somaxconn`). std, mio 1.x and tokio's `bind` use
@@ -74,9 +73,7 @@ impl TcpListener {
         // The accepted stream registers with the current runtime. Where
         // none runs, that fails, and by then accept(2) has taken the
         // connection off the queue, to be closed unseen: refuse first.
-        if context::with_current(|_| ()).is_none() {
-            return Poll::Ready(Err(no_runtime()));
-        }
+        require_runtime()?;
         // accept(2) until WouldBlock: readiness stays set while connections
         // remain queued, so the next call accepts without waiting.
         let (stream, peer) =

@@ -11,8 +11,7 @@ use mio::Interest;
 
 use super::addr::{ToSocketAddrs, no_address, resolve};
 use super::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
-use crate::reactor::registration::{Direction, IoSource, no_runtime};
-use crate::runtime::context;
+use crate::reactor::registration::{Direction, IoSource, require_runtime};
 
 /// What a stream registers for: reads and writes, and on Linux urgent data
 /// too (`EPOLLPRI`), so that the reactor learns when a read may stop short
@@ -66,9 +65,7 @@ impl TcpStream {
         // Where no runtime runs, the stream could not be registered: say
         // so before a handshake starts, not after (the server would see a
         // connection that closed at once).
-        if context::with_current(|_| ()).is_none() {
-            return Err(no_runtime());
-        }
+        require_runtime()?;
         // A non-blocking connect returns at once; the socket becomes
         // writable when the handshake ends, successfully or not.
         let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?;

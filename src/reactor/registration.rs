@@ -180,6 +180,14 @@ impl<S: Source> IoSource<S> {
     }
 }
 
+/// `Ok` where a coop runtime runs, else [`no_runtime`]'s error: asked
+/// before an operation that would register a socket afterwards (an
+/// `accept(2)`, a `connect(2)`) or needs the blocking pool (a name look-up),
+/// so that it fails before it has done anything the failure would undo.
+pub(crate) fn require_runtime() -> io::Result<()> {
+    context::with_current(|_| ()).ok_or_else(no_runtime)
+}
+
 /// The error for a socket made (or a name looked up for one) where no
 /// coop runtime runs.
 pub(crate) fn no_runtime() -> io::Error {
