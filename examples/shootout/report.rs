@@ -555,11 +555,12 @@ mod tests {
         }
     }
 
+    /// The verdict of the check whose target starts with `prefix`.
     fn verdict<'a>(verdicts: &'a [Verdict], prefix: &str) -> &'a Verdict {
         verdicts
             .iter()
             .find(|v| v.target.starts_with(prefix))
-            .unwrap()
+            .unwrap_or_else(|| panic!("no check {prefix:?}"))
     }
 
     /// The 100 × 64 B cell in turns, coop's and tokio's CPU µs per echo
@@ -810,10 +811,7 @@ mod tests {
             "throughput",
             "memory per connection: coop ≤ tokio",
         ] {
-            let v = verdicts
-                .iter()
-                .find(|v| v.target.starts_with(prefix))
-                .unwrap();
+            let v = verdict(&verdicts, prefix);
             assert_eq!(v.pass, Some(false), "{prefix}: {}", v.measured);
             assert!(v.measured.contains("crashed"), "{prefix}: {}", v.measured);
         }
@@ -840,10 +838,7 @@ mod tests {
             "memory per connection: coop ≤ tokio",
             "memory per connection: coop ≤ 1/5",
         ] {
-            let v = verdicts
-                .iter()
-                .find(|v| v.target.starts_with(prefix))
-                .unwrap();
+            let v = verdict(&verdicts, prefix);
             assert_eq!(v.pass, Some(false), "{prefix}: {}", v.measured);
             assert!(
                 v.measured.contains("served 600 of 1000"),
@@ -865,16 +860,10 @@ mod tests {
             cell_row("tokio", 1000, &[Some(5.0)]),
         ];
         let verdicts = targets(&rows, &[], 64);
-        let cpu = verdicts
-            .iter()
-            .find(|v| v.target.starts_with("CPU per echo: coop ≤ tokio"))
-            .unwrap();
+        let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
         assert_eq!(cpu.pass, Some(true), "{}", cpu.measured);
         assert!(cpu.within_noise, "{}: unmarked", cpu.measured);
-        let mem = verdicts
-            .iter()
-            .find(|v| v.target.starts_with("memory per connection: coop ≤ tokio"))
-            .unwrap();
+        let mem = verdict(&verdicts, "memory per connection: coop ≤ tokio");
         assert_eq!(mem.pass, Some(true), "{}", mem.measured);
         assert!(!mem.within_noise, "{}", mem.measured);
     }
