@@ -476,13 +476,7 @@ fn a_blocking_job_is_in_the_trace_once_its_result_is_back() {
         for round in 0..50 {
             let rt = Runtime::builder().trace(true).build().unwrap();
             rt.block_on(async { coop::spawn_blocking(|| ()).await.unwrap() });
-            let jobs = rt
-                .trace()
-                .unwrap()
-                .events
-                .iter()
-                .filter(|e| matches!(e, coop::trace::Event::Blocking { .. }))
-                .count();
+            let jobs = jobs_run(&rt.trace().unwrap()).len();
             assert_eq!(
                 jobs, 1,
                 "round {round}: the job is back, and not in the trace"
