@@ -147,6 +147,20 @@ fn the_loop_keeps_serving_while_a_job_blocks() {
     });
 }
 
+/// Spawns a blocking job that holds its pool thread until something is
+/// sent on the returned sender, and returns once the job has started.
+/// Called inside a runtime.
+fn hold_a_pool_thread() -> (coop::JoinHandle<()>, std::sync::mpsc::Sender<()>) {
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let job = coop::spawn_blocking(move || {
+        started_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+    });
+    started_rx.recv().unwrap();
+    (job, go_tx)
+}
+
 /// The number of the task spawned with `name`, from a trace.
 fn task_named(trace: &coop::trace::Trace, name: &str) -> Option<u64> {
     trace.events.iter().find_map(|e| match e {
@@ -298,13 +312,7 @@ fn an_aborted_job_that_has_not_started_does_not_run() {
         let ran = Arc::new(AtomicUsize::new(0));
         let ran2 = ran.clone();
         rt.block_on(async move {
-            let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
-            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-            let first = coop::spawn_blocking(move || {
-                started_tx.send(()).unwrap();
-                go_rx.recv().unwrap();
-            });
-            started_rx.recv().unwrap(); // the pool's only thread is busy
+            let (first, go_tx) = hold_a_pool_thread(); // the pool's only thread is busy
             let second = coop::spawn_blocking(move || {
                 ran2.fetch_add(1, Ordering::SeqCst);
             });
@@ -434,13 +442,7 @@ fn a_skipped_job_is_not_in_the_trace() {
             .build()
             .unwrap();
         rt.block_on(async {
-            let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
-            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-            let first = coop::spawn_blocking(move || {
-                started_tx.send(()).unwrap();
-                go_rx.recv().unwrap();
-            });
-            started_rx.recv().unwrap();
+            let (first, go_tx) = hold_a_pool_thread();
             let second = coop::task::Builder::new()
                 .name("skipped")
                 .spawn_blocking(|| ());
