@@ -448,8 +448,48 @@ mod tests {
         assert_eq!((row.usage.threads, row.range), (7, (5.0, 5.0)));
     }
 
+    /// `measure` reads the whole process (its threads, its CPU clock), so
+    /// the tests that call it take turns: each would count the other's
+    /// threads and work as its own.
+    static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn measuring() -> std::sync::MutexGuard<'static, ()> {
+        MEASURING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    #[test]
+    fn a_thread_of_before_that_ends_during_the_run_hides_none_of_the_runs() {
+        let _turn = measuring();
+        // A thread that exists when the run starts and ends inside it (a
+        // test harness's previous test thread on its way out, a blocking
+        // pool's idle worker), then a thread of the run's own. Counting by
+        // `Threads:` would see the same total throughout and say 1.
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let old = std::thread::spawn(move || {
+            let _ = wait.recv();
+        });
+        let ((), usage) = measure::measure(|| {
+            drop(release);
+            old.join().expect("the old thread panicked");
+            std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(50)))
+                .join()
+                .expect("the run's thread panicked");
+            Ok(())
+        })
+        .expect("measure failed");
+        // At least: the test harness may start the next test's thread
+        // during the run, which is new too.
+        assert!(
+            usage.threads >= 2,
+            "the main thread and the run's: {usage:?}"
+        );
+    }
+
     #[test]
     fn the_cpu_column_counts_an_ended_thread_finer_than_a_clock_tick() {
+        let _turn = measuring();
         // A thread that computes until it has used 3 ms of CPU, then ends.
         // The run's CPU must not come out below that: the sampler's own
         // CPU time is taken out exactly (see `measure`).

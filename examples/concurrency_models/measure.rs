@@ -6,9 +6,15 @@
 //! about the next. So a small thread samples the file every millisecond
 //! during a run and keeps the highest values:
 //!
-//! - **threads** = peak `Threads:` minus the threads that were there before
-//!   the run (the main thread, the delay server's thread, the sampler
-//!   itself), plus one for the main thread, which every model uses.
+//! - **threads** = the most threads alive at once that were *not* there
+//!   before the run (the main thread, the delay server's thread, the
+//!   sampler itself, and any thread still on its way out), plus one for the
+//!   main thread, which every model uses. The sampler lists the thread IDs
+//!   in `/proc/self/task` rather than subtracting two `Threads:` counts: a
+//!   thread of before that ends during the run would cancel one of the
+//!   run's own in the difference. (A test harness's previous test thread,
+//!   which reports its result before it has quite exited, did exactly that
+//!   about once in 100 runs; session 28.)
 //! - **peak memory** = peak `VmRSS:` minus `VmRSS:` at the start of the run:
 //!   what the run *added*. Memory the allocator kept from an earlier run
 //!   and reuses does not show up again, so read it as "about how much".
@@ -29,6 +35,7 @@
 #[path = "../common/procfs.rs"]
 pub mod procfs;
 
+use std::collections::HashSet;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +65,17 @@ pub fn status_now() -> (usize, u64) {
         procfs::status_field(&status, "Threads:").unwrap_or(1) as usize,
         procfs::status_field(&status, "VmRSS:").unwrap_or(0),
     )
+}
+
+/// The IDs of this process's threads alive now (the entries of
+/// `/proc/self/task`); empty if the directory cannot be read.
+pub fn thread_ids_now() -> HashSet<u32> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|dir| {
+            dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// CPU time used so far by all of this process's threads, ended ones
@@ -112,22 +130,22 @@ pub fn measure<T>(f: impl FnOnce() -> io::Result<T>) -> io::Result<(T, Usage)> {
         thread::Builder::new()
             .name("sampler".into())
             .spawn(move || {
-                let (base_threads, base_rss) = status_now(); // includes this thread
+                let before = thread_ids_now(); // includes this thread
+                let base_rss = status_now().1;
                 let _ = ready_tx.send(());
-                let (mut threads, mut rss) = (base_threads, base_rss);
+                let (mut new_threads, mut rss) = (0, base_rss);
                 loop {
                     let done = stop.load(Ordering::Relaxed);
-                    let (t, r) = status_now();
-                    threads = threads.max(t);
-                    rss = rss.max(r);
+                    let alive = thread_ids_now();
+                    new_threads = new_threads.max(alive.difference(&before).count());
+                    rss = rss.max(status_now().1);
                     if done {
                         break;
                     }
                     thread::sleep(Duration::from_millis(1));
                 }
                 let own_cpu = thread_cpu_secs_now(); // all of it, from zero
-                let threads = threads - base_threads + 1;
-                (threads, rss.saturating_sub(base_rss), own_cpu)
+                (new_threads + 1, rss.saturating_sub(base_rss), own_cpu)
             })?
     };
     let _ = ready_rx.recv();
