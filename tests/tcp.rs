@@ -897,3 +897,138 @@ fn connect_looks_a_name_up_on_the_blocking_pool_and_a_number_nowhere() {
         );
     });
 }
+
+/// Resets the connection from `peer`'s side (`SO_LINGER` 0: close sends
+/// RST) and waits until `stream`'s kernel has processed the reset. It
+/// asks `peer_addr`, which fails once the socket is closed and, unlike a
+/// read, leaves the pending `ECONNRESET` in place.
+async fn reset_by_peer(peer: std::net::TcpStream, stream: &TcpStream) {
+    let peer = Socket::from(peer);
+    peer.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(peer);
+    while stream.peer_addr().is_ok() {
+        coop::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Writing to a connection the peer has reset fails with `EPIPE`, and by
+/// default the kernel also raises `SIGPIPE`, which kills a process that
+/// does not ignore it. Rust's `main` ignores it, but a library can be
+/// hosted by a program that does not (a C program, a Python extension).
+/// std's plain `write` passes `MSG_NOSIGNAL` for that reason; its
+/// `write_vectored` is `writev(2)`, which has no flags, so a vectored
+/// write raised the signal. A handler that only sets a flag makes the
+/// signal visible here without killing the test. (Found in review,
+/// session 28; tokio's vectored write goes through the same `writev`.)
+#[test]
+fn a_vectored_write_to_a_reset_connection_is_an_error_not_a_sigpipe() {
+    use std::io::IoSlice;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let sigpipe = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGPIPE, sigpipe.clone()).unwrap();
+    with_deadline(10, move || {
+        coop::block_on(async move {
+            let (peer, stream) = std_peer_and_stream().await;
+            reset_by_peer(peer, &stream).await;
+            // The first operation reports (and so clears) the pending
+            // `ECONNRESET`; from then on a write fails with `EPIPE`, the
+            // error that comes with the signal.
+            let mut buf = [0u8; 8];
+            let read = (&stream).read(&mut buf).await;
+            assert!(
+                matches!(&read, Err(e) if e.kind() == ErrorKind::ConnectionReset),
+                "{read:?}"
+            );
+            let slices = [IoSlice::new(b"ab"), IoSlice::new(b"cd")];
+            let results = [
+                (&stream).write_vectored(&slices).await,
+                TcpStream::split(&stream).1.write_vectored(&slices).await,
+                stream.into_split().1.write_vectored(&slices).await,
+            ];
+            for result in results {
+                assert!(
+                    matches!(&result, Err(e) if e.kind() == ErrorKind::BrokenPipe),
+                    "{result:?}"
+                );
+            }
+        });
+    });
+    assert!(
+        !sigpipe.load(Ordering::SeqCst),
+        "a vectored write raised SIGPIPE"
+    );
+}
+
+/// A read into an empty buffer returns `Ok(0)` at once, as std's blocking
+/// `read(&mut [])` does, whether or not data is waiting, and takes
+/// nothing. It used to wait for the socket to become readable when
+/// readiness had been cleared (here by a short read), and with no data
+/// coming it waited for ever. (Found in review, session 28.)
+#[test]
+fn a_read_into_an_empty_buffer_returns_at_once_and_takes_nothing() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (mut peer, mut stream) = std_peer_and_stream().await;
+            peer.write_all(b"first").unwrap();
+            let mut buf = [0u8; 64];
+            let n = stream.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"first"); // short: readiness is cleared
+
+            let empty = timeout(Duration::from_secs(1), stream.read(&mut [])).await;
+            assert_eq!(
+                empty
+                    .expect("a read into an empty buffer waited for data")
+                    .unwrap(),
+                0
+            );
+
+            peer.write_all(b"second").unwrap();
+            coop::time::sleep(Duration::from_millis(50)).await;
+            let empty = timeout(Duration::from_secs(1), stream.read(&mut [])).await;
+            assert_eq!(empty.unwrap().unwrap(), 0, "with data waiting too");
+            let n = stream.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"second", "and the data is still there");
+        });
+    });
+}
+
+/// `close` after the peer has reset the connection is `Ok(())`, as in
+/// tokio: `shutdown(2)` says `ENOTCONN` (the socket is closed already),
+/// and that is not an error for a close. The reset itself is not lost: the
+/// next read reports it.
+#[test]
+fn close_after_a_reset_is_ok_and_the_next_read_reports_the_reset() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (peer, mut stream) = std_peer_and_stream().await;
+            reset_by_peer(peer, &stream).await;
+            stream.close().await.unwrap();
+            let mut buf = [0u8; 8];
+            let read = stream.read(&mut buf).await;
+            assert!(
+                matches!(&read, Err(e) if e.kind() == ErrorKind::ConnectionReset),
+                "{read:?}"
+            );
+            stream.close().await.unwrap(); // and again
+        });
+    });
+}
+
+/// `bind` is not `async`: a name given to it is looked up in place, by
+/// std's blocking `getaddrinfo`, on the calling thread, not on the
+/// blocking pool (its doc comment says so, and how to avoid it).
+#[test]
+fn bind_looks_a_name_up_in_place_not_on_the_pool() {
+    with_deadline(20, || {
+        let rt = coop::Runtime::new().unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("localhost:0").unwrap();
+            assert!(listener.local_addr().unwrap().ip().is_loopback());
+            let socket = coop::net::UdpSocket::bind(("localhost", 0)).unwrap();
+            assert!(socket.local_addr().unwrap().ip().is_loopback());
+        });
+        assert_eq!(rt.metrics().blocking_jobs, 0);
+    });
+}

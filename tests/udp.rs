@@ -180,3 +180,32 @@ fn recv_after_connect_skips_a_datagram_queued_from_elsewhere_before_it() {
         });
     });
 }
+
+/// A datagram is received whole or not at all: a receive into an empty
+/// buffer takes the next datagram, returns 0 and its sender, and discards
+/// its bytes (as std's and the OS's do). It waits for a datagram like
+/// any receive. So a zero-length buffer skips a datagram; it does not
+/// peek.
+#[test]
+fn a_receive_into_an_empty_buffer_takes_and_discards_one_datagram() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let to = b.local_addr().unwrap();
+            a.send_to(b"one", to).await.unwrap();
+            a.send_to(b"two", to).await.unwrap();
+            a.send_to(b"three", to).await.unwrap();
+            let (n, from) = b.recv_from(&mut []).await.unwrap();
+            assert_eq!((n, from), (0, a.local_addr().unwrap()));
+            let mut buf = [0u8; 16];
+            let (n, _) = b.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"two", "\"one\" was taken");
+            b.connect(a.local_addr().unwrap()).await.unwrap();
+            assert_eq!(b.recv(&mut []).await.unwrap(), 0);
+            let empty =
+                coop::time::timeout(std::time::Duration::from_millis(100), b.recv(&mut buf)).await;
+            assert!(empty.is_err(), "\"three\" was taken too: {empty:?}");
+        });
+    });
+}

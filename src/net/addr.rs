@@ -21,7 +21,10 @@
 //!
 //! The constructors that are not `async` (`TcpListener::bind`,
 //! `UdpSocket::bind`) keep `std::net::ToSocketAddrs`: they have no task to
-//! suspend, and binding to a name rather than to an address is rare.
+//! suspend, and binding to a name rather than to an address is rare. A
+//! name given to them *is* looked up on the calling thread, and from a task
+//! that blocks the loop; their docs show how to look it up on the pool
+//! first.
 //!
 //! The trait is *sealed*: implemented here for the address types `std`
 //! knows, and nowhere else, so its one method stays an implementation

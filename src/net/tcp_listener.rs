@@ -37,6 +37,25 @@ impl TcpListener {
     /// Binds to `addr` (with `SO_REUSEADDR`) and starts listening with a
     /// backlog of 1024. Port 0 picks a free port: see
     /// [`local_addr`](Self::local_addr).
+    ///
+    /// `bind` is not `async`, so it takes `std`'s `ToSocketAddrs`, and a
+    /// *name* (`"localhost:7000"`) is looked up right here by `std`'s
+    /// blocking `getaddrinfo`, on the calling thread: from a task, that
+    /// stops the whole loop for as long as the lookup takes (tokio's
+    /// `bind`, being `async`, looks names up on its blocking pool). A
+    /// numeric address needs no lookup. To bind to a name without the
+    /// stall, look it up first on the pool and bind to what it finds:
+    ///
+    /// ```no_run
+    /// # coop::block_on(async {
+    /// use std::net::{SocketAddr, ToSocketAddrs};
+    /// let addrs: Vec<SocketAddr> =
+    ///     coop::spawn_blocking(|| "localhost:7000".to_socket_addrs().map(Iterator::collect))
+    ///         .await??;
+    /// let listener = coop::net::TcpListener::bind(&addrs[..])?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # });
+    /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let std_listener = each_addr(addr, |addr| {
             let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;

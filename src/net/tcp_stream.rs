@@ -30,6 +30,27 @@ const STREAM_INTEREST: Interest = Interest::READABLE.add(Interest::WRITABLE);
 /// read while another writes; [`split`](Self::split) and
 /// [`into_split`](Self::into_split) name that pattern.
 ///
+/// Three edge cases of the I/O traits:
+///
+/// - **A read into an empty buffer** returns `Ok(0)` at once, data or
+///   not, and takes nothing (std's `read(&mut [])` does the same; tokio's
+///   waits until the socket is readable). So `Ok(0)` means end-of-file
+///   only for a non-empty buffer.
+/// - **`close`** (`poll_close`, on the stream and on its write halves)
+///   shuts down the write direction: the FIN is queued behind the data
+///   already written, and `Ok(())` says no more than that, not that the
+///   peer has read anything. Where the kernel says the connection is
+///   already gone (`ENOTCONN`: the peer reset it, or both sides have
+///   closed), there is nothing left to shut and `close` returns
+///   `Ok(())`, as tokio's `shutdown` does. That hides no reset: a reset
+///   that no read or write has reported yet is still the socket's
+///   pending error, and the next read or write returns it
+///   (`ConnectionReset`). [`shutdown`](Self::shutdown), like std's,
+///   returns the `ENOTCONN`.
+/// - **Writes never raise `SIGPIPE`**, vectored ones included: a write to
+///   a reset connection is an `EPIPE` or `ECONNRESET` error, even in a
+///   process that has not ignored the signal (on Linux and Apple systems).
+///
 /// ```no_run
 /// use futures::io::{AsyncReadExt, AsyncWriteExt};
 /// # coop::block_on(async {
@@ -152,6 +173,14 @@ impl TcpStream {
         // readiness, new data will bring a new event. Forgetting readiness
         // now saves the read(2) that would only say WouldBlock.
         let len = buf.len();
+        // An empty buffer reads nothing and so need not wait for data:
+        // `Ok(0)` at once, as std's blocking `read(&mut [])` returns. (Left
+        // to the reactor, it would wait for readable whenever readiness
+        // had been cleared, for ever if no data came.) One compare of the
+        // length the drain test needs anyway, predicted not taken.
+        if len == 0 {
+            return Poll::Ready(Ok(0));
+        }
         self.io.poll_io_drain(
             cx,
             Direction::Read,
@@ -180,22 +209,60 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        // No shortcut here: `writev(2)` takes at most `IOV_MAX` slices
-        // (std passes the first 1,024 on Linux, fewer elsewhere), so a
+        // No shortcut here: one call takes at most `IOV_MAX` slices (the
+        // first 1,024 on Linux, fewer elsewhere: see `write_vectored`), so a
         // write shorter than all the slices together need not have found
         // the send buffer full, and no writable edge would come to end
         // the wait. This keeps readiness until a write says `WouldBlock`.
         self.io
-            .poll_io(cx, Direction::Write, |s| (&*s).write_vectored(bufs))
+            .poll_io(cx, Direction::Write, |s| write_vectored(s, bufs))
     }
 
     pub(crate) fn poll_close_priv(&self) -> Poll<io::Result<()>> {
         match self.shutdown(Shutdown::Write) {
-            // Already closed by the peer: nothing left to shut.
+            // `ENOTCONN`: the socket is closed already, by a reset from
+            // the peer or after both FINs (on Linux; macOS says it in
+            // more cases, see tokio#4665). Nothing left to shut,
+            // and a reset stays pending for the next read or write.
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Poll::Ready(Ok(())),
             result => Poll::Ready(result),
         }
     }
+}
+
+/// `MSG_NOSIGNAL` from `<sys/socket.h>`: one value on every Linux
+/// architecture (`libc` has it once, for all of them). Written out
+/// because coop has no `libc` dependency and socket2 does not export it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MSG_NOSIGNAL: std::ffi::c_int = 0x4000;
+
+/// The most slices one `sendmsg(2)` takes on Linux (`UIO_MAXIOV`); with
+/// more it fails with `EMSGSIZE`, where std's `writev` quietly passes the
+/// first 1,024. We pass the first 1,024 too.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const IOV_MAX: usize = 1024;
+
+/// A vectored write that never raises `SIGPIPE`.
+///
+/// std's `write_vectored` is `writev(2)`, which takes no flags: on a
+/// connection the peer has reset it fails with `EPIPE` *and* the kernel
+/// sends `SIGPIPE`, whose default action ends the process. Rust's `main`
+/// ignores the signal, but a library may be hosted by a program that does
+/// not. std's plain `write` passes `MSG_NOSIGNAL` for exactly this reason,
+/// so vectored writes here do the same, through `sendmsg(2)` (socket2's
+/// `send_vectored_with_flags`). tokio's vectored write is std's `writev`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn write_vectored(s: &mio::net::TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    let bufs = &bufs[..bufs.len().min(IOV_MAX)];
+    socket2::SockRef::from(s).send_vectored_with_flags(bufs, MSG_NOSIGNAL)
+}
+
+/// Elsewhere: `writev(2)`. On Apple systems mio sets `SO_NOSIGPIPE` on
+/// every socket it makes, as std does on its own; other systems may
+/// still raise `SIGPIPE` here.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn write_vectored(s: &mio::net::TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    (&*s).write_vectored(bufs)
 }
 
 /// Implements `AsyncRead` + `AsyncWrite` for a type that derefs to a

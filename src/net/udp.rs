@@ -33,7 +33,10 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
-    /// Binds a socket to `addr` (port 0 picks a free port).
+    /// Binds a socket to `addr` (port 0 picks a free port). A name is
+    /// looked up in place, on the calling thread, by `std`'s blocking
+    /// lookup: see [`TcpListener::bind`](super::TcpListener::bind) for what
+    /// that costs a loop and how to avoid it.
     pub fn bind(addr: impl std::net::ToSocketAddrs) -> io::Result<UdpSocket> {
         let socket = each_addr(addr, std::net::UdpSocket::bind)?;
         UdpSocket::from_std(socket)
@@ -71,6 +74,11 @@ impl UdpSocket {
 
     /// Receives one datagram; returns its length and sender. A datagram
     /// longer than `buf` is truncated (the rest is discarded, as in the OS).
+    ///
+    /// So an empty `buf` is no peek: like std's, the call waits for a
+    /// datagram, takes it, discards its bytes, and returns 0 and the
+    /// sender. (A TCP read into an empty buffer is different: a stream
+    /// has no message to consume, and it returns `Ok(0)` at once.)
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         poll_fn(|cx| self.poll_recv_from(cx, buf)).await
     }
@@ -106,7 +114,8 @@ impl UdpSocket {
     }
 
     /// Receives one datagram from the connected peer (truncated to `buf`,
-    /// as in [`recv_from`](Self::recv_from)).
+    /// as in [`recv_from`](Self::recv_from); an empty `buf` takes and
+    /// discards one).
     ///
     /// The kernel drops datagrams from anyone else only from `connect` on:
     /// one that was already in the receive queue keeps its place, and
