@@ -44,7 +44,10 @@
 //!
 //! The exit status is 0 when `errors=0` and `leaks=0`. If the soak itself
 //! ends early with an error, it kills the server first: no run leaves a
-//! server behind. The
+//! server behind. So it does when stopped by SIGINT or SIGTERM (Ctrl-C,
+//! `kill PID`): it kills and reaps the server, says so, and exits with
+//! 128 plus the signal's number, as a shell reports a process the signal
+//! ended. (SIGKILL cannot be caught: that still leaves the server.) The
 //! load generator is a `coop` program too (one thread, one task per
 //! connection), so the soak exercises the runtime on both ends.
 
@@ -57,27 +60,91 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
 use coop::net::TcpStream;
+use coop::signal::{SignalKind, signal};
+
+/// The server process, while it may be running: shared by the main thread
+/// and the signal watcher ([`stop_server_on_signals`]). Whoever stops it
+/// holds the lock until it is reaped and leaves `None`, so the other never
+/// signals a PID that may already belong to another process.
+type ServerSlot = Arc<Mutex<Option<Child>>>;
+
+/// The slot, locked (a panic while it was held does not lose the child).
+fn lock(slot: &ServerSlot) -> MutexGuard<'_, Option<Child>> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The server, killed and reaped if the soak ends early with an error
 /// (dropping a `Child` alone leaves the process running). The normal end
-/// takes it out first, to stop it with SIGTERM.
-struct ServerGuard(Option<Child>);
+/// stops it with SIGTERM and reaps it first.
+struct ServerGuard(ServerSlot);
 
 impl Drop for ServerGuard {
     fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
+        if let Some(mut child) = lock(&self.0).take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
+
+/// Watches for SIGINT and SIGTERM on a thread of its own (a second `coop`
+/// runtime, so that it answers whatever the main thread is doing) and, on
+/// either, kills and reaps the server in `slot` and ends the soak with
+/// status 128 + the signal's number. Without it either signal ended the
+/// soak at once and left the server running. Returns once the handlers
+/// are installed: the server must not start before, or a signal in
+/// between would leave it behind again.
+fn stop_server_on_signals(slot: ServerSlot) -> io::Result<()> {
+    let (ready, installed) = mpsc::channel();
+    std::thread::spawn(move || {
+        coop::block_on(async move {
+            let kinds = [
+                ("SIGINT", SignalKind::interrupt()),
+                ("SIGTERM", SignalKind::terminate()),
+            ];
+            let mut signals = Vec::new();
+            for (name, kind) in kinds {
+                match signal(kind) {
+                    Ok(one) => signals.push((name, one)),
+                    Err(e) => return drop(ready.send(Err(e))),
+                }
+            }
+            let _ = ready.send(Ok(()));
+            let (name, number) = std::future::poll_fn(|cx| {
+                for (name, one) in &mut signals {
+                    // An error reading the pipe: stop as for the signal.
+                    if one.poll_recv(cx).is_ready() {
+                        return Poll::Ready((*name, one.kind().as_raw()));
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
+            if let Some(mut child) = lock(&slot).take() {
+                let _ = child.kill();
+                let _ = child.wait();
+                eprintln!(
+                    "soak: {name}: stopped the server (PID {}); no result",
+                    child.id()
+                );
+            } else {
+                eprintln!("soak: {name}: the server had already stopped; no result");
+            }
+            std::process::exit(128 + number);
+        })
+    });
+    installed
+        .recv()
+        .map_err(|_| io::Error::other("the signal watcher died"))?
 }
 
 /// Soak the echo server: many connections, steady load, leak checks.
@@ -138,19 +205,24 @@ fn main() -> io::Result<()> {
         );
         std::process::exit(2);
     }
-    let mut server = ServerGuard(Some(
-        Command::new(&path)
-            .args(["--addr", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?,
-    ));
-    let child = server.0.as_mut().expect("just started");
-    let pid = child.id();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let server = ServerGuard(ServerSlot::default());
+    stop_server_on_signals(server.0.clone())?;
+    // Started and stored under the lock: a signal meanwhile waits for it.
+    let (pid, stdout, stderr) = {
+        let mut slot = lock(&server.0);
+        let child = slot.insert(
+            Command::new(&path)
+                .args(["--addr", "127.0.0.1:0"])
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()?,
+        );
+        (child.id(), child.stdout.take(), child.stderr.take())
+    };
+    let mut stdout = BufReader::new(stdout.expect("piped"));
+    let stderr = BufReader::new(stderr.expect("piped"));
     // The first line is the address, within `--step-timeout`: a server that
     // never prints it (stuck before listening) must fail the soak, not hang it.
     let (first_tx, first_rx) = std::sync::mpsc::channel();
@@ -199,12 +271,18 @@ fn main() -> io::Result<()> {
         fds_end = fds(pid)?;
     }
 
-    // Stop it the way an operator would, and expect a clean exit.
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()?;
-    let mut child = server.0.take().expect("still running");
-    let status = exit_within(&mut child, Duration::from_secs(10))?;
+    // Stop it the way an operator would, and expect a clean exit. The
+    // lock is held until it is reaped: a SIGINT meanwhile waits for that.
+    let status = {
+        let mut slot = lock(&server.0);
+        let child = slot.as_mut().expect("still running");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?;
+        let status = exit_within(child, Duration::from_secs(10))?;
+        *slot = None;
+        status
+    };
     let _ = log_thread.join();
     let server_failed = u64::from(!status.success());
     if !status.success() {

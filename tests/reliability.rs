@@ -1818,6 +1818,69 @@ fn a_soak_that_fails_early_leaves_no_server_behind() {
     assert!(!leaked, "the soak's server (PID {pid}) outlived it");
 }
 
+/// A soak stopped by SIGTERM or SIGINT (`kill PID`, or `kill -INT PID`:
+/// Ctrl-C in a terminal reaches the server as well, the soak alone does
+/// not) stops its server too. It used to die at once by the signal and
+/// leave the server running, adopted by init, with nobody to stop it.
+#[test]
+fn a_soak_stopped_by_a_signal_leaves_no_server_behind() {
+    let _serial = serial();
+    for (signal, number) in [("-TERM", 15), ("-INT", 2)] {
+        let args = "--secs 30 --conns 10 --churn 0 --max-msg 64";
+        let mut soak = spawn_soak(&args.split(' ').collect::<Vec<_>>());
+        let soak_pid = soak.id();
+        let (status, server) = with_deadline(30, move || {
+            // The soak's one child is its server.
+            let children = format!("/proc/{soak_pid}/task/{soak_pid}/children");
+            let server = loop {
+                let text = std::fs::read_to_string(&children).unwrap_or_default();
+                if let Some(pid) = text.split_whitespace().next() {
+                    break pid.to_owned();
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            util::track_child(server.parse().unwrap());
+            // Signal it once the load is on.
+            let mut stdout = BufReader::new(soak.stdout.take().unwrap());
+            let mut line = String::new();
+            while !line.contains("connections open") {
+                line.clear();
+                assert!(stdout.read_line(&mut line).unwrap() > 0, "no load");
+            }
+            let sent = Command::new("kill")
+                .args([signal, &soak_pid.to_string()])
+                .status()
+                .expect("run kill");
+            assert!(sent.success());
+            (soak.wait_with_output().expect("wait for the soak"), server)
+        });
+        util::untrack_child(soak_pid);
+        // Gone, or dead and not yet reaped by whoever adopted it.
+        let running = || {
+            std::fs::read_to_string(format!("/proc/{server}/stat"))
+                .is_ok_and(|stat| !stat.rsplit(')').next().unwrap_or("").starts_with(" Z"))
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let leaked = running();
+        if leaked {
+            let _ = Command::new("kill").args(["-KILL", &server]).status();
+        }
+        util::untrack_child(server.parse().unwrap());
+        let stderr = String::from_utf8_lossy(&status.stderr);
+        assert!(
+            !leaked,
+            "{signal}: the soak's server (PID {server}) outlived it: {stderr}"
+        );
+        // The soak says why it stopped, and exits as a shell reports a
+        // process ended by that signal.
+        assert_eq!(status.status.code(), Some(128 + number), "{stderr}");
+        assert!(stderr.contains("stopped the server"), "{stderr}");
+    }
+}
+
 /// A "server" that never prints its address fails the soak within
 /// `--step-timeout`: the first line used to be read without a bound, and
 /// the soak hung for as long as the server lived.

@@ -87,6 +87,12 @@ pub struct Measurement {
     pub cpu_runs: Vec<Option<f64>>,
     /// Echoes per second of every run, in the same order.
     pub rps_runs: Vec<Option<f64>>,
+    /// Echoes back inside the window of every run, in the same order
+    /// (`None` for a run that failed). A run that served none has no CPU
+    /// per echo and no rate, like a failed run, but says something about
+    /// the server: the report counts it against coop instead of leaving
+    /// it out of the ratios (see [`Measurement::idle_runs`]).
+    pub msgs_runs: Vec<Option<u64>>,
     /// Why each run of the cell that produced no numbers failed (the
     /// server did not start, loadgen was killed): the numbers above are
     /// the other runs'.
@@ -99,6 +105,11 @@ impl Measurement {
         self.cpu_runs.iter().flatten().fold(None, |range, &c| {
             Some(range.map_or((c, c), |(lo, hi): (f64, f64)| (lo.min(c), hi.max(c))))
         })
+    }
+
+    /// Runs in which the server stayed up and served no echo in the window.
+    pub fn idle_runs(&self) -> usize {
+        self.msgs_runs.iter().filter(|&&m| m == Some(0)).count()
     }
 
     /// Kernel stacks of the server's threads at peak: threads × 16 KiB.
@@ -275,6 +286,7 @@ fn run_cell(server: &Server, conns: usize, size: usize, s: &Settings) -> io::Res
     });
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     let rps = Some(load.rps).filter(|_| load.msgs > 0);
+    let msgs = load.msgs;
     Ok(Outcome::Measured(Box::new(Measurement {
         load,
         cpu_us_per_echo,
@@ -293,6 +305,7 @@ fn run_cell(server: &Server, conns: usize, size: usize, s: &Settings) -> io::Res
         runs: 1,
         cpu_runs: vec![cpu_us_per_echo],
         rps_runs: vec![rps],
+        msgs_runs: vec![Some(msgs)],
         failed_runs: Vec::new(),
     })))
 }

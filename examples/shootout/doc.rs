@@ -99,13 +99,22 @@ pub fn notes(rows: &[Row], settings: &Settings) -> Vec<String> {
                 settings.connect_timeout
             ));
         } else if !row.all_served() {
-            notes.push(format!(
+            let mut note = format!(
                 "{who}: {} errors {}; {} of {} connections passed the warm-up.",
                 group_thousands(m.load.errors as f64),
                 m.load.error_kinds,
                 group_thousands(m.load.connected as f64),
                 group_thousands(row.conns as f64)
-            ));
+            );
+            if m.idle_runs() > 0 {
+                let _ = write!(
+                    note,
+                    " In {} of {} runs it served no echo at all.",
+                    m.idle_runs(),
+                    m.msgs_runs.len()
+                );
+            }
+            notes.push(note);
         }
         if let Some(first) = &m.first_log_line {
             let first: String = first.chars().take(160).collect();
@@ -334,9 +343,11 @@ sides of its bound is marked *within noise*: its verdict is the median's,
 but this run cannot tell which side coop is truly on. So is a CPU or
 throughput check judged on fewer than 6 ratios, which have no such
 interval (one run per cell, as with `--quick`, gives one). A check in a
-cell where coop crashed is a miss, whatever the other numbers, and so is
-a memory check in a cell where coop did not serve every connection (its
-memory is divided by the connections asked for).
+cell where coop crashed, or served no echo in a run or a slice without
+crashing, is a miss, whatever the other numbers, and so is a memory check
+in a cell where coop did not serve every connection (its memory is divided
+by the connections asked for). A run or slice in which another server
+served nothing gives no ratio; the check says how many it left out.
 
 {targets}
 ## Charts

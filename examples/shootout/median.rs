@@ -24,17 +24,19 @@ pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
     let mut failures = Vec::new();
     // Every run's CPU and rate, failed runs included (as `None`), so that
     // run `i` of one server still lines up with run `i` of another.
-    let (mut cpu_runs, mut rps_runs) = (Vec::new(), Vec::new());
+    let (mut cpu_runs, mut rps_runs, mut msgs_runs) = (Vec::new(), Vec::new(), Vec::new());
     for outcome in outcomes {
         match outcome {
             Outcome::Measured(m) => {
                 cpu_runs.extend_from_slice(&m.cpu_runs);
                 rps_runs.extend_from_slice(&m.rps_runs);
+                msgs_runs.extend_from_slice(&m.msgs_runs);
                 measured.push(*m);
             }
             Outcome::Failed(why) => {
                 cpu_runs.push(None);
                 rps_runs.push(None);
+                msgs_runs.push(None);
                 failures.push(why);
             }
         }
@@ -42,7 +44,7 @@ pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
     if measured.len() <= 1 {
         return match measured.pop() {
             Some(mut m) => {
-                (m.cpu_runs, m.rps_runs) = (cpu_runs, rps_runs);
+                (m.cpu_runs, m.rps_runs, m.msgs_runs) = (cpu_runs, rps_runs, msgs_runs);
                 m.failed_runs = failures;
                 Outcome::Measured(Box::new(m))
             }
@@ -93,7 +95,7 @@ pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
     sum.log_lines = ms.iter().map(|m| m.log_lines).max().unwrap_or(0);
     sum.first_log_line = ms.iter().find_map(|m| m.first_log_line.clone());
     sum.runs = ms.len();
-    (sum.cpu_runs, sum.rps_runs) = (cpu_runs, rps_runs);
+    (sum.cpu_runs, sum.rps_runs, sum.msgs_runs) = (cpu_runs, rps_runs, msgs_runs);
     sum.failed_runs = failures;
     Outcome::Measured(Box::new(sum))
 }

@@ -24,10 +24,14 @@ impl Row {
         }
     }
 
-    /// Every connection passed its warm-up and none failed.
+    /// Every connection passed its warm-up, none failed, and every run
+    /// served echoes.
     pub fn all_served(&self) -> bool {
         self.measured().is_some_and(|m| {
-            m.load.errors == 0 && m.load.connected == self.conns as u64 && m.failed_runs.is_empty()
+            m.load.errors == 0
+                && m.load.connected == self.conns as u64
+                && m.failed_runs.is_empty()
+                && m.idle_runs() == 0
         })
     }
 
@@ -145,7 +149,8 @@ pub struct Verdict {
     pub cell: String,
     pub measured: String,
     /// `None` when a number it needs is missing; `Some(false)` whatever
-    /// the numbers when coop died in the cell (in the matrix or in turns).
+    /// the numbers when coop died in the cell, or served nothing in a run
+    /// or a slice of it (in the matrix or in turns).
     pub pass: Option<bool>,
     /// The most CPU other processes took in either cell, when more than
     /// [`DISTURBED_PCT`]: the verdict may be noise.
@@ -259,11 +264,15 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
         // matrix's runs; with what they are called and the two numbers.
         // What went wrong in the turns stage is part of the verdict: a
         // server that died, or connections that failed, shrank the rounds.
-        let (many, trouble, coop_died) = match (in_turns(quantity, other, (conns, size)), numbers) {
+        // A slice in which coop served nothing is a miss, as a crash is:
+        // `ratios` has left its round out.
+        let turned = in_turns(quantity, other, (conns, size));
+        let from_matrix = turned.is_none();
+        let (many, trouble, coop_died) = match (turned, numbers) {
             (Some((ratios, both, t)), _) => (
                 Some((ratios, "rounds in turns", "overall", both)),
                 t.trouble("coop", other),
-                t.crashed_server("coop"),
+                t.crashed_server("coop") || t.idle_slices("coop") > 0,
             ),
             (None, Some(both)) if paired.len() >= 2 => (
                 Some((paired, "run-by-run ratios", "medians", both)),
@@ -329,15 +338,47 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
                 within_noise: false,
             },
         };
+        // A run in which the other server served nothing has no CPU per
+        // echo or rate, so no ratio: say how many the matrix left out,
+        // where the verdict was judged on the matrix.
+        let idle = |name: &str| {
+            let m = find(name, conns, size)?.measured()?;
+            let idle = m.idle_runs();
+            (idle > 0).then(|| {
+                format!(
+                    "{name} served nothing in {idle} of {} runs",
+                    m.msgs_runs.len()
+                )
+            })
+        };
+        if from_matrix
+            && quantity != Quantity::Memory
+            && let Some(idle) = idle(other)
+        {
+            verdict.measured = match verdict.pass {
+                None => format!("{}: {idle}", verdict.measured),
+                Some(_) => format!("{}; {idle}", verdict.measured),
+            };
+        }
         // A coop that died in the matrix's cell fails the cell's checks,
         // as one that died in the turns stage does: its numbers are
-        // missing because of coop, not because the cell was not run.
+        // missing because of coop, not because the cell was not run. So
+        // does a coop that stayed up and served nothing in one of the
+        // cell's runs: that run has no number either, and was left out of
+        // the ratios.
         if let Some(Outcome::Measured(m)) = find("coop", conns, size).map(|r| &r.outcome)
             && let Some(how) = &m.crashed
         {
             verdict.measured = match verdict.pass {
                 None => format!("coop {how}"),
                 Some(_) => format!("{}; coop {how} in the matrix", verdict.measured),
+            };
+            verdict.pass = Some(false);
+            verdict.within_noise = false;
+        } else if let Some(idle) = idle("coop") {
+            verdict.measured = match verdict.pass {
+                None => idle,
+                Some(_) => format!("{}; {idle} in the matrix", verdict.measured),
             };
             verdict.pass = Some(false);
             verdict.within_noise = false;
@@ -357,7 +398,13 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
         verdicts.push(verdict);
     };
     let cpu = |r: &Row| r.measured().and_then(|m| m.cpu_us_per_echo);
-    let rps = |r: &Row| r.measured().map(|m| m.load.rps);
+    // The median rate of the runs that served echoes, as CPU per echo is
+    // the median of those that measured it: a run that served nothing
+    // (rate 0) is said in the verdict, not averaged into the median.
+    let rps = |r: &Row| {
+        let rates: Vec<f64> = r.measured()?.rps_runs.iter().flatten().copied().collect();
+        (!rates.is_empty()).then(|| median::median(rates))
+    };
     let mem = |r: &Row| r.measured().map(|m| m.mem_per_conn_kib(r.conns));
     let cpu_runs: Option<PerRun> = Some(|m| &m.cpu_runs);
     let rps_runs: Option<PerRun> = Some(|m| &m.rps_runs);
@@ -402,12 +449,17 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
         cell: label(big_cell.0, big_cell.1),
         measured: served.map_or("not measured".into(), |r| {
             r.measured().map_or(r.errors_cell(), |m| {
-                format!(
+                let mut text = format!(
                     "{} of {} served, {} errors",
                     group_thousands(m.load.connected as f64),
                     group_thousands(r.conns as f64),
                     m.load.errors
-                )
+                );
+                if m.idle_runs() > 0 {
+                    let runs = m.msgs_runs.len();
+                    let _ = write!(text, "; no echo in {} of {runs} runs", m.idle_runs());
+                }
+                text
             })
         }),
         pass: served.map(Row::all_served),
@@ -542,6 +594,7 @@ mod tests {
                     };
                     m.load.msgs = 1000;
                     m.load.rps = 1e6 / cpu;
+                    m.msgs_runs = vec![Some(1000)];
                     Outcome::Measured(Box::new(m))
                 }
                 None => Outcome::Failed("loadgen: gave up".into()),
@@ -757,6 +810,36 @@ mod tests {
         );
     }
 
+    /// Review: so too in the turns stage, where a round in which coop's
+    /// slice served nothing gave no ratio and was left out, without a
+    /// failed connection or a crash to show for it. Another server's empty
+    /// slices are said, not counted against coop.
+    #[test]
+    fn slices_that_served_nothing_in_turns_are_not_left_out_silently() {
+        let rows = [row("coop", &[Some(5.0)]), row("tokio", &[Some(5.0)])];
+        let judge = |k: usize| {
+            let mut turns = coop_and_tokio_in_turns(&[[4.9, 5.0]; 8]);
+            for round in &mut turns.rounds[4..6] {
+                round[k].msgs = 0;
+            }
+            let verdicts = targets(&rows, &[turns], 64);
+            let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
+            (cpu.pass, cpu.measured.clone())
+        };
+        let (pass, measured) = judge(0);
+        assert_eq!(pass, Some(false), "{measured}");
+        assert!(
+            measured.contains("coop served nothing in 2 of 8 slices"),
+            "{measured}"
+        );
+        let (pass, measured) = judge(1);
+        assert_eq!(pass, Some(true), "{measured}");
+        assert!(
+            measured.contains("tokio served nothing in 2 of 8 slices"),
+            "{measured}"
+        );
+    }
+
     /// One run at `conns` × 64 B: `cpu` µs per echo,
     /// 3 KiB per connection, or a run in which the server died (`None`).
     fn one_run(cpu: Option<f64>, conns: usize) -> Outcome {
@@ -779,6 +862,7 @@ mod tests {
             }
             None => m.crashed = Some("crashed (signal: 11 (SIGSEGV))".into()),
         }
+        m.msgs_runs = vec![Some(m.load.msgs)];
         Outcome::Measured(Box::new(m))
     }
 
@@ -866,5 +950,135 @@ mod tests {
         let mem = verdict(&verdicts, "memory per connection: coop ≤ tokio");
         assert_eq!(mem.pass, Some(true), "{}", mem.measured);
         assert!(!mem.within_noise, "{}", mem.measured);
+    }
+    /// A run at `conns` × 64 B in which the server stayed up and served
+    /// nothing: every connection failed its warm-up echo, so loadgen
+    /// measured a window with no echo in it. What `cell::run` makes of it:
+    /// no CPU per echo and no rate, and no crash.
+    fn idle_run(conns: usize) -> Outcome {
+        let mut m = Measurement {
+            cpu_runs: vec![None],
+            rps_runs: vec![None],
+            msgs_runs: vec![Some(0)],
+            idle_rss_kib: 2_000,
+            peak_rss_kib: 2_000,
+            peak_threads: 1,
+            idle_threads: 1,
+            runs: 1,
+            ..Measurement::default()
+        };
+        m.load.errors = conns as u64;
+        Outcome::Measured(Box::new(m))
+    }
+
+    /// Server `name`'s runs of the `conns` × 64 B cell, `None` standing
+    /// for a run that served nothing.
+    fn idle_row(name: &str, conns: usize, cpus: &[Option<f64>]) -> Row {
+        let runs = cpus
+            .iter()
+            .map(|&c| c.map_or_else(|| idle_run(conns), |c| one_run(Some(c), conns)))
+            .collect();
+        Row {
+            server: SERVERS.iter().find(|s| s.name == name).unwrap(),
+            conns,
+            size: 64,
+            outcome: combine(runs),
+        }
+    }
+
+    /// Review: a run in which coop served nothing without crashing gave
+    /// no CPU per echo and no rate, and the run-by-run ratios left it out
+    /// as if it had not been run: coop passed on its two good runs. With
+    /// one run per cell the checks read "not measured".
+    #[test]
+    fn a_coop_run_that_served_nothing_misses_its_checks() {
+        let checks = [
+            "CPU per echo: coop ≤ tokio",
+            "CPU per echo: coop within 5%",
+            "throughput",
+        ];
+        for coop in [&[Some(4.9), None, Some(4.9)][..], &[None]] {
+            let reps = coop.len();
+            let rows = [
+                idle_row("coop", 1000, coop),
+                cell_row("tokio", 1000, &vec![Some(5.0); reps]),
+                cell_row("mio_raw", 1000, &vec![Some(5.0); reps]),
+            ];
+            let verdicts = targets(&rows, &[], 64);
+            for prefix in checks {
+                let v = verdict(&verdicts, prefix);
+                assert_eq!(v.pass, Some(false), "{prefix}, {reps} runs: {}", v.measured);
+                assert!(
+                    v.measured
+                        .contains(&format!("coop served nothing in 1 of {reps} runs")),
+                    "{prefix}: {}",
+                    v.measured
+                );
+            }
+        }
+        // At 10,000 connections, a run that served no echo has not served
+        // every connection, even if loadgen counted no error.
+        let mut coop = idle_row("coop", 10_000, &[Some(4.9), None, Some(4.9)]);
+        if let Outcome::Measured(m) = &mut coop.outcome {
+            (m.load.errors, m.load.connected) = (0, 10_000);
+        }
+        let verdicts = targets(&[coop], &[], 64);
+        let v = verdict(&verdicts, "10,000 connections");
+        assert_eq!(v.pass, Some(false), "{}", v.measured);
+        assert!(
+            v.measured.contains("no echo in 1 of 3 runs"),
+            "{}",
+            v.measured
+        );
+    }
+
+    /// Review: a run in which tokio or mio_raw served nothing cannot give
+    /// a ratio; it shrank the sample without a word, and with two runs a
+    /// cell was judged on the ratio of medians, one of them halved by the
+    /// run's rate of 0: coop at 125,000 echoes per second against mio_raw's
+    /// 200,000 passed its throughput check.
+    #[test]
+    fn another_servers_run_that_served_nothing_is_not_compared_and_says_so() {
+        let rows = [
+            cell_row("coop", 1000, &[Some(5.0), Some(5.0), Some(5.0)]),
+            idle_row("tokio", 1000, &[Some(5.0), None, Some(5.0)]),
+        ];
+        let verdicts = targets(&rows, &[], 64);
+        let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
+        assert_eq!(cpu.pass, Some(true), "{}", cpu.measured);
+        assert!(cpu.measured.contains("median of 2"), "{}", cpu.measured);
+        assert!(
+            cpu.measured.contains("tokio served nothing in 1 of 3 runs"),
+            "{}",
+            cpu.measured
+        );
+        // Two runs, one of them empty: one ratio, 125,000 / 200,000.
+        let rows = [
+            cell_row("coop", 1000, &[Some(8.0), Some(8.0)]),
+            idle_row("mio_raw", 1000, &[None, Some(5.0)]),
+        ];
+        let verdicts = targets(&rows, &[], 64);
+        let rps = verdict(&verdicts, "throughput");
+        assert_eq!(rps.pass, Some(false), "{}", rps.measured);
+        assert!(rps.measured.starts_with("0.625"), "{}", rps.measured);
+        assert!(
+            rps.measured
+                .contains("mio_raw served nothing in 1 of 2 runs"),
+            "{}",
+            rps.measured
+        );
+        // Only empty runs: no ratio at all, and the reason.
+        let rows = [
+            cell_row("coop", 1000, &[Some(5.0)]),
+            idle_row("tokio", 1000, &[None]),
+        ];
+        let verdicts = targets(&rows, &[], 64);
+        let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
+        assert_eq!(cpu.pass, None, "{}", cpu.measured);
+        assert_eq!(
+            cpu.measured, "not measured: tokio served nothing in 1 of 1 runs",
+            "{}",
+            cpu.measured
+        );
     }
 }

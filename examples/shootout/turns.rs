@@ -96,7 +96,10 @@ impl Turns {
     }
 
     /// What went wrong in the stage for a comparison of `a` with `b`, as
-    /// `"; in turns: coop crashed (…), 100 failed connections"`, or `""`.
+    /// `"; in turns: coop crashed (…), tokio served nothing in 2 of 8
+    /// slices, 100 failed connections"`, or `""`. A round where either
+    /// served nothing has no ratio ([`Turns::ratios`] leaves it out), so
+    /// it is said here.
     pub fn trouble(&self, a: &str, b: &str) -> String {
         let mut trouble: Vec<String> = self
             .crashed
@@ -104,6 +107,13 @@ impl Turns {
             .filter(|(name, _)| *name == a || *name == b)
             .map(|(name, how)| format!("{name} {how}"))
             .collect();
+        for name in [a, b] {
+            let idle = self.idle_slices(name);
+            if idle > 0 {
+                let of = self.rounds.len();
+                trouble.push(format!("{name} served nothing in {idle} of {of} slices"));
+            }
+        }
         if self.errors > 0 {
             let errors = group_thousands(self.errors as f64);
             trouble.push(format!("{errors} failed connections"));
@@ -112,6 +122,15 @@ impl Turns {
             true => String::new(),
             false => format!("; in turns: {}", trouble.join(", ")),
         }
+    }
+
+    /// The slices in which server `name` served no echo.
+    pub fn idle_slices(&self, name: &str) -> usize {
+        let Some(k) = self.index(name) else { return 0 };
+        self.rounds
+            .iter()
+            .filter(|round| round[k].msgs == 0)
+            .count()
     }
 
     /// Whether server `name` died during the stage.

@@ -174,10 +174,20 @@ impl Trace {
 impl Diagram {
     /// The diagram as SVG, titled `title`.
     pub fn to_svg(&self, title: &str) -> String {
-        let spans = self
-            .lanes
-            .iter()
-            .flat_map(|l| l.alive.iter().chain(&l.busy));
+        // The axis covers everything drawn: spans, tags and wake marks. A
+        // wake can come after every span (a task woken just before the
+        // trace was taken, or after it finished), or before them in a
+        // hand-made diagram; an axis of the spans alone drew it outside
+        // the chart, or at its edge at the wrong time.
+        let spans = self.lanes.iter().flat_map(|l| {
+            let tags = l.tags.iter().map(|&(a, b, _)| (a, b));
+            let wakes = l.wakes.iter().map(|&(t, _)| (t, t));
+            l.alive
+                .into_iter()
+                .chain(l.busy.iter().copied())
+                .chain(tags)
+                .chain(wakes)
+        });
         let t0 = spans.clone().map(|s| s.0).min().unwrap_or(0);
         let t1 = spans.map(|s| s.1).max().unwrap_or(0).max(t0 + 1);
         let any_wakes = self.lanes.iter().any(|l| !l.wakes.is_empty());
@@ -476,5 +486,72 @@ mod tests {
         );
         assert!(svg.contains("fill=\"red&quot; onclick=&quot;x\""), "{svg}");
         assert!(svg.contains("fill=\"blue&quot;\""), "{svg}");
+    }
+
+    /// The x coordinates of the wake marks in `svg`, in order.
+    fn wake_marks(svg: &str) -> Vec<f64> {
+        svg.lines()
+            .filter(|l| l.contains("<title>wake:"))
+            .map(|l| {
+                let x = l.split("x=\"").nth(1).expect("an x");
+                x[..x.find('"').unwrap()].parse().unwrap()
+            })
+            .collect()
+    }
+
+    /// The time axis ran over the lanes' spans only, so a wake after the
+    /// last of them (a task woken just before the trace was taken, or after
+    /// it finished) was drawn past the right edge of the chart, and one
+    /// before the first at its left edge, at the wrong time. (Found in
+    /// review, session 28.)
+    #[test]
+    fn every_wake_mark_is_inside_the_chart_and_in_time_order() {
+        // Task 1 runs for 1 ms and finishes; it is woken at 5 ms anyway.
+        let trace = Trace {
+            events: vec![
+                Event::Spawn {
+                    task: 1,
+                    name: None,
+                    location: "here".into(),
+                    at_us: 0,
+                },
+                Event::Poll {
+                    task: 1,
+                    start_us: 0,
+                    end_us: 1_000,
+                },
+                Event::Finish {
+                    task: 1,
+                    at_us: 1_000,
+                },
+                Event::Wake {
+                    task: 1,
+                    reason: super::super::WakeReason::Timer,
+                    at_us: 5_000,
+                },
+            ],
+        };
+        let svg = trace.to_svg("late wake");
+        let right = WIDTH - 10.0;
+        assert_eq!(wake_marks(&svg), [right], "{svg}");
+        // The axis reaches it: its last tick is 5 ms.
+        assert!(svg.contains(">5 ms</text>"), "{svg}");
+        // A hand-made lane woken before its first span and after its last.
+        let diagram = Diagram {
+            lanes: vec![Lane {
+                label: "worker".into(),
+                colour: BUSY,
+                busy: vec![(1_000, 2_000)],
+                wakes: vec![(0, "io"), (3_000, "timer")],
+                ..Lane::default()
+            }],
+            ..Diagram::default()
+        };
+        let svg = diagram.to_svg("early and late wakes");
+        let marks = wake_marks(&svg);
+        assert_eq!(marks, [LABEL, right], "{svg}");
+        // The span sits between them, a third of the way along.
+        let third = LABEL + (right - LABEL) / 3.0;
+        assert!(svg.contains(&format!("<rect x=\"{third:.1}\"")), "{svg}");
     }
 }
