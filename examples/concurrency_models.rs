@@ -459,6 +459,39 @@ mod tests {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Voluntary context switches of the thread named `sampler` (each of
+    /// its sleeps between samples is one), or `None` if there is none.
+    fn sampler_sleeps() -> Option<u64> {
+        let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+        tasks.filter_map(Result::ok).find_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            if comm != "sampler\n" {
+                return None;
+            }
+            let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+            measure::procfs::status_field(&status, "voluntary_ctxt_switches:")
+        })
+    }
+
+    /// Keeps the calling thread alive (at no CPU cost to speak of) for at
+    /// least 50 ms, and until `measure`'s sampler has surely listed it:
+    /// until the sampler has gone to sleep three more times, so that one
+    /// whole sample lies between two of those sleeps. A pause of fixed
+    /// length alone was missed on a busy machine (3 ms about once in 100
+    /// runs, session 27), where the sampler waits for a CPU.
+    fn stay_until_sampled() {
+        let first = sampler_sleeps().expect("a sampler thread runs");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let start = std::time::Instant::now();
+        while sampler_sleeps().expect("the sampler still runs") < first + 3 {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "the sampler did not sample for 10 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     #[test]
     fn a_thread_of_before_that_ends_during_the_run_hides_none_of_the_runs() {
         let _turn = measuring();
@@ -473,7 +506,7 @@ mod tests {
         let ((), usage) = measure::measure(|| {
             drop(release);
             old.join().expect("the old thread panicked");
-            std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(50)))
+            std::thread::spawn(stay_until_sampled)
                 .join()
                 .expect("the run's thread panicked");
             Ok(())
@@ -501,11 +534,8 @@ mod tests {
                 while measure::thread_cpu_secs_now() - start < 0.003 {
                     std::hint::black_box(0u64);
                 }
-                // Then stay alive, at no CPU cost, long enough for the
-                // sampler (every 1 ms, slower on a loaded machine) to see
-                // the thread: 3 ms alone were missed about once in 100
-                // runs on a busy machine (session 27).
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                // Then stay alive until the sampler has seen the thread.
+                stay_until_sampled();
             })
             .join()
             .expect("the busy thread panicked");

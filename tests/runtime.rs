@@ -20,13 +20,16 @@ fn an_idle_loop_sleeps_in_poll_and_burns_no_cpu() {
         let (before, after, waited) = rt.block_on(async {
             let listener = listener();
             let addr = listener.local_addr().unwrap();
-            // Nobody connects for 1 s: the loop has nothing to do.
+            // Nobody connects for 1 s: the loop has nothing to do. (The
+            // clock starts before the client's thread, so that the client
+            // connects at least 1 s after it, however late this thread runs
+            // on after the spawn.)
+            let start = Instant::now();
             let client = std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_secs(1));
                 std::net::TcpStream::connect(addr).unwrap()
             });
             let before = thread_cpu_ticks();
-            let start = Instant::now();
             let _conn = listener.accept().await.unwrap();
             let waited = start.elapsed();
             let after = thread_cpu_ticks();
@@ -259,15 +262,17 @@ fn a_yield_lets_the_loop_see_io_before_the_task_runs_again() {
         rt.block_on(async {
             let listener = listener();
             let addr = listener.local_addr().unwrap();
-            // A CPU-heavy task: 40 slices of 20 ms busy work, yielding
+            // A CPU-heavy task: 200 slices of 20 ms busy work, yielding
             // between slices, as the docs tell such tasks to do. It counts
             // its slices, so the test can measure the reader's wait in
             // slices rather than in wall-clock time, which a stalled
-            // machine stretches.
+            // machine stretches. (It is aborted once the reader is done;
+            // its 4 s only leave a client thread that a loaded machine
+            // starts late ample time to write before the cruncher ends.)
             let slices = std::sync::Arc::new(AtomicUsize::new(0));
             let done = slices.clone();
             let cruncher = coop::spawn(async move {
-                for _ in 0..40 {
+                for _ in 0..200 {
                     let until = Instant::now() + Duration::from_millis(20);
                     while Instant::now() < until {
                         std::hint::spin_loop();

@@ -263,7 +263,7 @@ fn an_accept_outside_a_runtime_is_an_error_and_loses_no_connection() {
         let err = outside.expect_err("no runtime to register the stream with");
         assert!(err.to_string().contains("inside a coop runtime"), "{err}");
         let got = rt.block_on(async {
-            let (mut server, _) = timeout(Duration::from_secs(2), listener.accept())
+            let (mut server, _) = timeout(Duration::from_secs(5), listener.accept())
                 .await
                 .expect("the queued connection is gone: accepted outside and closed")
                 .unwrap();
@@ -494,7 +494,13 @@ fn a_short_read_waits_for_the_next_event_instead_of_reading_again() {
 
     with_deadline(10, || {
         coop::block_on(async {
-            let (mut peer, mut stream) = std_peer_and_stream().await;
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (accepted, _) = listener.accept().unwrap();
+            // The same socket, to see (by peeking, which leaves the bytes
+            // unread) when data has reached the stream's receive buffer.
+            let observer = accepted.try_clone().unwrap();
+            let mut stream = TcpStream::from_std(accepted).unwrap();
             peer.write_all(b"first").unwrap();
             let mut buf = [0u8; 64];
             let n = stream.read(&mut buf).await.unwrap();
@@ -503,7 +509,14 @@ fn a_short_read_waits_for_the_next_event_instead_of_reading_again() {
             // In the same poll: more data arrives, and the stream is read.
             let again = std::future::poll_fn(|cx| {
                 peer.write_all(b"second").unwrap();
-                std::thread::sleep(Duration::from_millis(50)); // delivered by now
+                // Delivered (a wait for it, not a pause: a pause too short
+                // for a loaded machine would let a stream that kept
+                // readiness pass, its read(2) finding nothing yet).
+                let start = std::time::Instant::now();
+                while observer.peek(&mut [0u8; 16]).unwrap_or(0) < 6 {
+                    assert!(start.elapsed() < Duration::from_secs(5), "not delivered");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 Poll::Ready(std::pin::Pin::new(&mut stream).poll_read(cx, &mut buf))
             })
             .await;
@@ -821,32 +834,31 @@ fn every_source_frees_its_reactor_slot_however_it_ends() {
 fn a_connection_dropped_with_the_runtime_and_unread_bytes_is_reset_not_closed() {
     with_deadline(20, || {
         let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let (sent_tx, sent_rx) = std::sync::mpsc::channel::<()>();
         let server = std::thread::spawn(move || {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            port_tx.send(listener.local_addr().unwrap()).unwrap();
+            let (accepted, _) = listener.accept().unwrap();
+            // Wait until the client's bytes are in our receive buffer (a
+            // blocking peek, which leaves them unread): a pause of fixed
+            // length could end before a loaded machine delivers them, and
+            // a connection closed with nothing unread sends a FIN.
+            accepted.peek(&mut [0u8; 1]).unwrap();
             let rt = coop::Runtime::new().unwrap();
             rt.block_on(async move {
-                let listener = listener();
-                port_tx.send(listener.local_addr().unwrap()).unwrap();
-                let (stream, _) = listener.accept().await.unwrap();
+                let stream = TcpStream::from_std(accepted).unwrap();
                 // A connection task that never reads (it waits on something
                 // else), still alive when `block_on` returns.
                 coop::spawn(async move {
                     let _stream = stream;
                     std::future::pending::<()>().await
                 });
-                // Return once the client's bytes are in our receive buffer.
-                coop::spawn_blocking(move || sent_rx.recv())
-                    .await
-                    .unwrap()
-                    .unwrap();
-                coop::time::sleep(Duration::from_millis(50)).await;
+                coop::yield_now().await; // the task starts, and waits
             });
             drop(rt);
         });
         let addr = port_rx.recv().unwrap();
         let mut client = std::net::TcpStream::connect(addr).unwrap();
         client.write_all(b"never read").unwrap();
-        sent_tx.send(()).unwrap();
         server.join().unwrap();
         client
             .set_read_timeout(Some(Duration::from_secs(5)))
