@@ -1671,7 +1671,16 @@ fn loadgen_waits_at_its_window_marks_with_nothing_in_flight() {
 #[test]
 fn a_short_soak_has_no_errors_and_leaks_neither_memory_nor_descriptors() {
     let _serial = serial();
-    let output = run_soak(&["--secs", "3", "--conns", "200"], 40);
+    // Slow-poll warnings are allowed here: on a loaded CI machine the
+    // server's loop thread waits for a CPU, and the runtime, which times
+    // polls by the wall clock, logs that as a slow poll (seen in session
+    // 28 with two CPU hogs: one warning failed the soak). A real stall
+    // still fails it through the 5 s step timeout, and every other
+    // warning still counts as an error.
+    let output = run_soak(
+        &["--secs", "3", "--conns", "200", "--max-slow-polls", "1000"],
+        40,
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "soak failed: {stdout}\n{stderr}");
@@ -1798,9 +1807,13 @@ fn a_server_that_stalls_fails_the_soak() {
                 .status()
                 .expect("run kill")
         };
-        assert!(signal("-STOP").success());
-        std::thread::sleep(Duration::from_millis(2_500));
-        assert!(signal("-CONT").success());
+        // If the server is gone already, the soak has ended early (seen
+        // once in session 28, the first run after a build, not since), and
+        // the checks below say whether it failed the way a stall should.
+        if signal("-STOP").success() {
+            std::thread::sleep(Duration::from_millis(2_500));
+            assert!(signal("-CONT").success());
+        }
         soak.wait_with_output().expect("run examples/soak")
     });
     util::untrack_child(soak_pid);
@@ -1870,6 +1883,72 @@ asyncio.run(main())
         stderr.contains("CPU time per message grew"),
         "{stdout}\n{stderr}"
     );
+}
+
+/// Slow-poll warnings in the server's log count as errors only past
+/// `--max-slow-polls`; any other warning always does. (The CI soak above
+/// allows slow polls, which a loaded machine causes on its own.) The
+/// server here is a plain Python echo server that logs two slow polls and
+/// one other warning, in the runtime's words.
+#[test]
+fn slow_polls_fail_the_soak_only_past_their_allowance() {
+    let _serial = serial();
+    let script = ServerScript::new(
+        "warning-server.py",
+        r#"#!/usr/bin/env python3
+import asyncio, signal, sys
+async def echo(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+async def main():
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    print("listening on %s:%d" % server.sockets[0].getsockname()[:2], flush=True)
+    for what in ["slow poll: task 1 held the loop for 120.0 ms in one poll",
+                 "slow poll: task 2 held the loop for 130.0 ms in one poll",
+                 "accept failed: Too many open files"]:
+        print("[WARN  coop] " + what, file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with server:
+        await stop.wait()
+asyncio.run(main())
+"#,
+    );
+    let soak = |allowed: &str| {
+        let args = [
+            "--secs",
+            "1",
+            "--conns",
+            "5",
+            "--churn",
+            "0",
+            "--max-msg",
+            "64",
+            "--max-cpu-growth",
+            "1000",
+            "--max-slow-polls",
+            allowed,
+            "--server",
+            script.arg(),
+        ];
+        let output = run_soak(&args, 30);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // Within the allowance: the two slow polls are reported, not errors;
+    // the other warning is one.
+    let within = soak("2");
+    assert!(within.contains(" errors=1 "), "{within}");
+    assert!(within.contains(" slow_polls=2"), "{within}");
+    // Past it: all three count.
+    let past = soak("1");
+    assert!(past.contains(" errors=3 "), "{past}");
+    assert!(past.contains(" slow_polls=2"), "{past}");
 }
 
 /// A soak that ends early with an error (here, a "server" whose first line
