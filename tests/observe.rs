@@ -29,19 +29,6 @@ impl log::Log for Capture {
 
 static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
 
-/// Time the calling thread spent waiting for a CPU so far (`run_delay`,
-/// the second field of `/proc/thread-self/schedstat`).
-fn run_delay() -> Duration {
-    let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat")
-        .expect("read /proc/thread-self/schedstat");
-    let ns = schedstat
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no run_delay in {schedstat:?}"));
-    Duration::from_nanos(ns)
-}
-
 /// Measures how much of the time between `start` and `lost` the calling
 /// thread (the loop's) was kept from running: waiting for a CPU while
 /// runnable (its `run_delay`), or stopped with the whole process (a
@@ -58,12 +45,12 @@ impl LostTime {
     fn start() -> LostTime {
         LostTime {
             meter: StallMeter::start(),
-            run_delay: run_delay(),
+            run_delay: util::run_delay(),
         }
     }
 
     fn lost(self) -> Duration {
-        let waited = run_delay() - self.run_delay;
+        let waited = util::run_delay() - self.run_delay;
         waited + self.meter.stalled()
     }
 }

@@ -18,16 +18,6 @@ fn runtime(backend: TimerBackend) -> Runtime {
     Runtime::builder().timer_backend(backend).build().unwrap()
 }
 
-/// Time the calling thread has spent ready to run but waiting for a CPU,
-/// so far (the second field of `/proc/thread-self/schedstat`); zero where
-/// the kernel does not keep it.
-fn runqueue_wait() -> Duration {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
-        .map_or(Duration::ZERO, Duration::from_nanos)
-}
-
 #[test]
 fn ten_thousand_sleeps_none_early_lateness_bounded() {
     for backend in BACKENDS {
@@ -42,7 +32,7 @@ fn ten_thousand_sleeps_none_early_lateness_bounded() {
             // A timer bug makes the loop late while it sleeps, which
             // neither counts.
             let meter = StallMeter::start();
-            let waited_before = runqueue_wait();
+            let waited_before = util::run_delay();
             let start = Instant::now();
             let worst = rt.block_on(async {
                 let mut rng = Rng(42);
@@ -65,7 +55,7 @@ fn ten_thousand_sleeps_none_early_lateness_bounded() {
                 worst
             });
             let took = start.elapsed();
-            let stalled = meter.stalled() + runqueue_wait().saturating_sub(waited_before);
+            let stalled = meter.stalled() + util::run_delay().saturating_sub(waited_before);
             let m = rt.metrics();
             assert_eq!(m.timers_pending, 0);
             assert!(m.timer_lateness.count() >= 9_900, "{:?}", m.timer_lateness);

@@ -229,3 +229,15 @@ impl Drop for PanicOnDrop {
         }
     }
 }
+
+/// Time the calling thread has spent ready to run but waiting for a CPU,
+/// so far: `run_delay`, the second field of `/proc/thread-self/schedstat`;
+/// zero where the kernel does not keep it (the tests that allow for it
+/// are then only stricter). A loop thread preempted on a loaded machine
+/// looks like a slow poll or a late timer; this is how the tests tell.
+pub fn run_delay() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
