@@ -1748,6 +1748,39 @@ fn run_soak(args: &[&str], secs: u64) -> std::process::Output {
     output
 }
 
+/// A Python asyncio echo server for the soak's `--server`: it prints
+/// `listening on ADDR`, echoes until the peer closes, and exits 0 on
+/// SIGTERM. `setup` runs first (module level), `before_echo` before each
+/// echo, `after_listen` once it listens (each indented to fit: 12 spaces
+/// for `before_echo`'s later lines, 4 for `after_listen`'s).
+fn python_echo_server(setup: &str, before_echo: &str, after_listen: &str) -> String {
+    format!(
+        r#"#!/usr/bin/env python3
+import asyncio, signal, sys, time
+{setup}
+async def echo(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            {before_echo}
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+async def main():
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    print("listening on %s:%d" % server.sockets[0].getsockname()[:2], flush=True)
+    {after_listen}
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with server:
+        await stop.wait()
+asyncio.run(main())
+"#
+    )
+}
+
 /// A script the soak runs as its `--server`, in a folder of its own that
 /// is removed when this is dropped (also when the test fails).
 struct ServerScript {
@@ -1835,28 +1868,11 @@ fn a_server_whose_work_grows_with_time_fails_the_soak() {
     let _serial = serial();
     let script = ServerScript::new(
         "slower-server.py",
-        r#"#!/usr/bin/env python3
-import asyncio, signal, time
-start = time.monotonic()
-async def echo(reader, writer):
-    try:
-        while data := await reader.read(65536):
-            sum(range(int((time.monotonic() - start) * 50_000)))
-            writer.write(data)
-            await writer.drain()
-    except ConnectionError:
-        pass
-    finally:
-        writer.close()
-async def main():
-    server = await asyncio.start_server(echo, "127.0.0.1", 0)
-    print("listening on %s:%d" % server.sockets[0].getsockname()[:2], flush=True)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with server:
-        await stop.wait()
-asyncio.run(main())
-"#,
+        &python_echo_server(
+            "start = time.monotonic()",
+            "sum(range(int((time.monotonic() - start) * 50_000)))",
+            "",
+        ),
     );
     let output = run_soak(
         &[
@@ -1895,30 +1911,14 @@ fn slow_polls_fail_the_soak_only_past_their_allowance() {
     let _serial = serial();
     let script = ServerScript::new(
         "warning-server.py",
-        r#"#!/usr/bin/env python3
-import asyncio, signal, sys
-async def echo(reader, writer):
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except ConnectionError:
-        pass
-    finally:
-        writer.close()
-async def main():
-    server = await asyncio.start_server(echo, "127.0.0.1", 0)
-    print("listening on %s:%d" % server.sockets[0].getsockname()[:2], flush=True)
-    for what in ["slow poll: task 1 held the loop for 120.0 ms in one poll",
+        &python_echo_server(
+            "",
+            "",
+            r#"for what in ["slow poll: task 1 held the loop for 120.0 ms in one poll",
                  "slow poll: task 2 held the loop for 130.0 ms in one poll",
                  "accept failed: Too many open files"]:
-        print("[WARN  coop] " + what, file=sys.stderr, flush=True)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with server:
-        await stop.wait()
-asyncio.run(main())
-"#,
+        print("[WARN  coop] " + what, file=sys.stderr, flush=True)"#,
+        ),
     );
     let soak = |allowed: &str| {
         let args = [
