@@ -66,7 +66,6 @@ use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -123,16 +122,15 @@ fn stop_server_on_signals(slot: ServerSlot) -> io::Result<()> {
                 }
             }
             let _ = ready.send(Ok(()));
-            let (name, number) = std::future::poll_fn(|cx| {
-                for (name, one) in &mut signals {
-                    // An error reading the pipe: stop as for the signal.
-                    if one.poll_recv(cx).is_ready() {
-                        return Poll::Ready((*name, one.kind().as_raw()));
-                    }
-                }
-                Poll::Pending
-            })
-            .await;
+            // Whichever comes first. (An error reading the signal pipe
+            // stops the soak as the signal would.)
+            let waits = signals.iter_mut().map(|(name, one)| {
+                Box::pin(async move {
+                    let _ = one.recv().await;
+                    (*name, one.kind().as_raw())
+                })
+            });
+            let ((name, number), _, _) = futures::future::select_all(waits).await;
             if let Some(mut child) = lock(&slot).take() {
                 let _ = child.kill();
                 let _ = child.wait();

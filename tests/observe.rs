@@ -29,32 +29,6 @@ impl log::Log for Capture {
 
 static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
 
-/// Measures how much of the time between `start` and `lost` the calling
-/// thread (the loop's) was kept from running: waiting for a CPU while
-/// runnable (its `run_delay`), or stopped with the whole process (a
-/// [`StallMeter`]'s count). A poll that does microseconds of work can
-/// still take longer than a slow-poll threshold if the loop thread is
-/// preempted in it on a loaded machine; the tests below allow for exactly
-/// this much, so their bounds stay tight on a quiet machine.
-struct LostTime {
-    meter: StallMeter,
-    run_delay: Duration,
-}
-
-impl LostTime {
-    fn start() -> LostTime {
-        LostTime {
-            meter: StallMeter::start(),
-            run_delay: util::run_delay(),
-        }
-    }
-
-    fn lost(self) -> Duration {
-        let waited = util::run_delay() - self.run_delay;
-        waited + self.meter.stalled()
-    }
-}
-
 fn warnings_mentioning(needle: &str) -> Vec<String> {
     let _ = log::set_logger(&CAPTURE);
     log::set_max_level(log::LevelFilter::Warn);
@@ -76,7 +50,7 @@ fn a_slow_poll_is_reported_with_name_location_and_duration() {
             .slow_poll_threshold(Duration::from_millis(50))
             .build()
             .unwrap();
-        let lost = LostTime::start();
+        let lost = StallMeter::start();
         rt.block_on(async {
             coop::task::Builder::new()
                 .name("cruncher-7")
@@ -89,7 +63,7 @@ fn a_slow_poll_is_reported_with_name_location_and_duration() {
         // The `block_on` future's polls are timed too, and take
         // microseconds, unless the loop thread is kept from running in one
         // for 50 ms (a loaded machine). Only then may more than one be slow.
-        let lost = lost.lost();
+        let lost = lost.stalled();
         if lost < Duration::from_millis(40) {
             assert_eq!(rt.metrics().slow_polls, 1, "lost {lost:?}");
         } else {
@@ -122,7 +96,7 @@ fn a_task_that_yields_between_slices_is_not_reported() {
             .slow_poll_threshold(Duration::from_millis(250))
             .build()
             .unwrap();
-        let lost = LostTime::start();
+        let lost = StallMeter::start();
         rt.block_on(async {
             coop::task::Builder::new()
                 .name("polite-worker")
@@ -141,7 +115,7 @@ fn a_task_that_yields_between_slices_is_not_reported() {
         // A stall of the whole process, or of the loop thread alone (kept
         // waiting for a CPU), inside one slice makes that poll slow indeed;
         // only then may one be reported.
-        let stalled = lost.lost();
+        let stalled = lost.stalled();
         if stalled < Duration::from_millis(200) {
             assert_eq!(rt.metrics().slow_polls, 0, "stalled {stalled:?}");
             assert!(warnings_mentioning("polite-worker").is_empty());
@@ -410,10 +384,10 @@ fn time_parked_counts_the_waits_only_when_park_timing_is_on() {
     with_deadline(20, || {
         let nap = Duration::from_millis(30);
         let timed = Runtime::builder().park_timing(true).build().unwrap();
-        let lost = LostTime::start();
+        let lost = StallMeter::start();
         let start = std::time::Instant::now();
         timed.block_on(coop::time::sleep(nap));
-        let (took, lost) = (start.elapsed(), lost.lost());
+        let (took, lost) = (start.elapsed(), lost.stalled());
         // The loop slept in mio::Poll until the timer's tick came due: most
         // of the nap, less any time the loop thread was kept from running
         // before it began to wait (the nap's deadline was already set).

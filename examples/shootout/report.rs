@@ -268,7 +268,7 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
         // `ratios` has left its round out.
         let turned = in_turns(quantity, other, (conns, size));
         let from_matrix = turned.is_none();
-        let (many, trouble, coop_died) = match (turned, numbers) {
+        let (many, trouble, coop_failed) = match (turned, numbers) {
             (Some((ratios, both, t)), _) => (
                 Some((ratios, "rounds in turns", "overall", both)),
                 t.trouble("coop", other),
@@ -307,7 +307,7 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
                         short(c),
                         short(o)
                     ),
-                    pass: Some(ok(judged) && !coop_died),
+                    pass: Some(ok(judged) && !coop_failed),
                     disturbed,
                     saturated,
                     // Fewer than 6 ratios have no 95% interval at all: even

@@ -163,16 +163,29 @@ pub fn process_fds(pid: u32) -> usize {
         .count()
 }
 
-/// Measures how long this process was kept from running while a timing
-/// test ran: a thread that sleeps 1 ms at a time and adds up every wake
-/// that came more than 5 ms late. A stopped process (SIGSTOP, a VM paused
-/// by its host) or a starved one shows up here as it shows up in the
-/// test's own timings, so a test can allow for it: `bound + meter.stalled()`
-/// keeps the bound tight on a quiet machine without failing on a busy
-/// one. A bug of hundreds of milliseconds on a quiet machine still fails.
+/// Measures how long the test was kept from running while a timing test
+/// ran, two ways, and adds them up:
+///
+/// - the whole process stopped or starved (SIGSTOP, a VM paused by its
+///   host): a thread that sleeps 1 ms at a time and adds up every wake
+///   that came more than 5 ms late;
+/// - the thread that started the meter (the loop's) kept waiting for a
+///   CPU that busy neighbours hold: its [`run_delay`]. The meter's thread,
+///   which only sleeps, is let in first and misses most of this; with it
+///   alone, a lateness test failed 3 runs in 45 on a loaded machine, and
+///   a slow-poll test 1 in 150 (session 28).
+///
+/// Either shows up in the test's own timings, so a test can allow for it:
+/// `bound + meter.stalled()` keeps the bound tight on a quiet machine
+/// without failing on a busy one. A bug of hundreds of milliseconds on a
+/// quiet machine still fails: a late timer or a slow poll is time the
+/// loop thread *ran* or slept, which neither counts. Call
+/// [`stalled`](Self::stalled) on the thread that called `start`.
 pub struct StallMeter {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<Duration>>,
+    /// The starting thread's `run_delay` at the start.
+    run_delay: Duration,
 }
 
 impl StallMeter {
@@ -199,16 +212,19 @@ impl StallMeter {
         StallMeter {
             stop,
             thread: Some(thread),
+            run_delay: run_delay(),
         }
     }
 
     /// Stops measuring; returns the time the meter's thread was kept from
     /// running (the sum of its wakes' lateness, counting only those over
-    /// 5 ms).
+    /// 5 ms) plus the time the calling thread waited for a CPU since
+    /// `start`.
     pub fn stalled(mut self) -> Duration {
         self.stop.store(true, Ordering::Relaxed);
+        let waited = run_delay().saturating_sub(self.run_delay);
         let thread = self.thread.take().expect("measured once");
-        thread.join().expect("the stall meter's thread")
+        thread.join().expect("the stall meter's thread") + waited
     }
 }
 
@@ -234,8 +250,8 @@ impl Drop for PanicOnDrop {
 /// so far: `run_delay`, the second field of `/proc/thread-self/schedstat`;
 /// zero where the kernel does not keep it (the tests that allow for it
 /// are then only stricter). A loop thread preempted on a loaded machine
-/// looks like a slow poll or a late timer; this is how the tests tell.
-pub fn run_delay() -> Duration {
+/// looks like a slow poll or a late timer; [`StallMeter`] counts it.
+fn run_delay() -> Duration {
     std::fs::read_to_string("/proc/thread-self/schedstat")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
