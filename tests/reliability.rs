@@ -572,7 +572,7 @@ fn ten_thousand_idle_connections_do_not_slow_the_busy_ones() {
         // trips, and the least server CPU time per round trip.
         let window = Duration::from_millis(500);
         let base = process_fds(server.pid());
-        let mut without = Busy::default();
+        let mut without = Busy::NONE;
         for _ in 0..2 {
             without = without.best(Busy::measure(&server, BUSY, window));
         }
@@ -606,7 +606,7 @@ fn ten_thousand_idle_connections_do_not_slow_the_busy_ones() {
         let slowed = |b: &Busy| {
             b.round_trips * 2 < without.round_trips && b.cpu_per_trip > without.cpu_per_trip * 2.0
         };
-        let mut with = Busy::default();
+        let mut with = Busy::NONE;
         for _ in 0..3 {
             with = with.best(Busy::measure(&server, BUSY, window));
             if !slowed(&with) {
@@ -645,7 +645,7 @@ fn wait_for_fds(server: &Server, ok: impl Fn(usize) -> bool, failure: &str) {
 }
 
 /// What busy connections got from the server in a window.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 struct Busy {
     /// Round trips done.
     round_trips: u64,
@@ -654,6 +654,13 @@ struct Busy {
 }
 
 impl Busy {
+    /// Nothing yet: no round trip, and no CPU time per one (`f64::MAX`,
+    /// which any measured window beats).
+    const NONE: Busy = Busy {
+        round_trips: 0,
+        cpu_per_trip: f64::MAX,
+    };
+
     /// One window of [`busy_round_trips`] against `server`.
     fn measure(server: &Server, conns: usize, window: Duration) -> Busy {
         let cpu_before = cpu_ns(server.pid());
@@ -674,11 +681,7 @@ impl Busy {
     fn best(self, other: Busy) -> Busy {
         Busy {
             round_trips: self.round_trips.max(other.round_trips),
-            cpu_per_trip: if self.round_trips == 0 {
-                other.cpu_per_trip
-            } else {
-                self.cpu_per_trip.min(other.cpu_per_trip)
-            },
+            cpu_per_trip: self.cpu_per_trip.min(other.cpu_per_trip),
         }
     }
 }
