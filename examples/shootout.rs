@@ -48,6 +48,8 @@
 mod cell;
 #[path = "shootout/charts.rs"]
 mod charts;
+#[path = "common/child.rs"]
+mod child;
 #[path = "shootout/doc.rs"]
 mod doc;
 #[path = "shootout/loadgen.rs"]

@@ -51,10 +51,15 @@
 //! server behind. So it does when stopped by SIGINT or SIGTERM (Ctrl-C,
 //! `kill PID`): it kills and reaps the server, says so, and exits with
 //! 128 plus the signal's number, as a shell reports a process the signal
-//! ended. (SIGKILL cannot be caught: that still leaves the server.) The
+//! ended. SIGKILL cannot be caught; there the kernel kills the server,
+//! which is started behind `setpriv --pdeathsig KILL` (see
+//! `examples/common/child.rs`; without util-linux's `setpriv`, SIGKILL
+//! still leaves it running). The
 //! load generator is a `coop` program too (one thread, one task per
 //! connection), so the soak exercises the runtime on both ends.
 
+#[path = "common/child.rs"]
+mod child;
 #[path = "common/procfs.rs"]
 mod procfs;
 
@@ -221,7 +226,10 @@ fn main() -> io::Result<()> {
     let (pid, stdout, stderr) = {
         let mut slot = lock(&server.0);
         let child = slot.insert(
-            Command::new(&path)
+            // Behind `setpriv --pdeathsig`, from the main thread, which
+            // lives as long as the soak: a SIGKILL of the soak kills the
+            // server too.
+            child::command(&path, None)
                 .args(["--addr", "127.0.0.1:0"])
                 .env("RUST_LOG", "warn")
                 .stdin(Stdio::null())

@@ -14,16 +14,16 @@
 //! Every child sits in a [`Reaper`], which kills it by PID when dropped: at the
 //! end of the cell, on an early return, and on a panic.
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::{OnceLock, mpsc};
+use std::process::{Child, ChildStdout, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use crate::child::command;
 use crate::loadgen::{self, CpuClock, Load, Window};
 use crate::procfs::{self, Sampler};
 use crate::servers::Server;
@@ -134,7 +134,12 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Kills a child by PID when dropped, then reaps it.
+/// Kills a child by PID when dropped, then reaps it: at the end of a cell,
+/// on an early return, on a panic. A shootout ended by a signal drops
+/// nothing; for that, every child is started by [`command`], which has the
+/// kernel kill it when the shootout's main thread ends (a `kill PID` of the
+/// shootout alone used to leave its servers listening for ever; found in
+/// review, session 25).
 pub struct Reaper(pub Child);
 
 impl Drop for Reaper {
@@ -144,46 +149,6 @@ impl Drop for Reaper {
         }
         let _ = self.0.wait();
     }
-}
-
-/// `taskset -c CPU program` when pinning, else just `program`; either way
-/// behind `setpriv --pdeathsig KILL` when util-linux's `setpriv` is there.
-/// Both exec what follows them, so the child's PID is the program's.
-///
-/// `--pdeathsig` asks the kernel to kill the child when the thread that
-/// started it ends, whatever ends it. A [`Reaper`] kills the servers only
-/// when the shootout returns or unwinds, so a `kill PID` of the shootout
-/// alone used to leave its servers listening for ever (found in review,
-/// session 25). Every child is started from the main thread, which lives as
-/// long as the shootout: one started from a short-lived thread would die
-/// with that thread. (A shootout killed in the millisecond between starting
-/// a child and `setpriv`'s request leaves that child running.)
-pub fn command(program: &Path, cpu: Option<usize>) -> Command {
-    let mut words: Vec<OsString> = Vec::new();
-    if setpriv_works() {
-        words.extend(["setpriv", "--pdeathsig", "KILL"].map(OsString::from));
-    }
-    if let Some(cpu) = cpu {
-        words.extend(["taskset".into(), "-c".into(), cpu.to_string().into()]);
-    }
-    words.push(program.into());
-    let mut cmd = Command::new(&words[0]);
-    cmd.args(&words[1..]);
-    cmd
-}
-
-/// Whether `setpriv --pdeathsig` runs here (util-linux 2.33 and later), asked
-/// once.
-fn setpriv_works() -> bool {
-    static WORKS: OnceLock<bool> = OnceLock::new();
-    *WORKS.get_or_init(|| {
-        Command::new("setpriv")
-            .args(["--pdeathsig", "KILL", "true"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    })
 }
 
 /// Runs one cell. Never panics on a misbehaving server: that is a result.
@@ -328,52 +293,4 @@ fn read_announcement(stdout: ChildStdout, limit: Duration) -> io::Result<SocketA
         .strip_prefix("listening on ")
         .and_then(|addr| addr.parse().ok())
         .ok_or_else(|| io::Error::other(format!("unexpected first line {:?}", line.trim())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::process::ExitStatusExt;
-    use std::time::Instant;
-
-    /// A child started by [`command`] dies with the thread that started it,
-    /// as the servers now die with the shootout, however it ends. Here the
-    /// thread ends and the test, still the child's parent, sees how the child
-    /// ended. Without `setpriv` the child sleeps its 30 s; the test stops
-    /// waiting after 10 and fails.
-    #[test]
-    fn a_child_dies_with_the_thread_that_started_it() {
-        if !setpriv_works() {
-            eprintln!("setpriv --pdeathsig is not available here: nothing to test");
-            return;
-        }
-        let mut child = thread::spawn(|| {
-            let mut cmd = command(Path::new("sleep"), None);
-            let child = cmd.arg("30").spawn().unwrap();
-            // `setpriv` asks for the signal after it starts and before it
-            // execs `sleep`: a thread that ended before that would go
-            // unnoticed. Wait until the child is `sleep`.
-            let comm = format!("/proc/{}/comm", child.id());
-            let start = Instant::now();
-            while std::fs::read_to_string(&comm).unwrap_or_default() != "sleep\n" {
-                assert!(start.elapsed() < Duration::from_secs(10), "no exec");
-                thread::sleep(Duration::from_millis(5));
-            }
-            child
-        })
-        .join()
-        .unwrap();
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > Duration::from_secs(10) {
-                let _ = child.kill();
-                panic!("the child outlived its parent thread by 10 s");
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        assert_eq!(status.signal(), Some(9), "{status:?}");
-    }
 }

@@ -8,7 +8,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cell::{Reaper, Settings, command};
+use crate::cell::{Reaper, Settings};
+use crate::child::command;
 use crate::procfs;
 
 /// What loadgen's `conns=...` line says.

@@ -33,7 +33,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cell::{Reaper, Settings, Started, command, start_server};
+use crate::cell::{Reaper, Settings, Started, start_server};
+use crate::child::command;
 use crate::loadgen::{CpuClock, CpuReading, field};
 use crate::servers::Server;
 use crate::svg::group_thousands;
