@@ -343,11 +343,13 @@ sides of its bound is marked *within noise*: its verdict is the median's,
 but this run cannot tell which side coop is truly on. So is a CPU or
 throughput check judged on fewer than 6 ratios, which have no such
 interval (one run per cell, as with `--quick`, gives one). A check in a
-cell where coop crashed, or served no echo in a run or a slice without
-crashing, is a miss, whatever the other numbers, and so is a memory check
-in a cell where coop did not serve every connection (its memory is divided
-by the connections asked for). A run or slice in which another server
-served nothing gives no ratio; the check says how many it left out.
+cell where coop crashed, served no echo in a run or a slice without
+crashing, or had a run end with no numbers at all (it did not start,
+loadgen gave up on it), is a miss, whatever the other numbers, and is not
+marked *within noise*; so is a memory check in a cell where coop did not
+serve every connection (its memory is divided by the connections asked
+for). A run or slice in which another server served nothing, or failed,
+gives no ratio; the check says how many it left out.
 
 {targets}
 ## Charts
