@@ -610,8 +610,8 @@ fn skip_after_more_than_u32_max_missed_periods_lands_after_now() {
 /// tokio's `timeout` does (it computes `Instant::now() + duration` before
 /// returning its `Timeout`). A timeout future created and awaited only
 /// after its duration has passed must therefore give up at its first
-/// poll. (Found in review: `timeout` is an `async fn`, so its body, which
-/// reads the clock, runs only at the first poll, and the deadline moves
+/// poll. (Found in review: `timeout` was an `async fn`, so its body, which
+/// read the clock, ran only at the first poll, and the deadline moved
 /// to `d` after that.)
 #[test]
 fn a_timeout_counts_its_duration_from_the_call_not_from_the_first_poll() {
