@@ -87,6 +87,9 @@ where
     spawn_blocking_named(f, None, Location::caller())
 }
 
+/// `#[track_caller]`, with the panic outside the closure: a call outside a
+/// runtime is reported at the caller's line (as [`crate::spawn`]'s is).
+#[track_caller]
 pub(crate) fn spawn_blocking_named<F, T>(
     f: F,
     name: Option<String>,
@@ -96,7 +99,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    context::with_current(|core| {
+    let spawned = context::with_current(|core| {
         let (tx, rx) = futures::channel::oneshot::channel();
         // A small task on the loop waits for the result, so the caller gets
         // an ordinary JoinHandle (await, abort, is_finished). It is spawned
@@ -137,8 +140,11 @@ where
             task,
         });
         handle
-    })
-    .unwrap_or_else(|| panic!("coop::spawn_blocking called outside of a coop runtime"))
+    });
+    let Some(handle) = spawned else {
+        panic!("coop::spawn_blocking called outside of a coop runtime")
+    };
+    handle
 }
 
 /// The pool, owned by the runtime.

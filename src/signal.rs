@@ -183,8 +183,12 @@ impl Signal {
     /// Waits until the signal has been delivered at least once since the
     /// previous `recv` (or since this `Signal` was created).
     ///
-    /// Errors only if the pipe fails, which should not happen while the
-    /// `Signal` is alive.
+    /// Errors if the pipe fails, which should not happen while the
+    /// `Signal` is alive, and if it would wait outside the runtime that
+    /// created the `Signal` (moved to another runtime, or kept after its
+    /// own was dropped): the pipe is registered with that runtime's
+    /// reactor, and no other loop would see the signal, so this is the
+    /// same error, not a hang, as for a socket used there.
     pub async fn recv(&mut self) -> io::Result<()> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }

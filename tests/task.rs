@@ -260,6 +260,56 @@ fn spawn_outside_a_runtime_panics_with_a_clear_message() {
     assert!(msg.contains("outside of a coop runtime"), "{msg}");
 }
 
+/// Where the panic of `f`, run on this thread, says it happened: the
+/// location a panic hook is given (and prints as "panicked at ...").
+/// Panics of other threads (other tests) go on to the hook that was there.
+fn panic_location(f: impl FnOnce()) -> String {
+    use std::sync::{Arc, Mutex};
+    let me = std::thread::current().id();
+    let seen = Arc::new(Mutex::new(None));
+    let previous = Arc::new(std::panic::take_hook());
+    let (seen_by_hook, others) = (seen.clone(), previous.clone());
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() == me {
+            *seen_by_hook.lock().unwrap() = info.location().map(|l| l.file().to_owned());
+        } else {
+            (**others)(info);
+        }
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    drop(std::panic::take_hook()); // ours, which holds the other `previous`
+    match Arc::try_unwrap(previous) {
+        Ok(hook) => std::panic::set_hook(hook),
+        Err(_) => unreachable!("the hook's copy was dropped with it"),
+    }
+    assert!(result.is_err(), "f did not panic");
+    let file = seen.lock().unwrap().take();
+    file.expect("the hook saw the panic")
+}
+
+/// The panics for a runtime in the wrong place (`spawn` and `spawn_blocking`
+/// outside one, `block_on` inside one) point at the caller's line, not at a
+/// line inside coop: the "panicked at" line is the first thing a user
+/// reads. They pointed into `src/task/mod.rs`, `src/blocking.rs` and
+/// `src/runtime/context.rs` (found in review, session 29).
+#[test]
+fn a_runtime_in_the_wrong_place_panics_at_the_caller_s_line() {
+    with_deadline(10, || {
+        let here = file!();
+        let spawn = panic_location(|| drop(coop::spawn(async {})));
+        assert_eq!(spawn, here);
+        let blocking = panic_location(|| drop(coop::spawn_blocking(|| ())));
+        assert_eq!(blocking, here);
+        let named = panic_location(|| drop(coop::task::Builder::new().spawn(async {})));
+        assert_eq!(named, here);
+        let nested = panic_location(|| coop::block_on(async { coop::block_on(async {}) }));
+        assert_eq!(nested, here);
+        let rt = coop::Runtime::new().unwrap();
+        let nested = panic_location(|| rt.block_on(async { rt.block_on(async {}) }));
+        assert_eq!(nested, here);
+    });
+}
+
 #[test]
 fn block_on_inside_a_running_loop_panics() {
     with_deadline(10, || {

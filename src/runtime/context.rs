@@ -44,17 +44,24 @@ pub(crate) fn schedule_local(runtime_id: u64, id: TaskId) -> bool {
 /// If a runtime is already current on this thread: blocking inside a task
 /// would freeze every other task of that loop. (A runtime being dropped is
 /// current too, for its tasks' destructors: see [`enter_for_drop`].)
+#[track_caller]
 pub(crate) fn enter(core: Rc<Core>) -> EnterGuard {
-    CURRENT.with(|current| {
+    let entered = CURRENT.with(|current| {
         let mut current = current.borrow_mut();
         if current.is_some() {
-            panic!(
-                "coop::block_on called inside a running coop runtime: this would \
-                 block the loop's only thread. Use `.await` (or coop::spawn) instead."
-            );
+            return false;
         }
         *current = Some(core);
+        true
     });
+    // Out here, not in the closure, so that `#[track_caller]` reports the
+    // panic at the `block_on` call.
+    if !entered {
+        panic!(
+            "coop::block_on called inside a running coop runtime: this would \
+             block the loop's only thread. Use `.await` (or coop::spawn) instead."
+        );
+    }
     EnterGuard {
         restore: Some(None),
     }

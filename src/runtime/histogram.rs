@@ -50,7 +50,7 @@ impl Histogram {
         self.count
     }
 
-    /// The largest sample (to the microsecond).
+    /// The largest sample (to the microsecond), or zero if there are none.
     pub fn max(&self) -> Duration {
         Duration::from_micros(self.max_us)
     }
@@ -63,8 +63,9 @@ impl Histogram {
         }
     }
 
-    /// An upper bound on the `q`-quantile (`q` in 0..=1): the upper edge of
-    /// the bucket holding it, capped at the maximum seen.
+    /// An upper bound on the `q`-quantile (`q` in 0..=1; outside, it is
+    /// clamped): the upper edge of the bucket holding it, capped at the
+    /// maximum seen. Zero if there are no samples.
     pub fn quantile(&self, q: f64) -> Duration {
         if self.count == 0 {
             return Duration::ZERO;
@@ -124,6 +125,23 @@ mod tests {
         assert_eq!(h.quantile(1.0), Duration::from_micros(40_000));
         assert_eq!(h.quantile(0.0), Duration::ZERO);
         assert_eq!(h.mean(), Duration::from_micros(43_404 / 7));
+    }
+
+    /// What the docs promise at the edges: zeros when empty, `q` clamped,
+    /// and a sample on a power of two starts the next bucket.
+    #[test]
+    fn an_empty_histogram_is_zero_and_edges_fall_in_the_next_bucket() {
+        let empty = Histogram::default();
+        assert_eq!(empty.quantile(0.5), Duration::ZERO);
+        assert_eq!(empty.mean(), Duration::ZERO);
+        assert_eq!(empty.max(), Duration::ZERO);
+        let mut h = Histogram::default();
+        for us in [1023u64, 1024, 5000] {
+            h.record(Duration::from_micros(us));
+        }
+        assert_eq!(h.quantile(-1.0), Duration::from_micros(1023));
+        assert_eq!(h.quantile(0.6), Duration::from_micros(2047));
+        assert_eq!(h.quantile(2.0), Duration::from_micros(5000));
     }
 
     #[test]

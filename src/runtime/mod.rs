@@ -522,6 +522,7 @@ impl Metrics {
 /// let n = coop::block_on(async { 40 + 2 });
 /// assert_eq!(n, 42);
 /// ```
+#[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let runtime = Runtime::new().expect("coop: failed to create the runtime");
     runtime.block_on(future)

@@ -19,6 +19,11 @@ use crate::runtime::executor::drop_quietly;
 /// Dropping the handle *detaches* the task: it keeps running, and its output
 /// is dropped when it finishes. To stop a task, call [`abort`](Self::abort).
 ///
+/// The task runs only while its own runtime's loop does. A handle awaited
+/// in another runtime's `block_on` waits until the task's runtime runs
+/// again, or is dropped (then the handle says cancelled); unlike a socket
+/// used outside its runtime, it is not an error.
+///
 /// ```
 /// let answer = coop::block_on(async {
 ///     let handle = coop::spawn(async { 6 * 7 });

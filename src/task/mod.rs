@@ -49,6 +49,9 @@ where
     spawn_named(future, None, Location::caller())
 }
 
+/// `#[track_caller]`, and the panic outside any closure, so that a spawn
+/// outside a runtime is reported at the caller's line, not at this one.
+#[track_caller]
 fn spawn_named<F>(
     future: F,
     name: Option<String>,
@@ -58,12 +61,12 @@ where
     F: Future + 'static,
 {
     let spawned = context::with_current(|core| core.executor.spawn(future, name, location));
-    let (_, handle) = spawned.unwrap_or_else(|| {
+    let Some((_, handle)) = spawned else {
         panic!(
             "coop::spawn called outside of a coop runtime: \
              spawn tasks from inside coop::block_on (or Runtime::block_on)"
         )
-    });
+    };
     handle
 }
 
