@@ -899,11 +899,21 @@ fn signal_is_an_error_outside_a_runtime_or_for_an_unhandleable_signal() {
     with_deadline(10, || {
         let _serial = serial();
         let err = signal(SignalKind::hangup()).unwrap_err();
-        assert!(err.to_string().contains("inside a coop runtime"), "{err}");
-        coop::block_on(async {
+        // The message names signals, not only sockets (session 29).
+        assert!(
+            err.to_string()
+                .contains("sockets and signals must be created inside a coop runtime"),
+            "{err}"
+        );
+        let mut hangup = coop::block_on(async {
             const SIGKILL: i32 = 9;
             assert!(signal(SignalKind::from_raw(SIGKILL)).is_err());
+            signal(SignalKind::hangup()).unwrap()
         });
+        // Awaited in another runtime, whose loop would never see it: an
+        // error at once, not a hang.
+        let err = coop::block_on(hangup.recv()).unwrap_err();
+        assert!(err.to_string().contains("socket (or signal)"), "{err}");
     });
 }
 

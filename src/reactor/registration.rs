@@ -172,9 +172,9 @@ impl<S: Source> IoSource<S> {
             context::with_current(|core| Rc::ptr_eq(&core.reactor, &self.reactor)).unwrap_or(false);
         (!current).then(|| {
             io::Error::other(
-                "coop: this socket belongs to a runtime that is not running on this thread \
-                 (it was moved out of its runtime, or its runtime was dropped); \
-                 use sockets inside the runtime that created them",
+                "coop: this socket (or signal) belongs to a runtime that is not running \
+                 on this thread (it was moved out of its runtime, or its runtime was \
+                 dropped); use sockets and signals inside the runtime that created them",
             )
         })
     }
@@ -188,11 +188,12 @@ pub(crate) fn require_runtime() -> io::Result<()> {
     context::with_current(|_| ()).ok_or_else(no_runtime)
 }
 
-/// The error for a socket made (or a name looked up for one) where no
-/// coop runtime runs.
+/// The error for a socket or signal made (or a name looked up for a
+/// socket) where no coop runtime runs. (A `Signal` waits on a pipe
+/// registered like a socket, so it shares these errors.)
 pub(crate) fn no_runtime() -> io::Error {
     io::Error::other(
-        "coop sockets must be created inside a coop runtime \
+        "coop sockets and signals must be created inside a coop runtime \
          (from a future run by coop::block_on)",
     )
 }
