@@ -404,7 +404,9 @@ memory chart leaves those cells out.
    the readings, its time is gone from schedstat, so the shootout uses
    `utime + stime` (fields 14 and 15) of `/proc/PID/stat` instead, which
    counts exited threads too but in clock ticks of 1/{hz} s (at least
-   {tick_pct:.1}% of a run's CPU time).{clock} CPU time is the steadiest
+   {tick_pct:.1}% of a run's CPU time); so it does when those ticks run
+   more than two ticks ahead of schedstat's sum, the mark of a thread that
+   started and exited between the readings.{clock} CPU time is the steadiest
    number on a busy machine: req/s and latency also depend on when the
    scheduler runs the two processes. The CPU % columns divide each
    process's CPU time by the time between the two readings.

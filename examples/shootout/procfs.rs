@@ -37,9 +37,10 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
 /// than [`cpu_ticks`] (a nanosecond against a tick of 10 ms), but it
 /// forgets a thread once it exits, so the caller must check that every
 /// thread of the first reading is still there at the second. (A thread
-/// that both starts and exits between two readings is in neither, and its
-/// time is lost unnoticed; the servers start their threads before the
-/// window opens.) A thread that exits between the listing of `task/` and
+/// that both starts and exits between two readings is in neither; the
+/// servers start their threads before the window opens, and
+/// `loadgen::CpuReading::used` compares the sum with [`cpu_ticks`], which
+/// keeps exited threads' time.) A thread that exits between the listing of `task/` and
 /// the reading of its file is left out, as if it had exited just before:
 /// its time is lost either way, and [`cpu_ns_between`] notices when it was
 /// in the first reading. `None` if the files are missing, or if the kernel
