@@ -89,7 +89,7 @@ impl CpuReading {
         let ticks = start.ticks.zip(end.ticks).map(|(a, b)| b.saturating_sub(a));
         if let (Some(a), Some(b)) = (&start.by_thread, &end.by_thread)
             && let Some(ns) = procfs::cpu_ns_between(a, b)
-            && !ticks.is_some_and(|t| t * tick_ns > ns + 2 * tick_ns)
+            && ticks.is_none_or(|t| t * tick_ns <= ns + 2 * tick_ns)
         {
             return (Some(ns), CpuClock::Schedstat);
         }
