@@ -377,36 +377,27 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
         // missing because of coop, not because the cell was not run. So
         // does a coop that stayed up and served nothing in one of the
         // cell's runs: that run has no number either, and was left out of
-        // the ratios.
-        if let Some(Outcome::Measured(m)) = find("coop", conns, size).map(|r| &r.outcome)
-            && let Some(how) = &m.crashed
-        {
+        // the ratios. So does a coop run that ended with no numbers at
+        // all (the server did not start, loadgen gave up on it): it may be
+        // the harness's fault, but the report cannot tell, and a run left
+        // out would let coop pass on the others.
+        let coop = find("coop", conns, size);
+        let crashed = match coop.map(|r| &r.outcome) {
+            Some(Outcome::Measured(m)) => m.crashed.as_ref().map(|how| format!("coop {how}")),
+            _ => None,
+        };
+        let coop_miss = crashed
+            .or_else(|| idle("coop"))
+            .or_else(|| coop.and_then(Row::failed_runs).map(|f| format!("coop {f}")));
+        if let Some(why) = coop_miss {
             verdict.measured = match verdict.pass {
-                None => format!("coop {how}"),
-                Some(_) => format!("{}; coop {how} in the matrix", verdict.measured),
-            };
-            verdict.pass = Some(false);
-            verdict.within_noise = false;
-        } else if let Some(idle) = idle("coop") {
-            verdict.measured = match verdict.pass {
-                None => idle,
-                Some(_) => format!("{}; {idle} in the matrix", verdict.measured),
-            };
-            verdict.pass = Some(false);
-            verdict.within_noise = false;
-        } else if let Some(failed) = find("coop", conns, size).and_then(Row::failed_runs) {
-            // So does a coop run that ended with no numbers at all (the
-            // server did not start, loadgen gave up on it): it may be the
-            // harness's fault, but the report cannot tell, and a run left
-            // out would let coop pass on the others.
-            verdict.measured = match verdict.pass {
-                None => format!("coop {failed}"),
-                Some(_) => format!("{}; coop {failed}", verdict.measured),
+                None => why,
+                Some(_) => format!("{}; {why} in the matrix", verdict.measured),
             };
             verdict.pass = Some(false);
             verdict.within_noise = false;
         } else if quantity == Quantity::Memory
-            && let Some(c) = find("coop", conns, size).filter(|c| !c.all_served())
+            && let Some(c) = coop.filter(|c| !c.all_served())
             && let Some(m) = c.measured()
         {
             // Memory per connection divides by the connections asked
