@@ -245,6 +245,53 @@ fn wake_reasons_are_right_for_io_timer_task_and_yield() {
     });
 }
 
+/// A task that wakes itself in the poll that ends it (here by dropping the
+/// sender its own receiver waits on), or whose destructor wakes it as it is
+/// cancelled, has not yielded: there is no "again" to give the network a
+/// turn before. Such a wake used to be counted, traced and queued as a
+/// yield, and cost the loop an extra look at the network.
+#[test]
+fn a_task_that_wakes_itself_as_it_ends_has_not_yielded() {
+    with_deadline(10, || {
+        let rt = Runtime::builder().trace(true).build().unwrap();
+        rt.block_on(async {
+            // The receiver is polled once, so it holds this task's waker;
+            // the sender dropped after that wakes it.
+            let holds_its_own_waker = || async {
+                let (tx, mut rx) = futures::channel::oneshot::channel::<()>();
+                assert!(futures::poll!(&mut rx).is_pending());
+                (tx, rx)
+            };
+            let finishing = coop::task::Builder::new()
+                .name("finishing")
+                .spawn(async move {
+                    let (tx, _rx) = holds_its_own_waker().await;
+                    drop(tx); // wakes this task, which then returns
+                });
+            let cancelled = coop::task::Builder::new()
+                .name("cancelled")
+                .spawn(async move {
+                    let _ends = holds_its_own_waker().await;
+                    std::future::pending::<()>().await; // until aborted
+                });
+            finishing.await.unwrap();
+            coop::yield_now().await; // "cancelled" parks
+            cancelled.abort(); // dropping its sender wakes it
+            assert!(cancelled.await.unwrap_err().is_cancelled());
+        });
+        let trace = rt.trace().expect("tracing is on");
+        assert_eq!(reasons_of(&trace, "finishing"), vec![WakeReason::Spawn]);
+        // Spawned, then queued by the abort (the block_on future's doing).
+        let cancelled = reasons_of(&trace, "cancelled");
+        assert!(
+            matches!(cancelled[..], [WakeReason::Spawn, WakeReason::Task { .. }]),
+            "{cancelled:?}"
+        );
+        // The block_on future's own yield is the only one.
+        assert_eq!(rt.metrics().wakes.yields, 1);
+    });
+}
+
 #[test]
 fn the_trace_json_parses_and_its_events_nest_and_order() {
     with_deadline(20, || {

@@ -6,6 +6,8 @@
 //!    the moment the task finishes, panics or is cancelled.
 //! 2. The run queue holds [`TaskId`]s, never tasks. An id whose generation no
 //!    longer matches its slot is stale (its task is gone) and is skipped.
+//!    A task's wake of itself is held until its poll ends, and queued only
+//!    if the task is still pending (see [`Executor::woke_itself`]).
 //! 3. An id is in the queue at most once, because only the wake that flips
 //!    its slot's `scheduled` flag pushes it (see [`crate::task`]'s waker
 //!    docs). Every wake, whatever road it took, passes through
@@ -24,7 +26,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Waker;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -88,6 +90,13 @@ pub(crate) struct Executor {
     /// checked for I/O: a yield asks the loop to look at the network before
     /// the task runs again, whatever the event interval says.
     yielded: Cell<bool>,
+    /// Set when the task being polled wakes itself. Whether that is a
+    /// yield depends on how the poll ends, so the wake waits here until
+    /// then (see [`after_poll`](Self::after_poll)): a task that wakes
+    /// itself and then returns (dropping the sender its own receiver
+    /// waits on, say), or whose cancelled future wakes it as it drops,
+    /// has no "again" to give the network a look before.
+    woke_itself: Cell<bool>,
 }
 
 /// Plain counters, bumped on the hot path (no atomics: one thread).
@@ -153,6 +162,7 @@ impl Executor {
             slow_poll,
             trace,
             yielded: Cell::new(false),
+            woke_itself: Cell::new(false),
         }
     }
 
@@ -190,15 +200,23 @@ impl Executor {
         }
         self.main.set((0, false));
         self.reactor.set_running(None);
+        // A poll that panicked out of `block_on` never reached `after_poll`.
+        self.woke_itself.set(false);
     }
 
     /// Polls the `block_on` future (task `id`, whose waker is `waker`)
     /// once, with `poll`.
-    pub(crate) fn run_main<R>(&self, id: TaskId, waker: &Waker, poll: impl FnOnce() -> R) -> R {
+    pub(crate) fn run_main<T>(
+        &self,
+        id: TaskId,
+        waker: &Waker,
+        poll: impl FnOnce() -> Poll<T>,
+    ) -> Poll<T> {
         self.main.set((id.generation, false));
         self.reactor.set_running(Some(Running::new(id, waker)));
         let result = self.observed_poll(id.generation, None, poll, |_| true);
         self.reactor.set_running(None);
+        self.after_poll(id, result.is_pending());
         result
     }
 
@@ -246,19 +264,41 @@ impl Executor {
     /// Queues a woken task, unless it is queued already or gone, labelling
     /// the wake with the current cause. Called on the loop's thread by the
     /// task's waker, or by the reactor directly (a socket's own task).
+    ///
+    /// A task that wakes itself is not queued yet: that waits until its
+    /// poll ends (see [`Executor::woke_itself`]).
     #[inline]
     pub(crate) fn schedule(&self, id: TaskId) {
-        if !self.mark_scheduled(id) {
+        let cause = self.cause.get();
+        if matches!(cause, WakeReason::Task { by } if by == id.generation) {
+            self.woke_itself.set(true);
             return;
         }
-        let reason = match self.cause.get() {
-            WakeReason::Task { by } if by == id.generation => {
-                self.yielded.set(true);
-                WakeReason::Yield
-            }
-            cause => cause,
-        };
-        self.push(id, reason);
+        if self.mark_scheduled(id) {
+            self.push(id, cause);
+        }
+    }
+
+    /// Ends a poll of task `id` for the wake it gave itself, if any: a
+    /// task still `pending` yielded, and goes to the back of the queue; a
+    /// task that finished (or was cancelled, or panicked) did not, and the
+    /// wake is dropped.
+    #[inline]
+    fn after_poll(&self, id: TaskId, pending: bool) {
+        if self.woke_itself.get() {
+            self.requeue_yielded(id, pending);
+        }
+    }
+
+    /// The rare half of [`after_poll`](Self::after_poll).
+    #[cold]
+    #[inline(never)]
+    fn requeue_yielded(&self, id: TaskId, pending: bool) {
+        self.woke_itself.set(false);
+        if pending && self.mark_scheduled(id) {
+            self.yielded.set(true);
+            self.push(id, WakeReason::Yield);
+        }
     }
 
     /// Sets task `id`'s `scheduled` flag. Returns whether it was clear
@@ -395,6 +435,7 @@ impl Executor {
             |ran| !matches!(ran, Ok(Ran::NotPolled)),
         );
         self.reactor.set_running(None);
+        self.after_poll(id, matches!(polled, Ok(Ran::Pending)));
         match polled {
             Ok(Ran::Pending) => {}
             Ok(Ran::Finished) => self.retire(id, task, None),
@@ -432,6 +473,7 @@ impl Executor {
         // If nobody holds the JoinHandle, this drops the output too.
         drop_quietly(TASK_DROP, move || drop(slot));
         self.cause.set(WakeReason::Other);
+        self.woke_itself.set(false); // a destructor's wake of a task now gone
     }
 
     fn record_finish(&self, task: u64) {

@@ -43,7 +43,9 @@ pub enum WakeReason {
         /// The waking task's number.
         by: u64,
     },
-    /// It woke itself during its own poll (`yield_now`).
+    /// It woke itself during its own poll (`yield_now`), and was still
+    /// pending when the poll ended: the wake is recorded then. (One that
+    /// finished in that poll did not yield, and its wake is dropped.)
     Yield,
     /// A wake from another thread (a blocking-pool job, a user thread).
     Remote,
