@@ -167,6 +167,57 @@ fn owned_halves_work_in_separate_tasks() {
     });
 }
 
+/// Owned halves put back together give the stream back, and their parting
+/// does not shut it down: the write half's drop (which sends FIN) does not
+/// run. Halves of two streams are refused and handed back whole.
+#[test]
+fn owned_halves_reunite_into_their_stream_and_refuse_a_stranger() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let (mut peer, stream) = std_peer_and_stream().await;
+            let (mut rd, mut wr) = stream.into_split();
+            wr.write_all(b"halves").await.unwrap();
+            let mut buf = [0u8; 6];
+            peer.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"halves");
+
+            // A stranger's half is refused; both come back and still work.
+            let (_other_peer, other) = std_peer_and_stream().await;
+            let (_other_rd, other_wr) = other.into_split();
+            let err = rd.reunite(other_wr).unwrap_err();
+            assert!(
+                err.to_string().contains("not from the same stream"),
+                "{err}"
+            );
+            let coop::net::ReuniteError(back_rd, _back_wr) = err;
+            rd = back_rd;
+
+            let mut stream = wr.reunite(rd).expect("halves of one stream");
+            stream.write_all(b"whole again").await.unwrap();
+            let mut buf = [0u8; 11];
+            peer.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"whole again");
+            peer.write_all(b"ping").unwrap();
+            let mut buf = [0u8; 4];
+            stream.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"ping");
+
+            // No FIN went out when the halves parted: the peer's read
+            // waits (a FIN would make it return 0 at once).
+            peer.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let waited = peer.read(&mut [0u8; 1]).unwrap_err();
+            assert!(
+                matches!(waited.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+                "{waited:?}"
+            );
+            drop(stream); // now it closes
+            peer.set_read_timeout(None).unwrap();
+            assert_eq!(peer.read(&mut [0u8; 1]).unwrap(), 0);
+        });
+    });
+}
+
 #[test]
 fn connect_to_a_closed_port_is_an_os_error() {
     with_deadline(20, || {
