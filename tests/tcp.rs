@@ -218,6 +218,41 @@ fn owned_halves_reunite_into_their_stream_and_refuse_a_stranger() {
     });
 }
 
+/// `peek` waits for data like `read`, but leaves it queued: the read
+/// after it gets the same bytes. An empty buffer returns `Ok(0)` at once.
+#[test]
+fn peek_waits_for_data_and_leaves_it_for_the_read() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let (mut peer, mut stream) = std_peer_and_stream().await;
+            let mut buf = [0u8; 16];
+            let waiting = timeout(Duration::from_millis(100), stream.peek(&mut buf)).await;
+            assert!(waiting.is_err(), "peek returned with nothing sent");
+            assert_eq!(stream.peek(&mut []).await.unwrap(), 0);
+
+            peer.write_all(b"look").unwrap();
+            let n = stream.peek(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"look");
+            let n = stream.peek(&mut buf[..2]).await.unwrap();
+            assert_eq!(&buf[..n], b"lo");
+            let mut got = [0u8; 4];
+            stream.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"look");
+
+            // Once read, it is gone: peek waits again, for the next bytes.
+            let peeked = coop::spawn(async move {
+                let mut buf = [0u8; 16];
+                let n = stream.peek(&mut buf).await.unwrap();
+                buf[..n].to_vec()
+            });
+            coop::time::sleep(Duration::from_millis(20)).await;
+            assert!(!peeked.is_finished());
+            peer.write_all(b"next").unwrap();
+            assert_eq!(peeked.await.unwrap(), b"next");
+        });
+    });
+}
+
 #[test]
 fn connect_to_a_closed_port_is_an_os_error() {
     with_deadline(20, || {

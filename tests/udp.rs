@@ -34,6 +34,40 @@ fn send_to_and_recv_from_round_trip() {
     });
 }
 
+/// `peek_from` waits for a datagram and says who sent it, but leaves it
+/// queued: the `recv_from` after it takes the same one.
+#[test]
+fn peek_from_leaves_the_datagram_for_recv_from() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let client_addr = client.local_addr().unwrap();
+            let server_addr = server.local_addr().unwrap();
+            let peek = coop::spawn(async move {
+                let mut buf = [0u8; 64];
+                let (n, from) = server.peek_from(&mut buf).await.unwrap();
+                (buf[..n].to_vec(), from, server)
+            });
+            coop::time::sleep(std::time::Duration::from_millis(20)).await;
+            assert!(!peek.is_finished(), "peek_from returned with nothing sent");
+            client.send_to(b"first", server_addr).await.unwrap();
+            client.send_to(b"second", server_addr).await.unwrap();
+            let (peeked, from, server) = peek.await.unwrap();
+            assert_eq!((&peeked[..], from), (&b"first"[..], client_addr));
+
+            let mut buf = [0u8; 3];
+            let (n, _) = server.peek_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"fir"); // truncated, and still queued
+            let mut buf = [0u8; 64];
+            for want in [&b"first"[..], b"second"] {
+                let (n, from) = server.recv_from(&mut buf).await.unwrap();
+                assert_eq!((&buf[..n], from), (want, client_addr));
+            }
+        });
+    });
+}
+
 #[test]
 fn connected_sockets_send_and_recv() {
     with_deadline(20, || {

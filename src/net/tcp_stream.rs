@@ -151,6 +151,20 @@ impl TcpStream {
         self.io.get_ref().shutdown(how)
     }
 
+    /// Waits until data is queued, then copies as much as fits into `buf`
+    /// *without taking it*: the next read returns the same bytes. While any
+    /// data is queued it returns at once, so it cannot wait for more than
+    /// is there (a loop of peeks until a whole header arrives would spin;
+    /// read into a buffer of your own instead). An empty `buf` returns
+    /// `Ok(0)` at once, as [`read`](futures::io::AsyncReadExt::read) does.
+    /// End-of-file is `Ok(0)` too.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        poll_fn(|cx| self.io.poll_io(cx, Direction::Read, |s| s.peek(buf))).await
+    }
+
     /// Borrowed read and write halves, usable from two futures at once
     /// (e.g. in one `futures::join!`).
     pub fn split(&self) -> (ReadHalf<'_>, WriteHalf<'_>) {

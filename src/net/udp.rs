@@ -92,6 +92,15 @@ impl UdpSocket {
         self.io.poll_io(cx, Direction::Read, |s| s.recv_from(buf))
     }
 
+    /// Waits for a datagram, like [`recv_from`](Self::recv_from), but leaves
+    /// it queued: the next receive takes the same one. `buf` gets as much
+    /// as fits. It shows whatever is first in the queue, whoever sent it,
+    /// even on a connected socket (where [`recv`](Self::recv) would skip a
+    /// stray queued before `connect`).
+    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        poll_fn(|cx| self.io.poll_io(cx, Direction::Read, |s| s.peek_from(buf))).await
+    }
+
     /// Sets the default peer: [`send`](Self::send) goes there and
     /// [`recv`](Self::recv) only accepts datagrams from there (even one
     /// queued before this call, which the kernel would hand over). Async for
