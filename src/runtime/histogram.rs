@@ -3,8 +3,10 @@
 //! Bucket *i* counts samples in `[2^(i-1), 2^i)` microseconds (bucket 0
 //! holds zero). Forty buckets; the last is open-ended and holds everything
 //! from 2^38 µs (about 3.2 days) up. Recording is a `leading_zeros` and an increment, cheap enough
-//! to run for every timer. Percentiles are reported as the upper edge of
-//! the bucket that holds them, so they are never optimistic.
+//! to run for every timer. Samples are kept in whole microseconds (the
+//! fraction is dropped), and percentiles are reported as the upper edge of
+//! the bucket that holds them, so they are never optimistic by more than
+//! that dropped fraction: a 1.9 µs sample counts as 1 µs.
 
 use std::time::Duration;
 
