@@ -432,3 +432,54 @@ fn a_join_handle_completing_with_a_panic_is_a_wake_by_a_task() {
         assert_eq!((panicked.task, panicked.other), (1, 0), "{panicked:?}");
     });
 }
+
+/// `Runtime::spawn` queues a task from outside the loop: it waits for the
+/// next `block_on` on that runtime (tasks run only then), and takes part
+/// in it like any task, sockets included. One still queued when the
+/// runtime drops is cancelled with the rest.
+#[test]
+fn runtime_spawn_queues_a_task_for_the_next_block_on() {
+    with_deadline(20, || {
+        let rt = coop::Runtime::new().unwrap();
+        let ran = Rc::new(Cell::new(false));
+        let flag = ran.clone();
+        let server = rt.spawn(async move {
+            flag.set(true);
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            coop::spawn(serve_echo(listener));
+            addr
+        });
+        assert!(!ran.get(), "the task ran before any block_on");
+        let echoed = rt.block_on(async move {
+            let addr = server.await.unwrap();
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream.write_all(b"from outside").await.unwrap();
+            let mut buf = [0u8; 12];
+            stream.read_exact(&mut buf).await.unwrap();
+            buf
+        });
+        assert!(ran.get());
+        assert_eq!(&echoed, b"from outside");
+
+        // Spawned, never run: the runtime's drop cancels it (its
+        // destructor runs, and the future itself never does).
+        let dropped = Rc::new(Cell::new(false));
+        let guard = DropFlag(dropped.clone());
+        let _never = rt.spawn(async move {
+            let _guard = guard;
+            unreachable!("no block_on ran after this spawn");
+        });
+        drop(rt);
+        assert!(dropped.get(), "the queued task was not dropped");
+    });
+}
+
+/// Sets its flag when dropped.
+struct DropFlag(Rc<Cell<bool>>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}

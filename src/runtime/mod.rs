@@ -50,6 +50,7 @@ pub use histogram::Histogram;
 
 use crate::blocking::BlockingPool;
 use crate::reactor::Reactor;
+use crate::task::JoinHandle;
 use crate::task::waker::{Remote, TaskWaker};
 use crate::time::TimerBackend;
 use crate::time::driver::Timers;
@@ -369,6 +370,21 @@ impl Runtime {
             // 4. The reactor woke I/O tasks; now take in remote wakes.
             executor.drain_remote();
         }
+    }
+
+    /// Spawns `future` as a task of this runtime from outside it: the task
+    /// is queued now, and runs when a [`block_on`](Self::block_on) call on
+    /// this runtime next runs the loop (tasks run only then). A server can
+    /// thus be set up before the loop starts, with `block_on` given what
+    /// ends the program. Inside a task, [`coop::spawn`](crate::spawn) does
+    /// the same for the current runtime.
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+    {
+        let location = std::panic::Location::caller();
+        self.core.executor.spawn(future, None, location).1
     }
 
     /// A snapshot of the runtime's counters.
