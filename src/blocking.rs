@@ -23,7 +23,12 @@
 //! stops the *wait*, not the thread, and the result is dropped on the pool
 //! thread when the job ends. A queued job whose handle was aborted is
 //! skipped when its turn comes, without running (and leaves no job in a
-//! trace). Dropping the runtime drops jobs that have not started; running
+//! trace), once the loop has cancelled the task that waits for it. That
+//! happens where the task's next poll would have been (see
+//! [`JoinHandle::abort`]), not inside `abort`: a thread that comes free
+//! in between, before the loop's next look at that task, still runs the
+//! job. (tokio's abort, likewise, "may prevent" a blocking task from
+//! starting.) Dropping the runtime drops jobs that have not started; running
 //! ones finish and their results are discarded. That holds from the first
 //! moment of the drop: a thread that comes free while the runtime drops
 //! its tasks takes no new job, and a job submitted by a destructor during
@@ -121,8 +126,11 @@ where
         core.blocking.submit(Job {
             run: Box::new(move |ran: RecordJob<'_>| {
                 if tx.is_canceled() {
-                    // Aborted (or its runtime dropped) before it started:
-                    // nobody can see a result, so the job does not run.
+                    // Its task was cancelled (aborted, or its runtime
+                    // dropped) before it started: nobody can see a result,
+                    // so the job does not run. (An abort the loop has not
+                    // acted on yet leaves the receiver alive: see the
+                    // module docs.)
                     drop_quietly("a cancelled blocking job's destructor", move || drop(f));
                     return;
                 }

@@ -483,3 +483,49 @@ impl Drop for DropFlag {
         self.0.set(true);
     }
 }
+
+/// A socket waited on while its runtime is being dropped (from a task's
+/// destructor, say, trying a last read or write under some other
+/// executor) is in the same place as one whose runtime is gone: no loop
+/// will ever see its event. The wait must be an error, as it is after the
+/// drop, not a waker stored for ever (src/reactor/registration.rs: "a
+/// waker is stored only where a loop will see the event"). (Found in
+/// review, session 30: the runtime being dropped is current, and that was
+/// taken for a running loop.)
+#[test]
+fn a_socket_waited_on_while_its_runtime_drops_is_an_error_not_a_hang() {
+    use coop::net::UdpSocket;
+    use std::task::{Context, Poll, Waker};
+    type Seen = Rc<Cell<Option<Poll<Result<(), String>>>>>;
+    struct WaitOnDrop(Option<UdpSocket>, Seen);
+    impl Drop for WaitOnDrop {
+        fn drop(&mut self) {
+            let socket = self.0.take().unwrap();
+            let mut buf = [0u8; 16];
+            let mut cx = Context::from_waker(Waker::noop());
+            let polled = socket
+                .poll_recv_from(&mut cx, &mut buf)
+                .map(|r| r.map(|_| ()).map_err(|e| e.to_string()));
+            self.1.set(Some(polled));
+        }
+    }
+    with_deadline(10, || {
+        let seen: Seen = Rc::new(Cell::new(None));
+        let rt = coop::Runtime::new().unwrap();
+        let seen2 = seen.clone();
+        rt.block_on(async move {
+            // Nothing is ever sent to it: a receive can only wait.
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            coop::spawn(async move {
+                let _guard = WaitOnDrop(Some(socket), seen2);
+                std::future::pending::<()>().await
+            });
+            coop::yield_now().await;
+        });
+        drop(rt);
+        match seen.take().expect("the destructor ran") {
+            Poll::Ready(Err(e)) => assert!(e.contains("not running"), "{e}"),
+            other => panic!("a wait no loop will end: {other:?}"),
+        }
+    });
+}

@@ -147,10 +147,11 @@ impl<S: Source> IoSource<S> {
         // Not ready: store the waker, to be woken by the next event. Only
         // this socket's own reactor will see that event, and only while
         // its loop runs. A socket moved out of `block_on` may be polled
-        // under another runtime, or after its own is gone, and a wait
-        // stored then would never end. Inside its own loop some task is
-        // always being polled; outside, the wait is allowed only if this
-        // reactor is the current runtime's, and is an error otherwise, as
+        // under another runtime, or after its own is gone (or while it is
+        // being dropped), and a wait stored then would never end. Inside
+        // its own loop some task is always being polled; outside, the wait
+        // is allowed only if this reactor is the current runtime's and
+        // that runtime's loop is running, and is an error otherwise, as
         // tokio's is.
         let running = self.reactor.running();
         if running.is_none()
@@ -163,18 +164,25 @@ impl<S: Source> IoSource<S> {
     }
 
     /// The error for a wait outside this source's runtime, or `None` if its
-    /// reactor is the current runtime's. Out of line: it is asked only
-    /// when no task of this reactor is being polled.
+    /// reactor is the current runtime's and that runtime's loop runs. Out
+    /// of line: it is asked only when no task of this reactor is being
+    /// polled.
     #[cold]
     #[inline(never)]
     fn not_current(&self) -> Option<io::Error> {
-        let current =
-            context::with_current(|core| Rc::ptr_eq(&core.reactor, &self.reactor)).unwrap_or(false);
+        // A runtime is current while it is dropped too (for its tasks'
+        // destructors), with no loop to come: `looping` (set for the length
+        // of `block_on`) tells the two apart, as it does for a `Sleep`.
+        let current = context::with_current(|core| {
+            Rc::ptr_eq(&core.reactor, &self.reactor) && core.timers.looping()
+        })
+        .unwrap_or(false);
         (!current).then(|| {
             io::Error::other(
                 "coop: this socket (or signal) belongs to a runtime that is not running \
                  on this thread (it was moved out of its runtime, or its runtime was \
-                 dropped); use sockets and signals inside the runtime that created them",
+                 dropped or is being dropped); use sockets and signals inside the runtime \
+                 that created them",
             )
         })
     }
@@ -200,8 +208,9 @@ pub(crate) fn no_runtime() -> io::Error {
 
 impl<S: Source> Drop for IoSource<S> {
     fn drop(&mut self) {
-        // Deregister before the socket closes. An error means the poll
-        // instance is already gone; there is nothing left to tell.
+        // Deregister before the socket closes. The poll instance is still
+        // open, even if the runtime is gone: this `Rc` keeps the reactor.
+        // (An error would have nobody to go to: a destructor returns none.)
         let _ = self
             .reactor
             .poll
