@@ -637,3 +637,46 @@ fn a_timeout_counts_its_duration_from_the_call_not_from_the_first_poll() {
         });
     });
 }
+
+/// A sleep reset to a deadline that has already passed waited for nothing
+/// past it: like a sleep already due at its first poll, it completes at
+/// once and adds no sample to `timer_lateness` (docs/04: "Only sleeps that
+/// registered a timer are counted: one that was already due at its first
+/// poll waited for nothing"). Its task is still woken, though it returned
+/// `Pending` without polling the sleep again. (Found in review, session
+/// 30: the timer stayed filed, and the time between the new deadline and
+/// the reset, a whole second here, was recorded as lateness.)
+#[test]
+fn a_sleep_reset_into_the_past_wakes_its_task_and_records_no_lateness() {
+    use std::task::Poll;
+    for backend in BACKENDS {
+        with_deadline(10, move || {
+            let Some(past) = Instant::now().checked_sub(Duration::from_secs(1)) else {
+                return; // the machine booted less than a second ago
+            };
+            let rt = runtime(backend);
+            rt.block_on(async {
+                let mut sleep = Box::pin(time::sleep(Duration::from_secs(60)));
+                let mut reset = false;
+                std::future::poll_fn(|cx| {
+                    if !reset {
+                        assert!(sleep.as_mut().poll(cx).is_pending(), "files the timer");
+                        sleep.as_mut().reset(past);
+                        reset = true;
+                        return Poll::Pending; // only the reset can wake us
+                    }
+                    sleep.as_mut().poll(cx)
+                })
+                .await;
+            });
+            let m = rt.metrics();
+            assert_eq!(m.timers_pending, 0, "{backend:?}");
+            assert_eq!(
+                m.timer_lateness.count(),
+                0,
+                "{backend:?}: a reset into the past counted as lateness: {:?}",
+                m.timer_lateness
+            );
+        });
+    }
+}

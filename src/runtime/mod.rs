@@ -464,7 +464,9 @@ pub struct Metrics {
     /// Timers that have fired.
     pub timers_fired: u64,
     /// How late each completed sleep woke: the moment its task saw it
-    /// complete, minus its deadline.
+    /// complete, minus its deadline. Only sleeps that waited on a timer
+    /// count: one already due when first polled (or reset) waited for
+    /// nothing.
     pub timer_lateness: Histogram,
     /// Wakes, by what caused them.
     pub wakes: WakeCounts,

@@ -69,15 +69,24 @@ impl Sleep {
 
     /// Moves the deadline (earlier or later), even after the sleep
     /// completed; it will then complete again at the new deadline. If a
-    /// task was waiting, the same task is woken at the new deadline.
+    /// task was waiting, the same task is woken at the new deadline (at
+    /// once if that has passed).
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         let this = self.get_mut();
         this.deadline = deadline;
         if let Some((timers, key)) = this.timer.take()
             && let Some(waker) = timers.remove(key)
         {
-            let key = timers.insert(deadline, waker);
-            this.timer = Some((timers, key));
+            if Instant::now() >= deadline {
+                // Already due: like a sleep due at its first poll, it
+                // waits for nothing, so it files no timer (one filed here
+                // would count the time since the new deadline, however
+                // long ago, as lateness); its task is woken to see it done.
+                waker.wake();
+            } else {
+                let key = timers.insert(deadline, waker);
+                this.timer = Some((timers, key));
+            }
         }
     }
 }
