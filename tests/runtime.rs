@@ -529,3 +529,47 @@ fn a_socket_waited_on_while_its_runtime_drops_is_an_error_not_a_hang() {
         }
     });
 }
+
+/// A `Sleep` first polled while its runtime is being dropped (from a
+/// task's destructor, under some other executor) would be filed with timers
+/// no loop will ever fire: a wait for ever. Like a poll outside any
+/// runtime, it panics instead, saying why. (Found in review, session 30,
+/// beside the socket case above.)
+#[test]
+fn a_sleep_polled_while_its_runtime_drops_panics_instead_of_waiting_for_ever() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::task::{Context, Poll, Waker};
+    type Seen = Rc<Cell<Option<Result<Poll<()>, String>>>>;
+    struct SleepOnDrop(Seen);
+    impl Drop for SleepOnDrop {
+        fn drop(&mut self) {
+            let mut sleep = Box::pin(coop::time::sleep(Duration::from_millis(10)));
+            let mut cx = Context::from_waker(Waker::noop());
+            let polled = catch_unwind(AssertUnwindSafe(|| sleep.as_mut().poll(&mut cx)));
+            self.0.set(Some(polled.map_err(|payload| {
+                payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default()
+            })));
+        }
+    }
+    with_deadline(10, || {
+        let seen: Seen = Rc::new(Cell::new(None));
+        let rt = coop::Runtime::new().unwrap();
+        let guard = SleepOnDrop(seen.clone());
+        rt.block_on(async move {
+            coop::spawn(async move {
+                let _guard = guard;
+                std::future::pending::<()>().await
+            });
+            coop::yield_now().await;
+        });
+        drop(rt);
+        match seen.take().expect("the destructor ran") {
+            Err(message) => assert!(message.contains("being dropped"), "{message}"),
+            Ok(polled) => panic!("a wait no loop will end: {polled:?}"),
+        }
+    });
+}
