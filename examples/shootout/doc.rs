@@ -375,7 +375,8 @@ memory chart leaves those cells out.
    echo at 10,000 connections: chapter 02, "How many events per wait").
    Each cell is run `--reps` times (3 by default), round-robin over the
    servers, and the table shows the median of each number, with the range
-   of CPU per echo; errors are those of the worst run. One run is not
+   of CPU per echo (req/s and round trips over the runs that served
+   echoes); errors are those of the worst run. One run is not
    enough: the same server in the same cell can measure 20% apart in CPU
    per echo from one minute to the next. The ratio targets therefore
    compare servers in turns (item 12; see "Targets").

@@ -54,8 +54,10 @@ pub enum CpuClock {
     #[default]
     Schedstat,
     /// `utime + stime` of `/proc/PID/stat`, in clock ticks: the fallback
-    /// when the process has too many threads to read one file each, or one
-    /// of them exited during the window (or started and exited inside it).
+    /// when schedstat cannot be read (missing, or all zeros on a kernel
+    /// that keeps no scheduler statistics), or a thread exited during the
+    /// window (or started and exited inside it). Every thread's file is
+    /// read however many there are (some 50 ms at 10,000).
     Ticks,
 }
 

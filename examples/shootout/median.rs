@@ -62,12 +62,18 @@ pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
         let values: Vec<f64> = ms.iter().filter_map(get).collect();
         (!values.is_empty()).then(|| median(values))
     };
+    // Rate and round trips over the runs that served echoes: an empty
+    // histogram's percentiles read 0, which is no round trip, and a rate
+    // of 0 is said in the errors and notes, not averaged in (as the
+    // throughput check does). Zeros if no run served any.
+    let served: Vec<&Measurement> = ms.iter().filter(|m| m.load.msgs > 0).collect();
+    let load = |get: fn(&Measurement) -> f64| median(served.iter().map(|m| get(m)).collect());
     let mut sum = ms[0].clone();
     sum.load.msgs = f(|m| m.load.msgs as f64) as u64;
-    sum.load.rps = f(|m| m.load.rps);
-    sum.load.p50_us = f(|m| m.load.p50_us as f64) as u64;
-    sum.load.p99_us = f(|m| m.load.p99_us as f64) as u64;
-    sum.load.p999_us = f(|m| m.load.p999_us as f64) as u64;
+    sum.load.rps = load(|m| m.load.rps);
+    sum.load.p50_us = load(|m| m.load.p50_us as f64) as u64;
+    sum.load.p99_us = load(|m| m.load.p99_us as f64) as u64;
+    sum.load.p999_us = load(|m| m.load.p999_us as f64) as u64;
     let worst = ms
         .iter()
         .max_by_key(|m| m.load.errors)
@@ -197,6 +203,44 @@ mod tests {
         let (lo, hi, sure) = median_interval(&values).unwrap();
         assert_eq!((lo, hi), (956.0, 1045.0));
         assert!((sure - 0.953_447).abs() < 1e-5, "{sure}");
+    }
+
+    /// Review (session 30): a run that served no echo has an empty
+    /// histogram, whose percentiles read 0, and a rate of 0; both went
+    /// into the medians. With two runs, one of them empty, the table
+    /// showed half the other run's rate and half its round trips, though
+    /// 0 µs is no round trip at all (the p99 chart already leaves such a
+    /// run out) and the throughput check already takes the median rate of
+    /// the runs that served echoes.
+    #[test]
+    fn a_run_that_served_nothing_does_not_halve_the_rate_and_latencies() {
+        let run = |msgs: u64, rps: f64, p: u64| {
+            let mut m = Measurement {
+                runs: 1,
+                msgs_runs: vec![Some(msgs)],
+                rps_runs: vec![Some(rps).filter(|_| msgs > 0)],
+                cpu_runs: vec![None],
+                ..Measurement::default()
+            };
+            m.load.msgs = msgs;
+            m.load.rps = rps;
+            (m.load.p50_us, m.load.p99_us, m.load.p999_us) = (p, 2 * p, 3 * p);
+            Outcome::Measured(Box::new(m))
+        };
+        let Outcome::Measured(m) = combine(vec![run(150_000, 100_000.0, 700), run(0, 0.0, 0)])
+        else {
+            panic!("measured")
+        };
+        assert_eq!(m.load.rps, 100_000.0);
+        assert_eq!(
+            (m.load.p50_us, m.load.p99_us, m.load.p999_us),
+            (700, 1400, 2100)
+        );
+        // Every run empty: zeros, as before.
+        let Outcome::Measured(m) = combine(vec![run(0, 0.0, 0), run(0, 0.0, 0)]) else {
+            panic!("measured")
+        };
+        assert_eq!((m.load.rps, m.load.p99_us), (0.0, 0));
     }
 
     /// Review: a run that produced no numbers (the server crashed at

@@ -226,7 +226,7 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
         let t = turns.iter().find(|t| t.conns == conns && t.size == size)?;
         let ratios = t.ratios("coop", other, cpu);
         let both = t.overall("coop", cpu).zip(t.overall(other, cpu))?;
-        (ratios.len() >= 2).then_some((ratios, both, t))
+        (ratios.len() >= 2).then_some((ratios, both))
     };
     // A ratio coop / other of some number, with a bound. With `runs`, the
     // ratio is taken run by run (coop's run i against the other's run i,
@@ -275,11 +275,21 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
         // `ratios` has left its round out.
         let turned = in_turns(quantity, other, (conns, size));
         let from_matrix = turned.is_none();
+        // The turns stage's cell, and what went wrong for coop there, also
+        // where it gave too few ratios to judge on: a coop that died in its
+        // first slice leaves none, and the matrix's verdict must not hide it.
+        let stage = match quantity {
+            Quantity::Memory => None,
+            _ => turns.iter().find(|t| t.conns == conns && t.size == size),
+        };
+        let stage_trouble = stage.map_or(String::new(), |t| t.trouble("coop", other));
+        let stage_coop_failed =
+            stage.is_some_and(|t| t.crashed_server("coop") || t.idle_slices("coop") > 0);
         let (many, trouble, coop_failed) = match (turned, numbers) {
-            (Some((ratios, both, t)), _) => (
+            (Some((ratios, both)), _) => (
                 Some((ratios, "rounds in turns", "overall", both)),
-                t.trouble("coop", other),
-                t.crashed_server("coop") || t.idle_slices("coop") > 0,
+                stage_trouble.clone(),
+                stage_coop_failed,
             ),
             (None, Some(both)) if paired.len() >= 2 => (
                 Some((paired, "run-by-run ratios", "medians", both)),
@@ -347,6 +357,16 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
                 within_noise: false,
             },
         };
+        // Judged on the matrix although the turns stage ran the cell: what
+        // went wrong there is said, and a coop that crashed or served
+        // nothing in a slice misses, as it does where the rounds judge.
+        if from_matrix && !stage_trouble.is_empty() {
+            verdict.measured = format!("{}{stage_trouble}", verdict.measured);
+            if stage_coop_failed {
+                verdict.pass = Some(false);
+                verdict.within_noise = false;
+            }
+        }
         // A run in which the other server served nothing has no CPU per
         // echo or rate, so no ratio: say how many the matrix left out,
         // where the verdict was judged on the matrix.
@@ -1142,6 +1162,45 @@ mod tests {
         let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
         assert_eq!(cpu.pass, None, "{}", cpu.measured);
         assert_eq!(cpu.measured, "not measured: tokio failed: loadgen: gave up");
+    }
+
+    /// Review (session 30): a coop that died early in the turns stage
+    /// left fewer than two rounds with a ratio, so the cell was judged on
+    /// the matrix alone and the crash went unsaid: a plain PASS, where
+    /// "Targets" promises a miss for a cell in which coop crashed or
+    /// served nothing in a slice. So for one that stayed up and served
+    /// nothing in any slice.
+    #[test]
+    fn a_coop_that_died_early_in_turns_misses_its_checks() {
+        let rows = [
+            row("coop", &[Some(4.9), Some(4.9), Some(4.9)]),
+            row("tokio", &[Some(5.0), Some(5.0), Some(5.0)]),
+        ];
+        // Dead from the first slice on, or after one slice.
+        for served in [0, 1] {
+            for crashed in [true, false] {
+                let mut turns = coop_and_tokio_in_turns(&[[4.9, 5.0]; 8]);
+                for round in &mut turns.rounds[served..] {
+                    round[0].msgs = 0;
+                    round[0].cpu_ns = Some(0);
+                }
+                if crashed {
+                    turns.crashed = vec![("coop", "crashed (signal: 11 (SIGSEGV))".into())];
+                }
+                let verdicts = targets(&rows, &[turns], 64);
+                for prefix in ["CPU per echo: coop ≤ tokio", "throughput"] {
+                    let v = verdict(&verdicts, prefix);
+                    let case = format!("{prefix}, {served} slices served, crashed {crashed}");
+                    assert_eq!(v.pass, Some(false), "{case}: {}", v.measured);
+                    assert!(!v.within_noise, "{case}: {}", v.measured);
+                    let why = match crashed {
+                        true => "coop crashed",
+                        false => "coop served nothing in",
+                    };
+                    assert!(v.measured.contains(why), "{case}: {}", v.measured);
+                }
+            }
+        }
     }
 
     /// Review (session 29): a check that coop missed because it crashed
