@@ -25,7 +25,10 @@ flight, until this script has read and answered), divided by loadgen's
 every server after the first, the run-by-run ratios against the first and
 their median. Like the shootout, it pins the server to the first allowed CPU
 and loadgen to the second (taskset). Linux only; loopback only; each run
-stops by itself after --secs plus connection time.
+stops by itself after --secs plus connection time. A run in which loadgen
+saw errors, or whose server exited before loadgen finished (its CPU time
+would be read from what it left), is left out and says why on stderr; in
+--turns, a server that exits stops the whole trial.
 
 With --split it also prints the user and system (kernel) time per echo,
 from /proc/PID/stat, and their run-by-run ratios: the servers all make the
@@ -216,6 +219,31 @@ def perf_user_kernel_ns(data):
     return user * PERF_PERIOD_NS, kernel * PERF_PERIOD_NS
 
 
+def served_or_why(line, server_code):
+    """The echoes a run served, from loadgen's result line (`None` if it
+    printed none), or 0 and why the run must not count: loadgen saw errors,
+    or the server (exit code `server_code`, `None` while it runs) was gone
+    before loadgen finished, and its CPU time was read from what it left.
+
+    >>> served_or_why("conns=10 size=64 msgs=90 errors=0 connected=10 served=100", None)
+    (100, None)
+    >>> served_or_why("conns=10 size=64 msgs=90 errors=3 connected=10 served=100", None)
+    (0, 'loadgen saw 3 errors')
+    >>> served_or_why("conns=10 size=64 msgs=90 errors=0 connected=10 served=100", -11)
+    (0, 'the server exited (code -11) before loadgen finished')
+    >>> served_or_why(None, None)
+    (0, 'loadgen printed no result')
+    """
+    if server_code is not None:
+        return 0, f"the server exited (code {server_code}) before loadgen finished"
+    if line is None:
+        return 0, "loadgen printed no result"
+    fields = dict(w.split("=", 1) for w in line.split() if "=" in w)
+    if int(fields["errors"]):
+        return 0, f"loadgen saw {fields['errors']} errors"
+    return int(fields["served"]), None
+
+
 def one_run(name, path, args, pin):
     """Starts the server, runs loadgen against it, returns (ns/echo, cs/echo,
     user ns/echo, system ns/echo)."""
@@ -237,8 +265,7 @@ def one_run(name, path, args, pin):
         ])
         load = subprocess.Popen(load_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
-        start = end = None
-        msgs = 0
+        start = end = result = None
         perf = None
         data = os.path.join(PERF_DIR, f"{name}-{args.conns}x{args.size}.data")
         for line in load.stdout:
@@ -256,8 +283,11 @@ def one_run(name, path, args, pin):
                 load.stdin.write("go\n")
                 load.stdin.flush()
             elif line.startswith("conns="):
-                msgs = int(re.search(r"served=(\d+)", line).group(1))
+                result = line
         load.wait()
+        msgs, why = served_or_why(result, server.poll())
+        if why:
+            print(f"{name}: run left out: {why}", file=sys.stderr)
     finally:
         server.send_signal(2)  # SIGINT: the servers shut down gracefully
         try:
@@ -318,6 +348,10 @@ def turns(servers, args, pin):
                 load = loads[t]
                 answer(load)
                 line = next_line(load, "slice target=")
+                if procs[t].poll() is not None:
+                    # Its CPU time would be read from what it left: stop.
+                    raise RuntimeError(f"{servers[t][0]} exited (code {procs[t].returncode}) "
+                                       f"in round {r + 1}")
                 now = [cpu_ns(p.pid) for p in procs]
                 fields = dict(w.split("=") for w in line.split()[1:] if "=" in w)
                 msgs = int(fields["msgs"])
