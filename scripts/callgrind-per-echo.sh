@@ -102,6 +102,12 @@ wait "$pid" 2>/dev/null || true
 trap - EXIT
 
 msgs=$(grep -o 'served=[0-9]*' <<<"$result" | cut -d= -f2)
+if [[ -z "$msgs" || "$msgs" -eq 0 ]]; then
+  # No echo in the window: nothing to divide by (the server failed, or
+  # loadgen could not connect). Say so rather than stop on a division.
+  echo "$server $conns conns x $size B: no echo served in the window; loadgen said: ${result:-nothing}" >&2
+  exit 1
+fi
 # `totals:`, the sum of the profile's costs; callgrind's `summary:` line
 # says 0 when counting was switched on late.
 ir=$(grep -m1 '^totals:' "$out/$tag.callgrind" | awk '{print $2}')
