@@ -84,12 +84,11 @@ impl OwnedReadHalf {
     /// the halves left it: reuniting does not shut anything down, but a
     /// write half that was closed stays closed. Halves of two different
     /// streams are an error that hands both back.
-    pub fn reunite(self, write: OwnedWriteHalf) -> Result<TcpStream, ReuniteError> {
+    pub fn reunite(self, mut write: OwnedWriteHalf) -> Result<TcpStream, ReuniteError> {
         if !Rc::ptr_eq(&self.0, &write.stream) {
             return Err(ReuniteError(self, write));
         }
         let OwnedReadHalf(stream) = self;
-        let mut write = write;
         write.shutdown_on_drop = false;
         drop(write);
         // The halves held the only two references (they lend the stream
