@@ -1818,6 +1818,14 @@ impl ServerScript {
     fn arg(&self) -> &str {
         self.path.to_str().expect("a UTF-8 temporary path")
     }
+
+    /// Runs the soak against this script with `flags` (words split on
+    /// spaces) under a deadline of `secs`.
+    fn soak(&self, flags: &str, secs: u64) -> std::process::Output {
+        let mut args: Vec<&str> = flags.split_whitespace().collect();
+        args.extend(["--server", self.arg()]);
+        run_soak(&args, secs)
+    }
 }
 
 impl Drop for ServerScript {
@@ -1887,21 +1895,7 @@ fn a_server_whose_work_grows_with_time_fails_the_soak() {
             "",
         ),
     );
-    let output = run_soak(
-        &[
-            "--secs",
-            "4",
-            "--conns",
-            "10",
-            "--churn",
-            "0",
-            "--max-msg",
-            "64",
-            "--server",
-            script.arg(),
-        ],
-        40,
-    );
+    let output = script.soak("--secs 4 --conns 10 --churn 0 --max-msg 64", 40);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
@@ -1934,23 +1928,13 @@ fn slow_polls_fail_the_soak_only_past_their_allowance() {
         ),
     );
     let soak = |allowed: &str| {
-        let args = [
-            "--secs",
-            "1",
-            "--conns",
-            "5",
-            "--churn",
-            "0",
-            "--max-msg",
-            "64",
-            "--max-cpu-growth",
-            "1000",
-            "--max-slow-polls",
-            allowed,
-            "--server",
-            script.arg(),
-        ];
-        let output = run_soak(&args, 30);
+        let output = script.soak(
+            &format!(
+                "--secs 1 --conns 5 --churn 0 --max-msg 64 --max-cpu-growth 1000 \
+                 --max-slow-polls {allowed}"
+            ),
+            30,
+        );
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
     // Within the allowance: the two slow polls are reported, not errors;
@@ -1979,7 +1963,7 @@ fn a_soak_that_fails_early_leaves_no_server_behind() {
             pid_file.display()
         ),
     );
-    let output = run_soak(&["--secs", "1", "--server", script.arg()], 20);
+    let output = script.soak("--secs 1", 20);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unexpected server output"), "{stderr}");
@@ -2086,17 +2070,7 @@ fn a_soak_stopped_by_a_signal_leaves_no_server_behind() {
 fn a_server_that_never_says_where_it_listens_fails_the_soak() {
     let script = ServerScript::new("silent-server.sh", "#!/bin/sh\nexec sleep 30\n");
     let started = std::time::Instant::now();
-    let output = run_soak(
-        &[
-            "--secs",
-            "1",
-            "--step-timeout",
-            "1",
-            "--server",
-            script.arg(),
-        ],
-        20,
-    );
+    let output = script.soak("--secs 1 --step-timeout 1", 20);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("printed no address"), "{stderr}");
