@@ -418,8 +418,8 @@ impl Executor {
     pub(crate) fn run(&self, id: TaskId) {
         let task = match self.tasks.borrow().get(id.key) {
             Some(slot) if slot.generation == id.generation => {
-                // Wakes from here on (even during this poll) queue the
-                // task again.
+                // Wakes from here on queue the task again (its own, made
+                // during this poll, once the poll ends: see `after_poll`).
                 slot.scheduled.set(false);
                 slot.task.clone()
             }
