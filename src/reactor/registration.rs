@@ -170,13 +170,10 @@ impl<S: Source> IoSource<S> {
     #[cold]
     #[inline(never)]
     fn not_current(&self) -> Option<io::Error> {
-        // A runtime is current while it is dropped too (for its tasks'
-        // destructors), with no loop to come: `looping` (set for the length
-        // of `block_on`) tells the two apart, as it does for a `Sleep`.
-        let current = context::with_current(|core| {
-            Rc::ptr_eq(&core.reactor, &self.reactor) && core.timers.looping()
-        })
-        .unwrap_or(false);
+        // Running, not merely current: a runtime is current while it is
+        // dropped too, with no loop to come.
+        let current =
+            context::with_running(|core| Rc::ptr_eq(&core.reactor, &self.reactor)).unwrap_or(false);
         (!current).then(|| {
             io::Error::other(
                 "coop: this socket (or signal) belongs to a runtime that is not running \

@@ -12,7 +12,9 @@ use super::Core;
 use crate::task::id::TaskId;
 
 thread_local! {
-    /// The runtime whose loop is running on this thread, if any.
+    /// The runtime whose loop is running on this thread, if any, or the
+    /// one being dropped (for its tasks' destructors: see
+    /// [`enter_for_drop`]).
     static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
 }
 
@@ -22,6 +24,14 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
         .try_with(|current| current.try_borrow().ok()?.as_ref().map(f))
         .ok()
         .flatten()
+}
+
+/// Calls `f` with the current runtime if its loop runs (inside
+/// `block_on`), or returns `None`. A runtime being dropped is current but
+/// runs no loop: a timer filed or a waker stored with it would never be
+/// seen, so what would wait for one asks here, not [`with_current`].
+pub(crate) fn with_running<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
+    with_current(|core| core.timers.looping().then(|| f(core))).flatten()
 }
 
 /// Queues `id` on the current runtime if that runtime is `runtime_id`.

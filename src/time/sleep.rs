@@ -130,9 +130,7 @@ impl Future for Sleep {
         // The current runtime's timers, if its loop runs: a runtime being
         // dropped is current too (for its tasks' destructors), but no loop
         // will fire a timer filed with it, so that is a panic, not a wait.
-        let running =
-            context::with_current(|core| core.timers.looping().then(|| core.timers.clone()));
-        let timers = running.flatten().expect(
+        let timers = context::with_running(|core| core.timers.clone()).expect(
             "coop::time::Sleep polled outside of a coop runtime \
              (or while its runtime is being dropped, with no loop to fire it)",
         );
