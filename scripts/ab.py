@@ -219,6 +219,15 @@ def perf_user_kernel_ns(data):
     return user * PERF_PERIOD_NS, kernel * PERF_PERIOD_NS
 
 
+def fields(line):
+    """loadgen's `key=value` words, as a dict.
+
+    >>> fields("slice target=3 msgs=120 secs=0.250000")
+    {'target': '3', 'msgs': '120', 'secs': '0.250000'}
+    """
+    return dict(w.split("=", 1) for w in line.split() if "=" in w)
+
+
 def served_or_why(line, server_code):
     """The echoes a run served, from loadgen's result line (`None` if it
     printed none), or 0 and why the run must not count: loadgen saw errors,
@@ -238,10 +247,10 @@ def served_or_why(line, server_code):
         return 0, f"the server exited (code {server_code}) before loadgen finished"
     if line is None:
         return 0, "loadgen printed no result"
-    fields = dict(w.split("=", 1) for w in line.split() if "=" in w)
-    if int(fields["errors"]):
-        return 0, f"loadgen saw {fields['errors']} errors"
-    return int(fields["served"]), None
+    result = fields(line)
+    if int(result["errors"]):
+        return 0, f"loadgen saw {result['errors']} errors"
+    return int(result["served"]), None
 
 
 def one_run(name, path, args, pin):
@@ -353,8 +362,7 @@ def turns(servers, args, pin):
                     raise RuntimeError(f"{servers[t][0]} exited (code {procs[t].returncode}) "
                                        f"in round {r + 1}")
                 now = [cpu_ns(p.pid) for p in procs]
-                fields = dict(w.split("=") for w in line.split()[1:] if "=" in w)
-                msgs = int(fields["msgs"])
+                msgs = int(fields(line)["msgs"])
                 used = cpu_ns_between(last[t], now[t])
                 per[servers[t][0]].append(used / msgs if msgs else float("nan"))
                 last = now

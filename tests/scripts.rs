@@ -35,7 +35,7 @@ fn doctests_pass(script: &str, at_least: usize) {
 
 #[test]
 fn ab_py_doctests_pass() {
-    doctests_pass("scripts/ab.py", 15);
+    doctests_pass("scripts/ab.py", 16);
 }
 
 #[test]
