@@ -38,7 +38,7 @@ fn a_thousand_concurrent_clients_echo_random_payloads_up_to_1_mib() {
                         let mut payload = vec![0u8; len];
                         rng.fill(&mut payload);
                         let stream = TcpStream::connect(addr).await.unwrap();
-                        let (mut rd, mut wr) = stream.split();
+                        let (mut rd, mut wr) = TcpStream::split(&stream);
                         let mut echoed = vec![0u8; payload.len()];
                         let write = async {
                             wr.write_all(&payload).await.unwrap();
@@ -113,7 +113,7 @@ fn futures_io_copy_and_bufreader_work() {
             let addr = listener.local_addr().unwrap();
             coop::spawn(async move {
                 let (stream, _) = listener.accept().await.unwrap();
-                let (rd, mut wr) = stream.split();
+                let (rd, mut wr) = TcpStream::split(&stream);
                 futures::io::copy(futures::io::BufReader::new(rd), &mut wr)
                     .await
                     .unwrap();
@@ -1128,5 +1128,139 @@ fn bind_looks_a_name_up_in_place_not_on_the_pool() {
             assert!(socket.local_addr().unwrap().ip().is_loopback());
         });
         assert_eq!(rt.metrics().blocking_jobs, 0);
+    });
+}
+
+/// Readiness by hand (chapter 02): `readable` is the reactor's half of a
+/// read alone, `try_read` the operation alone. A `WouldBlock` from
+/// `try_read` is what makes the next `readable` wait: a fresh stream
+/// starts out ready, so the first `readable` returns at once, and only
+/// after the read that found nothing does it wait for an event.
+#[test]
+fn readable_waits_for_an_event_and_try_read_takes_what_is_queued() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let (mut peer, stream) = std_peer_and_stream().await;
+            let mut buf = [0u8; 64];
+            let ms = Duration::from_millis;
+            timeout(ms(2000), stream.readable())
+                .await
+                .expect("a fresh stream is optimistically ready")
+                .unwrap();
+            let err = stream.try_read(&mut buf).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WouldBlock);
+            assert!(
+                timeout(ms(100), stream.readable()).await.is_err(),
+                "readable returned after a WouldBlock, with nothing sent"
+            );
+            assert_eq!(stream.try_read(&mut []).unwrap(), 0, "an empty buffer");
+
+            let stream = Rc::new(stream);
+            let waiting = spawn_waiting({
+                let stream = stream.clone();
+                async move { stream.readable().await }
+            })
+            .await;
+            peer.write_all(b"hello").unwrap();
+            waiting.await.unwrap().unwrap();
+            // Through a half, as a reader task would hold it.
+            let (rd, _wr) = TcpStream::split(&stream);
+            let n = rd.as_ref().try_read(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"hello");
+            let err = stream.try_read(&mut buf).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WouldBlock, "all of it was taken");
+
+            // End of file is readable, and stays so.
+            peer.shutdown(Shutdown::Write).unwrap();
+            timeout(ms(5000), stream.readable()).await.unwrap().unwrap();
+            assert_eq!(stream.try_read(&mut buf).unwrap(), 0);
+            assert_eq!(stream.try_read(&mut buf).unwrap(), 0, "EOF again");
+        });
+    });
+}
+
+/// The write side: `try_write` until the send buffer is full
+/// (`WouldBlock`), then `writable` waits until the peer reads, and
+/// every byte written arrives in order.
+#[test]
+fn writable_waits_for_room_and_try_write_fills_the_send_buffer() {
+    with_deadline(30, || {
+        coop::block_on(async {
+            let (mut peer, stream) = std_peer_and_stream().await;
+            let chunk: Vec<u8> = (0..65_536u32).map(|i| (i % 251) as u8).collect();
+            let mut sent = Vec::new();
+            let full = loop {
+                assert!(sent.len() < 1 << 30, "1 GiB went out with nobody reading");
+                match stream.try_write(&chunk) {
+                    Ok(n) => sent.extend_from_slice(&chunk[..n]),
+                    Err(e) => break e,
+                }
+            };
+            assert_eq!(full.kind(), ErrorKind::WouldBlock);
+            let wait = Duration::from_millis(100);
+            assert!(
+                timeout(wait, stream.writable()).await.is_err(),
+                "writable returned with the send buffer full"
+            );
+
+            let reader = std::thread::spawn(move || {
+                let mut got = Vec::new();
+                peer.read_to_end(&mut got).unwrap();
+                got
+            });
+            let more = loop {
+                stream.writable().await.unwrap();
+                match stream.try_write(b"tail") {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                    result => break result.unwrap(),
+                }
+            };
+            sent.extend_from_slice(&b"tail"[..more]);
+            drop(stream);
+            assert!(reader.join().unwrap() == sent, "the peer got other bytes");
+        });
+    });
+}
+
+/// Polled outside its runtime, `readable` is an error like every other
+/// wait (it would store a waker nobody wakes); `try_read` waits for
+/// nothing, so it just answers.
+#[test]
+fn readable_outside_its_runtime_is_an_error_and_try_read_still_answers() {
+    with_deadline(20, || {
+        let (mut peer, stream) = coop::block_on(async {
+            let (peer, stream) = std_peer_and_stream().await;
+            let err = stream.try_read(&mut [0u8; 8]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WouldBlock); // readiness cleared
+            (peer, stream)
+        });
+        let err = futures::executor::block_on(stream.readable()).unwrap_err();
+        assert!(err.to_string().contains("not running"), "{err}");
+        peer.write_all(b"x").unwrap();
+        // The loop that would learn of the data is not running.
+        let err = stream.try_read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WouldBlock);
+    });
+}
+
+/// Options a server sets: the TTL, which accepted connections inherit
+/// from their listener, and the pending error, none on a healthy socket.
+#[test]
+fn ttl_is_set_read_back_and_inherited_from_the_listener() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let listener = listener();
+            listener.set_ttl(17).unwrap();
+            assert_eq!(listener.ttl().unwrap(), 17);
+            let client = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (accepted, _) = listener.accept().await.unwrap();
+            assert_eq!(accepted.ttl().unwrap(), 17);
+            client.set_ttl(33).unwrap();
+            assert_eq!(client.ttl().unwrap(), 33);
+            assert!(client.take_error().unwrap().is_none());
+            assert!(listener.take_error().unwrap().is_none());
+        });
     });
 }

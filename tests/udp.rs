@@ -243,3 +243,109 @@ fn a_receive_into_an_empty_buffer_takes_and_discards_one_datagram() {
         });
     });
 }
+
+/// Readiness by hand, for datagrams: `try_recv_from` says `WouldBlock`
+/// with nothing queued, after which `readable` waits for an event;
+/// `try_send_to` and `try_send` send at once; `try_recv` skips a stray
+/// queued before `connect`, as `recv` does.
+#[test]
+fn readable_and_try_recv_from_take_datagrams_without_waiting() {
+    use std::time::Duration;
+    with_deadline(20, || {
+        coop::block_on(async {
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let stray = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let (server_addr, client_addr) =
+                (server.local_addr().unwrap(), client.local_addr().unwrap());
+            let mut buf = [0u8; 64];
+            let err = server.try_recv_from(&mut buf).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WouldBlock);
+            let wait = Duration::from_millis(100);
+            assert!(
+                coop::time::timeout(wait, server.readable()).await.is_err(),
+                "readable returned after a WouldBlock, with nothing sent"
+            );
+
+            client.writable().await.unwrap();
+            assert_eq!(client.try_send_to(b"one", server_addr).unwrap(), 3);
+            let (n, from) = loop {
+                server.readable().await.unwrap();
+                match server.try_recv_from(&mut buf) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                    result => break result.unwrap(),
+                }
+            };
+            assert_eq!((&buf[..n], from), (&b"one"[..], client_addr));
+
+            // A stray queued before connect, then the peer's datagram.
+            stray.send_to(b"stray", server_addr).await.unwrap();
+            server.peek_from(&mut buf).await.unwrap(); // it has arrived
+            server.connect(client_addr).await.unwrap();
+            client.connect(server_addr).await.unwrap();
+            assert_eq!(client.try_send(b"two").unwrap(), 3);
+            let n = loop {
+                server.readable().await.unwrap();
+                match server.try_recv(&mut buf) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                    result => break result.unwrap(),
+                }
+            };
+            assert_eq!(&buf[..n], b"two");
+            let err = server.try_recv(&mut buf).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WouldBlock, "nothing else is queued");
+        });
+    });
+}
+
+/// The socket options: broadcast and TTL read back what was set, and a
+/// socket that joins a multicast group on the loopback interface
+/// receives the group's datagrams until it leaves. (The sender names
+/// its outgoing interface, which loopback-only machines need.)
+#[test]
+fn options_read_back_and_a_joined_multicast_group_is_received_until_left() {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::time::Duration;
+    with_deadline(20, || {
+        coop::block_on(async {
+            let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+            socket.set_broadcast(true).unwrap();
+            assert!(socket.broadcast().unwrap());
+            socket.set_ttl(9).unwrap();
+            assert_eq!(socket.ttl().unwrap(), 9);
+            socket.set_multicast_ttl_v4(3).unwrap();
+            assert_eq!(socket.multicast_ttl_v4().unwrap(), 3);
+            socket.set_multicast_loop_v4(false).unwrap();
+            assert!(!socket.multicast_loop_v4().unwrap());
+            socket.set_multicast_loop_v4(true).unwrap();
+            assert!(socket.take_error().unwrap().is_none());
+
+            let group = Ipv4Addr::new(239, 255, 77, 1);
+            let lo = Ipv4Addr::LOCALHOST;
+            socket.join_multicast_v4(group, lo).unwrap();
+            let sender = socket2::Socket::new(
+                socket2::Domain::IPV4,
+                socket2::Type::DGRAM,
+                Some(socket2::Protocol::UDP),
+            )
+            .unwrap();
+            sender.set_multicast_if_v4(&lo).unwrap();
+            let sender = UdpSocket::from_std(sender.into()).unwrap();
+            let to = SocketAddr::from((group, socket.local_addr().unwrap().port()));
+            sender.send_to(b"to the group", to).await.unwrap();
+            let mut buf = [0u8; 64];
+            let wait = Duration::from_secs(5);
+            let (n, _) = coop::time::timeout(wait, socket.recv_from(&mut buf))
+                .await
+                .expect("the group's datagram did not come")
+                .unwrap();
+            assert_eq!(&buf[..n], b"to the group");
+
+            socket.leave_multicast_v4(group, lo).unwrap();
+            sender.send_to(b"after leaving", to).await.unwrap();
+            let wait = Duration::from_millis(200);
+            let late = coop::time::timeout(wait, socket.recv_from(&mut buf)).await;
+            assert!(late.is_err(), "a datagram came after leaving: {late:?}");
+        });
+    });
+}

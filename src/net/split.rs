@@ -118,6 +118,24 @@ impl AsRef<TcpStream> for OwnedWriteHalf {
     }
 }
 
+impl AsRef<TcpStream> for ReadHalf<'_> {
+    /// The stream both halves borrow (for addresses, options, and
+    /// [`readable`](TcpStream::readable) with
+    /// [`try_read`](TcpStream::try_read)).
+    fn as_ref(&self) -> &TcpStream {
+        self.0
+    }
+}
+
+impl AsRef<TcpStream> for WriteHalf<'_> {
+    /// The stream both halves borrow (for addresses, options, and
+    /// [`writable`](TcpStream::writable) with
+    /// [`try_write`](TcpStream::try_write)).
+    fn as_ref(&self) -> &TcpStream {
+        self.0
+    }
+}
+
 impl Drop for OwnedWriteHalf {
     fn drop(&mut self) {
         if self.shutdown_on_drop {

@@ -165,8 +165,114 @@ impl TcpStream {
         poll_fn(|cx| self.io.poll_io(cx, Direction::Read, |s| s.peek(buf))).await
     }
 
+    /// Waits until the reactor says the stream is readable (data, end of
+    /// file, or an error waits), and reads nothing: pair it with
+    /// [`try_read`](Self::try_read). This is the reactor's half of every
+    /// read, exposed (chapter 02, "Readiness by hand"). Readiness can be
+    /// stale, a spurious wake or bytes another reader took first, so the
+    /// `try_read` that follows may still say `WouldBlock`; that is the
+    /// signal to wait again.
+    ///
+    /// ```no_run
+    /// # coop::block_on(async {
+    /// # let stream = coop::net::TcpStream::connect("127.0.0.1:7000").await?;
+    /// let mut buf = [0; 4096];
+    /// let n = loop {
+    ///     stream.readable().await?;
+    ///     match stream.try_read(&mut buf) {
+    ///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+    ///         result => break result?,
+    ///     }
+    /// };
+    /// # Ok::<(), std::io::Error>(())
+    /// # });
+    /// ```
+    pub async fn readable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_read_ready(cx)).await
+    }
+
+    /// The poll form of [`readable`](Self::readable).
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_ready(cx, Direction::Read)
+    }
+
+    /// Waits until the reactor says the stream is writable (room in the
+    /// send buffer, or an error to report), and writes nothing: pair it
+    /// with [`try_write`](Self::try_write), as
+    /// [`readable`](Self::readable) pairs with `try_read`.
+    pub async fn writable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_write_ready(cx)).await
+    }
+
+    /// The poll form of [`writable`](Self::writable).
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_ready(cx, Direction::Write)
+    }
+
+    /// Reads what is queued now, without waiting: `WouldBlock` if nothing
+    /// is. It makes no system call while the reactor knows the stream is
+    /// not readable, and a `WouldBlock` from the kernel makes the next
+    /// [`readable`](Self::readable) wait for a new event. No waker is
+    /// stored: call it after `readable().await`. `Ok(0)` is end of file
+    /// (or an empty `buf`, which returns at once, as a read does).
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len();
+        if len == 0 {
+            return Ok(0);
+        }
+        // The read's own shortcut: a short read forgets readiness.
+        self.io
+            .try_io_drain(Direction::Read, |s| (&*s).read(buf), |&n| n > 0 && n < len)
+    }
+
+    /// Writes what fits in the send buffer now, without waiting:
+    /// `WouldBlock` if nothing does. The write side of
+    /// [`try_read`](Self::try_read); call it after
+    /// [`writable`](Self::writable)`.await`. Like every write here, it
+    /// never raises `SIGPIPE`.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let len = buf.len();
+        self.io.try_io_drain(
+            Direction::Write,
+            |s| (&*s).write(buf),
+            |&n| n > 0 && n < len,
+        )
+    }
+
+    /// Sets the IP time-to-live of the packets this stream sends.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live of the packets this stream sends.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`), if any, clearing it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.get_ref().take_error()
+    }
+
     /// Borrowed read and write halves, usable from two futures at once
     /// (e.g. in one `futures::join!`).
+    ///
+    /// With `futures::io::AsyncReadExt` in scope, `stream.split()` calls
+    /// *that trait's* `split` instead, which takes the stream by value
+    /// and returns halves behind a lock: method lookup tries a receiver
+    /// taken by value before one taken by reference, trait or not. Name
+    /// this one as `TcpStream::split(&stream)` or `(&stream).split()`.
+    ///
+    /// ```no_run
+    /// use coop::net::{ReadHalf, TcpStream, WriteHalf};
+    /// use futures::io::AsyncReadExt; // whose `split` `stream.split()` would call
+    /// # coop::block_on(async {
+    /// let stream = TcpStream::connect("127.0.0.1:7000").await?;
+    /// let (rd, wr): (ReadHalf<'_>, WriteHalf<'_>) = TcpStream::split(&stream);
+    /// let (rd, wr): (ReadHalf<'_>, WriteHalf<'_>) = (&stream).split();
+    /// # Ok::<(), std::io::Error>(())
+    /// # });
+    /// ```
     pub fn split(&self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         (ReadHalf::new(self), WriteHalf::new(self))
     }

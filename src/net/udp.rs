@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::future::poll_fn;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::task::{Context, Poll};
 
 use super::addr::{ToSocketAddrs, no_address, resolve};
@@ -135,21 +135,81 @@ impl UdpSocket {
     /// is bounded. Before any `connect` it takes every datagram, as
     /// `recv(2)` does.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| {
-            self.io.poll_io(cx, Direction::Read, |s| {
-                loop {
-                    let (n, from) = s.recv_from(buf)?; // WouldBlock ends the loop
-                    // Address and port, as the kernel's filter compares
-                    // them; not a whole `SocketAddrV6`, whose flow label
-                    // and scope id the two calls need not report alike.
-                    match self.peer.get() {
-                        Some(peer) if (from.ip(), from.port()) != (peer.ip(), peer.port()) => {}
-                        _ => return Ok(n),
-                    }
-                }
-            })
-        })
-        .await
+        poll_fn(|cx| self.poll_recv(cx, buf)).await
+    }
+
+    /// The poll form of [`recv`](Self::recv).
+    pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.io
+            .poll_io(cx, Direction::Read, |s| self.recv_from_peer(s, buf))
+    }
+
+    /// One `recv`: `recvfrom(2)` until a datagram from the peer (or, not
+    /// connected, from anyone) comes, discarding strays; `WouldBlock`
+    /// when the queue runs dry.
+    fn recv_from_peer(&self, s: &mio::net::UdpSocket, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let (n, from) = s.recv_from(buf)?; // WouldBlock ends the loop
+            // Address and port, as the kernel's filter compares them; not
+            // a whole `SocketAddrV6`, whose flow label and scope id the two
+            // calls need not report alike.
+            match self.peer.get() {
+                Some(peer) if (from.ip(), from.port()) != (peer.ip(), peer.port()) => {}
+                _ => return Ok(n),
+            }
+        }
+    }
+
+    /// Waits until the reactor says a datagram may be waiting, and takes
+    /// none: pair it with [`try_recv_from`](Self::try_recv_from) or
+    /// [`try_recv`](Self::try_recv), which say `WouldBlock` if the wake
+    /// was stale (see [`TcpStream::readable`](super::TcpStream::readable)).
+    pub async fn readable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_recv_ready(cx)).await
+    }
+
+    /// The poll form of [`readable`](Self::readable).
+    pub fn poll_recv_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_ready(cx, Direction::Read)
+    }
+
+    /// Waits until the reactor says the socket can send, and sends
+    /// nothing: pair it with [`try_send_to`](Self::try_send_to) or
+    /// [`try_send`](Self::try_send).
+    pub async fn writable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_send_ready(cx)).await
+    }
+
+    /// The poll form of [`writable`](Self::writable).
+    pub fn poll_send_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_ready(cx, Direction::Write)
+    }
+
+    /// Takes one queued datagram without waiting (`WouldBlock` if none
+    /// is): [`recv_from`](Self::recv_from)'s operation, after
+    /// [`readable`](Self::readable)`.await`. No waker is stored.
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.io.try_io(Direction::Read, |s| s.recv_from(buf))
+    }
+
+    /// Takes one queued datagram from the connected peer without waiting,
+    /// discarding strays as [`recv`](Self::recv) does; `WouldBlock` if
+    /// none is left.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io
+            .try_io(Direction::Read, |s| self.recv_from_peer(s, buf))
+    }
+
+    /// Sends one datagram to `target` without waiting (`WouldBlock` if
+    /// the send buffer is full). Takes a resolved address: a name look-up
+    /// would have to wait.
+    pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        self.io.try_io(Direction::Write, |s| s.send_to(buf, target))
+    }
+
+    /// Sends one datagram to the connected peer without waiting.
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.try_io(Direction::Write, |s| s.send(buf))
     }
 
     /// The local address.
@@ -160,5 +220,77 @@ impl UdpSocket {
     /// The connected peer's address (`NotConnected` before `connect`).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().peer_addr()
+    }
+
+    /// Sets `SO_BROADCAST`: whether this socket may send to a broadcast
+    /// address.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.io.get_ref().set_broadcast(on)
+    }
+
+    /// Whether `SO_BROADCAST` is set.
+    pub fn broadcast(&self) -> io::Result<bool> {
+        self.io.get_ref().broadcast()
+    }
+
+    /// Sets the IP time-to-live of the datagrams this socket sends.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live of the datagrams this socket sends.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
+    /// Joins the IPv4 multicast group `group` on the interface with
+    /// address `interface` (`0.0.0.0`: the system picks one).
+    pub fn join_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        self.io.get_ref().join_multicast_v4(&group, &interface)
+    }
+
+    /// Leaves a group joined with
+    /// [`join_multicast_v4`](Self::join_multicast_v4).
+    pub fn leave_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        self.io.get_ref().leave_multicast_v4(&group, &interface)
+    }
+
+    /// Joins the IPv6 multicast group `group` on interface number
+    /// `interface` (0: the system picks one).
+    pub fn join_multicast_v6(&self, group: &Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.io.get_ref().join_multicast_v6(group, interface)
+    }
+
+    /// Leaves a group joined with
+    /// [`join_multicast_v6`](Self::join_multicast_v6).
+    pub fn leave_multicast_v6(&self, group: &Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.io.get_ref().leave_multicast_v6(group, interface)
+    }
+
+    /// Sets whether this socket's IPv4 multicast datagrams loop back to
+    /// the sending host (on by default).
+    pub fn set_multicast_loop_v4(&self, on: bool) -> io::Result<()> {
+        self.io.get_ref().set_multicast_loop_v4(on)
+    }
+
+    /// Whether IPv4 multicast datagrams loop back to this host.
+    pub fn multicast_loop_v4(&self) -> io::Result<bool> {
+        self.io.get_ref().multicast_loop_v4()
+    }
+
+    /// Sets the time-to-live of this socket's IPv4 multicast datagrams (1
+    /// by default: the local network only).
+    pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_multicast_ttl_v4(ttl)
+    }
+
+    /// The time-to-live of this socket's IPv4 multicast datagrams.
+    pub fn multicast_ttl_v4(&self) -> io::Result<u32> {
+        self.io.get_ref().multicast_ttl_v4()
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`), if any, clearing it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.get_ref().take_error()
     }
 }

@@ -19,6 +19,11 @@
 //! A new source starts out *ready* in both directions: the first read is
 //! simply tried, which saves a trip through `mio::Poll` when data is already
 //! waiting (an accepted connection whose client wrote at once).
+//!
+//! The sockets' `readable` / `try_read` pairs expose the two halves apart:
+//! [`IoSource::poll_ready`] is the wait alone, [`IoSource::try_io_drain`]
+//! the operation alone, which stores no waker and answers `WouldBlock`
+//! where the wait would begin.
 
 use std::io;
 use std::rc::Rc;
@@ -118,31 +123,8 @@ impl<S: Source> IoSource<S> {
     ) -> Poll<io::Result<R>> {
         let mut sources = self.reactor.sources.borrow_mut();
         let io = &mut sources[self.key];
-        loop {
-            if !io.ready(dir) {
-                break; // wait below
-            }
-            match op(&self.io) {
-                Ok(result) => {
-                    if drained(&result) && !io.urgent {
-                        io.clear_ready(dir);
-                    }
-                    return Poll::Ready(Ok(result));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // The direction is neither ready nor closed, whatever
-                    // earlier events said: forget that, and wait.
-                    io.clear_ready(dir);
-                    match dir {
-                        Direction::Read => io.read_closed = false,
-                        Direction::Write => io.write_closed = false,
-                    }
-                    break;
-                }
-                // EINTR: the call was cut short by a signal; just retry.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
+        if let Some(result) = self.attempt(io, dir, &mut op, &drained) {
+            return Poll::Ready(result);
         }
         // Not ready: store the waker, to be woken by the next event. Only
         // this socket's own reactor will see that event, and only while
@@ -161,6 +143,84 @@ impl<S: Source> IoSource<S> {
         }
         io.waiters(dir).add(cx.waker(), running);
         Poll::Pending
+    }
+
+    /// The operation itself, shared by the waiting and the trying roads:
+    /// `op` runs while the slot says `dir` is ready, and what it returns
+    /// teaches the slot. `None` means it would block (readiness is now
+    /// forgotten, and so is any closed state: a `WouldBlock` proves the
+    /// direction open); anything else is the result to hand back.
+    #[inline(always)]
+    fn attempt<R>(
+        &self,
+        io: &mut ScheduledIo,
+        dir: Direction,
+        op: &mut impl FnMut(&S) -> io::Result<R>,
+        drained: &impl Fn(&R) -> bool,
+    ) -> Option<io::Result<R>> {
+        loop {
+            if !io.ready(dir) {
+                return None;
+            }
+            match op(&self.io) {
+                Ok(result) => {
+                    if drained(&result) && !io.urgent {
+                        io.clear_ready(dir);
+                    }
+                    return Some(Ok(result));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The direction is neither ready nor closed, whatever
+                    // earlier events said: forget that, and wait.
+                    io.clear_ready(dir);
+                    match dir {
+                        Direction::Read => io.read_closed = false,
+                        Direction::Write => io.write_closed = false,
+                    }
+                    return None;
+                }
+                // EINTR: the call was cut short by a signal; just retry.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// Waits until the reactor says `dir` is ready (or closed), and does no
+    /// I/O: the first half of [`poll_io`](Self::poll_io) alone, behind the
+    /// sockets' `readable` and `writable`. Ready may be stale (a spurious
+    /// wake, or data another reader took first); the `try_` operation that
+    /// follows finds out, and its `WouldBlock` makes the next wait real.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<()>> {
+        self.poll_io(cx, dir, |_| Ok(()))
+    }
+
+    /// [`poll_io_drain`](Self::poll_io_drain) without the wait: runs `op`
+    /// only if the slot says `dir` is ready, and otherwise, or when `op`
+    /// would block, returns `WouldBlock` and stores no waker. Behind the
+    /// sockets' `try_` operations, which a task calls after its own
+    /// `readable().await` or `writable().await`. Readiness is what the
+    /// loop last learned from `mio::Poll`, so outside its loop this may
+    /// say `WouldBlock` while data waits.
+    pub(crate) fn try_io_drain<R>(
+        &self,
+        dir: Direction,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> io::Result<R> {
+        let mut sources = self.reactor.sources.borrow_mut();
+        self.attempt(&mut sources[self.key], dir, &mut op, &drained)
+            .unwrap_or_else(|| Err(io::ErrorKind::WouldBlock.into()))
+    }
+
+    /// [`try_io_drain`](Self::try_io_drain) for an operation with no
+    /// drain shortcut.
+    pub(crate) fn try_io<R>(
+        &self,
+        dir: Direction,
+        op: impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.try_io_drain(dir, op, |_| false)
     }
 
     /// The error for a wait outside this source's runtime, or `None` if its
