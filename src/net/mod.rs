@@ -6,6 +6,12 @@
 //! `futures::io::AsyncRead` and `AsyncWrite`, so the `futures::io` helpers
 //! (`read_exact`, `write_all`, `copy`, `BufReader`, ...) work on it.
 //!
+//! Each type also holds the two halves of that pattern apart, for code
+//! that wants them apart: `readable` / `writable` wait for the reactor's
+//! "ready" and do no I/O, and `try_read`, `try_write`, `try_recv_from` and
+//! the like make one non-blocking call and store no waker
+//! (`docs/02-reactor.md`, "Readiness by hand").
+//!
 //! The `async` calls that take an address ([`TcpStream::connect`],
 //! [`UdpSocket::connect`], [`UdpSocket::send_to`]) take [`ToSocketAddrs`]:
 //! a name is looked up on the blocking pool, never on the loop's thread.
