@@ -579,3 +579,59 @@ fn a_task_aborted_before_its_first_poll_has_no_poll_in_the_trace() {
         );
     });
 }
+
+/// A `block_on` future's panic unwinds out of its poll (a spawned task's is
+/// caught inside), and that poll was left out: the trace had the future
+/// spawned and finished but its last poll, the one that held the loop,
+/// missing, and the slow-poll check never saw it. (Found in review,
+/// session 31.)
+#[test]
+fn a_block_on_future_that_panics_still_has_its_last_poll_traced_and_timed() {
+    with_deadline(20, || {
+        let rt = Runtime::builder()
+            .trace(true)
+            .slow_poll_threshold(Duration::from_millis(5))
+            .build()
+            .unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(async {
+                std::thread::sleep(Duration::from_millis(20)); // holds the loop
+                panic!("the main future gives up");
+            })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(rt.metrics().slow_polls, 1, "the panicking poll was slow");
+        let trace = rt.trace().unwrap();
+        let main = task_named(&trace, "block_on");
+        let polls: Vec<(u64, u64)> = trace
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Poll {
+                    task,
+                    start_us,
+                    end_us,
+                } if *task == main => Some((*start_us, *end_us)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(polls.len(), 1, "its one poll: {:?}", trace.events);
+        let (start, end) = polls[0];
+        assert!(
+            end - start >= 20_000,
+            "the poll held the loop 20 ms: {polls:?}"
+        );
+        let finish = trace
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::Finish { task, at_us } if *task == main => Some(*at_us),
+                _ => None,
+            })
+            .expect("it finishes");
+        assert!(
+            finish >= end,
+            "finished at {finish}, before its poll ended at {end}"
+        );
+    });
+}

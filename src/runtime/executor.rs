@@ -359,13 +359,25 @@ impl Executor {
             return result;
         }
         let start = Instant::now();
-        let result = poll();
+        // A spawned task's panic is caught inside `poll`, but the `block_on`
+        // future's unwinds through here: its poll still happened, held the
+        // loop, and belongs in the trace and the slow-poll check before the
+        // panic goes on to `block_on`'s caller.
+        let result = catch_unwind(AssertUnwindSafe(poll));
         let end = Instant::now();
         self.cause.set(WakeReason::Other);
-        if was_poll(&result) {
-            self.after_timed_poll(task, who, start, end);
+        match result {
+            Ok(result) => {
+                if was_poll(&result) {
+                    self.after_timed_poll(task, who, start, end);
+                }
+                result
+            }
+            Err(payload) => {
+                self.after_timed_poll(task, who, start, end);
+                std::panic::resume_unwind(payload)
+            }
         }
-        result
     }
 
     /// Records a timed poll and warns if it was slow: the cold half of
