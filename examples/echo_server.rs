@@ -73,12 +73,12 @@ struct Args {
     buf: usize,
     /// Close a connection that makes no progress for this many seconds
     /// (fractions allowed). Off by default.
-    #[arg(long, value_name = "SECS")]
-    idle_timeout: Option<f64>,
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    idle_timeout: Option<Duration>,
     /// After Ctrl-C or SIGTERM, how many seconds open connections get to
     /// finish before the server exits anyway.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
-    shutdown_grace: f64,
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = seconds)]
+    shutdown_grace: Duration,
     /// Testing/demo aid: lower this process's file-descriptor limit to N,
     /// to see how the server behaves when `accept` runs out.
     #[arg(long, value_name = "N")]
@@ -88,6 +88,18 @@ struct Args {
     /// default is small).
     #[arg(long, value_name = "N", default_value_t = coop::runtime::EVENT_CAPACITY)]
     events: usize,
+}
+
+/// Parses a time option: seconds, fractions allowed. Checked here, so that
+/// a value no `Duration` can hold (negative, NaN, infinite) is a usage
+/// error at start, not a panic where it is used: for `--shutdown-grace`,
+/// that was at the SIGTERM, which then ended the server with status 101
+/// instead of a graceful shutdown.
+fn seconds(arg: &str) -> Result<Duration, String> {
+    arg.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| "expected a number of seconds, 0 or more (fractions allowed)".to_string())
 }
 
 /// The first pause after an `accept` error that is not about one connection.
@@ -127,7 +139,7 @@ async fn run(args: Args) -> io::Result<()> {
 
     let config = Config {
         buf: args.buf,
-        idle: args.idle_timeout.map(Duration::from_secs_f64),
+        idle: args.idle_timeout,
     };
     let live = Connections::new();
 
@@ -150,11 +162,10 @@ async fn run(args: Args) -> io::Result<()> {
     if open > 0 {
         log::info!(
             "waiting up to {} s for {open} open connection(s)",
-            args.shutdown_grace
+            args.shutdown_grace.as_secs_f64()
         );
     }
-    let grace = Duration::from_secs_f64(args.shutdown_grace);
-    let drained = pin!(timeout(grace, all_closed));
+    let drained = pin!(timeout(args.shutdown_grace, all_closed));
     let again = pin!(either_signal(&mut interrupt, &mut terminate));
     match select(drained, again).await {
         Either::Left((Ok(_), _)) => log::info!("all connections closed; exiting"),

@@ -104,7 +104,8 @@ impl SignalKind {
     }
 
     /// Any signal by number. Signals that cannot be handled (SIGKILL,
-    /// SIGSTOP, and the fault signals SIGSEGV, SIGILL, SIGFPE) make
+    /// SIGSTOP, and the fault signals SIGSEGV, SIGILL, SIGFPE), and numbers
+    /// that are no signal the C library lets a program handle, make
     /// [`signal`] return an error.
     pub const fn from_raw(signum: i32) -> SignalKind {
         SignalKind(signum)
@@ -136,7 +137,7 @@ pub struct Signal {
 ///
 /// Must be called inside a `coop` runtime (the pipe registers with its
 /// reactor). Errors: the OS refused the socket pair, or `kind` cannot be
-/// handled (SIGKILL, SIGSTOP, SIGSEGV, ...).
+/// handled (SIGKILL, SIGSTOP, SIGSEGV, ..., or a number that is no signal).
 ///
 /// ```no_run
 /// use coop::signal::{SignalKind, signal};
@@ -166,7 +167,9 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
         IoSource::with_interest(mio::net::UnixStream::from_std(read_end), Interest::READABLE)?;
     // signal-hook takes the write end (and closes it when the handler is
     // removed); its handler does one non-blocking send(2) per delivery.
-    let handler = signal_hook::low_level::pipe::register(kind.0, write_end)?;
+    // A number that is no signal fails here (sigaction's EINVAL); say which.
+    let handler = signal_hook::low_level::pipe::register(kind.0, write_end)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot handle signal {}: {e}", kind.0)))?;
     Ok(Signal {
         kind,
         pipe,

@@ -831,6 +831,58 @@ fn ctrl_c_with_a_connection_that_never_finishes_exits_after_the_grace_period() {
     });
 }
 
+/// A time option that is not a number of seconds (negative, NaN, infinite)
+/// stops the server before it listens, with a usage error naming the
+/// option. Until session 31 such values were taken as any `f64` and made
+/// into a `Duration` only where used: `--idle-timeout=-1` panicked right
+/// after the port was announced, and `--shutdown-grace=-1` (or `NaN`,
+/// `inf`) at the SIGTERM, exiting 101 instead of shutting down gracefully.
+#[test]
+fn a_time_option_that_is_not_seconds_is_refused_at_start_not_a_panic_later() {
+    let _serial = serial();
+    for (arg, option) in [
+        ("--shutdown-grace=-1", "--shutdown-grace"),
+        ("--shutdown-grace=NaN", "--shutdown-grace"),
+        ("--shutdown-grace=inf", "--shutdown-grace"),
+        ("--idle-timeout=-0.5", "--idle-timeout"),
+    ] {
+        let mut child = Command::new(example("echo_server"))
+            .args(["--addr", "127.0.0.1:0", arg])
+            .env("RUST_LOG", "info")
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start examples/echo_server");
+        let pid = child.id();
+        util::track_child(pid);
+        let (first, status, log) = with_deadline(20, move || {
+            let mut first = String::new();
+            let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut first);
+            if first.starts_with("listening on") {
+                // It started: see what the signal does to it.
+                let _ = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status();
+            }
+            let mut log = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut log);
+            (first, child.wait().unwrap(), log)
+        });
+        util::untrack_child(pid);
+        assert!(
+            !first.starts_with("listening on"),
+            "{arg}: the server started, then ended with {status}: {log}"
+        );
+        assert_eq!(status.code(), Some(2), "{arg}: {status}: {log}");
+        assert!(
+            log.contains(option) && log.contains("seconds"),
+            "{arg}: the error does not name the option and what it wants: {log}"
+        );
+    }
+}
+
 #[test]
 fn ctrl_c_is_a_future_that_completes_on_sigint() {
     let _serial = serial();
@@ -908,6 +960,10 @@ fn signal_is_an_error_outside_a_runtime_or_for_an_unhandleable_signal() {
         let mut hangup = coop::block_on(async {
             const SIGKILL: i32 = 9;
             assert!(signal(SignalKind::from_raw(SIGKILL)).is_err());
+            // A number that is no signal: the error says which number (it
+            // was a bare "Invalid argument (os error 22)" until session 31).
+            let err = signal(SignalKind::from_raw(0)).unwrap_err();
+            assert!(err.to_string().contains("signal 0"), "{err}");
             signal(SignalKind::hangup()).unwrap()
         });
         // Awaited in another runtime, whose loop would never see it: an
