@@ -464,8 +464,11 @@ async fn load(addr: SocketAddr, pid: u32, args: &Args) -> io::Result<Report> {
     }
     let rss_start = rss_kib(pid)?;
     let mut rss_max = rss_start;
+    // The server's PID too: a test that stops or signals the server reads
+    // it here, for the soak's children include short-lived others (the
+    // `setpriv` probe, `getconf`).
     println!(
-        "{} connections open: server rss_kib={rss_start} fds={}",
+        "{} connections open: server pid={pid} rss_kib={rss_start} fds={}",
         streams.len(),
         fds(pid)?
     );

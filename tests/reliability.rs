@@ -1806,6 +1806,24 @@ fn spawn_soak(args: &[&str]) -> std::process::Child {
     soak
 }
 
+/// Reads the soak's output up to the line that says the load is on, and
+/// returns it with the server's PID that line names (`server pid=N`).
+fn read_until_load(stdout: &mut impl BufRead) -> (String, String) {
+    let mut printed = String::new();
+    loop {
+        let start = printed.len();
+        assert!(
+            stdout.read_line(&mut printed).unwrap() > 0,
+            "no load: {printed}"
+        );
+        let line = &printed[start..];
+        if line.contains("connections open") {
+            let pid = word(line, "pid").expect("the soak names its server");
+            return (printed.clone(), pid.to_owned());
+        }
+    }
+}
+
 /// Runs the soak with `args` under a deadline of `secs`.
 fn run_soak(args: &[&str], secs: u64) -> std::process::Output {
     let soak = spawn_soak(args);
@@ -1897,37 +1915,33 @@ impl Drop for ServerScript {
 fn a_server_that_stalls_fails_the_soak() {
     let _serial = serial();
     let args = "--secs 2 --conns 10 --churn 0 --max-msg 64 --step-timeout 1";
-    let soak = spawn_soak(&args.split(' ').collect::<Vec<_>>());
+    let mut soak = spawn_soak(&args.split(' ').collect::<Vec<_>>());
     let soak_pid = soak.id();
     let output = with_deadline(30, move || {
-        // The soak's one child is its server; stop it for 2.5 s once the
-        // load is on, then let it go on.
-        let children = format!("/proc/{soak_pid}/task/{soak_pid}/children");
-        let server = loop {
-            let text = std::fs::read_to_string(&children).unwrap_or_default();
-            if let Some(pid) = text.split_whitespace().next() {
-                break pid.to_owned();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        std::thread::sleep(Duration::from_millis(500));
+        // Stop the soak's server for 2.5 s once the load is on (the soak
+        // names it then), then let it go on. Not the soak's first child:
+        // that can be a short-lived other, the `setpriv --pdeathsig KILL
+        // true` the soak runs first to learn whether `setpriv` works, or a
+        // `getconf`, which until its exec is a fork of the soak. Stopping
+        // one of those failed quietly, the server never stalled, and the
+        // soak passed: the "early end" seen in sessions 28 and 31, on a
+        // loaded machine, where such a child lives long enough to be seen.
+        let mut stdout = BufReader::new(soak.stdout.take().unwrap());
+        let (mut printed, server) = read_until_load(&mut stdout);
         let signal = |name: &str| {
             Command::new("kill")
                 .args([name, &server])
                 .status()
                 .expect("run kill")
         };
-        // If the server is gone already, the soak has ended early (seen
-        // once in session 28, the first run after a build, not since), and
-        // the checks below say whether it failed the way a stall should.
-        if signal("-STOP").success() {
-            std::thread::sleep(Duration::from_millis(2_500));
-            assert!(signal("-CONT").success());
-        }
-        soak.wait_with_output().expect("run examples/soak")
+        assert!(signal("-STOP").success(), "the server is gone");
+        std::thread::sleep(Duration::from_millis(2_500));
+        assert!(signal("-CONT").success());
+        stdout.read_to_string(&mut printed).unwrap();
+        (printed, soak.wait_with_output().expect("run examples/soak"))
     });
     util::untrack_child(soak_pid);
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (stdout, output) = output;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stderr.contains("no answer within 1s"), "{stderr}");
@@ -2063,23 +2077,10 @@ fn a_soak_stopped_by_a_signal_leaves_no_server_behind() {
         let mut soak = spawn_soak(&args.split(' ').collect::<Vec<_>>());
         let soak_pid = soak.id();
         let (status, server) = with_deadline(30, move || {
-            // The soak's one child is its server.
-            let children = format!("/proc/{soak_pid}/task/{soak_pid}/children");
-            let server = loop {
-                let text = std::fs::read_to_string(&children).unwrap_or_default();
-                if let Some(pid) = text.split_whitespace().next() {
-                    break pid.to_owned();
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            };
-            util::track_child(server.parse().unwrap());
-            // Signal it once the load is on.
+            // Signal the soak once the load is on; it names its server then.
             let mut stdout = BufReader::new(soak.stdout.take().unwrap());
-            let mut line = String::new();
-            while !line.contains("connections open") {
-                line.clear();
-                assert!(stdout.read_line(&mut line).unwrap() > 0, "no load");
-            }
+            let (_, server) = read_until_load(&mut stdout);
+            util::track_child(server.parse().unwrap());
             let sent = Command::new("kill")
                 .args([signal, &soak_pid.to_string()])
                 .status()
