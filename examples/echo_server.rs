@@ -30,6 +30,11 @@
 //! - **A client that never reads** its echoes: our write waits for the
 //!   socket's send buffer, so we stop reading from it too. TCP's flow
 //!   control pushes back on the client; we buffer at most `--buf` bytes.
+//! - **Ten thousand mostly idle clients** (`--lend-buffer`): every
+//!   connection waits in `readable()` with no buffer, and borrows the one
+//!   `--buf`-byte buffer they share only to read and write back (0.7 KiB
+//!   per connection at 10,000 instead of 4.6; docs/02-reactor.md,
+//!   "Readiness by hand").
 //! - **Idle clients** (`--idle-timeout SECS`, off by default): a connection
 //!   that makes no progress (no byte read, or no write completed) for that
 //!   long is closed, logging `PEER: idle for SECS s; closing`.
@@ -42,7 +47,7 @@
 //! testing and demonstration aid, to reach `EMFILE` with a few dozen
 //! clients (`--max-fds 32`, then connect 40 `nc`s).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
 use std::future::poll_fn;
 use std::io;
@@ -71,6 +76,12 @@ struct Args {
     #[arg(long, default_value_t = 4096,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     buf: usize,
+    /// One `--buf`-byte read buffer for every connection, lent to a
+    /// connection only from its `readable()` to its write (readiness by
+    /// hand, docs/02-reactor.md): an idle connection holds no buffer. Not
+    /// with `--idle-timeout`.
+    #[arg(long, conflicts_with = "idle_timeout")]
+    lend_buffer: bool,
     /// Close a connection that makes no progress for this many seconds
     /// (fractions allowed). Off by default.
     #[arg(long, value_name = "SECS", value_parser = seconds)]
@@ -140,6 +151,9 @@ async fn run(args: Args) -> io::Result<()> {
     let config = Config {
         buf: args.buf,
         idle: args.idle_timeout,
+        lent: args
+            .lend_buffer
+            .then(|| Rc::new(RefCell::new(vec![0u8; args.buf]))),
     };
     let live = Connections::new();
 
@@ -179,12 +193,15 @@ async fn run(args: Args) -> io::Result<()> {
 }
 
 /// Per-connection settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Config {
     /// Bytes of buffer per connection.
     buf: usize,
     /// Close a connection after this long without progress.
     idle: Option<Duration>,
+    /// The one buffer every connection borrows (`--lend-buffer`), instead
+    /// of a buffer each.
+    lent: Option<Rc<RefCell<Vec<u8>>>>,
 }
 
 /// Waits for SIGINT or SIGTERM and says which.
@@ -205,7 +222,7 @@ async fn accept_loop(listener: &TcpListener, live: Connections, config: Config) 
             Ok((stream, peer)) => {
                 backoff = BACKOFF_MIN;
                 log::info!("{peer}: connected");
-                coop::spawn(serve(stream, peer, config, live.clone()));
+                coop::spawn(serve(stream, peer, config.clone(), live.clone()));
             }
             // That one connection died in the backlog: nothing to wait for.
             Err(e) if is_connection_error(&e) => log::info!("accept: {e}; carrying on"),
@@ -253,9 +270,10 @@ async fn serve(stream: TcpStream, peer: SocketAddr, config: Config, _live: Conne
     // Two loops, with and without the idle limit. A future is as large as
     // the largest state it can be in, so the loop with timers is boxed: the
     // plain one then does not carry their space in every connection.
-    let ended = match config.idle {
-        None => echo(stream, config.buf).await,
-        Some(limit) => Box::pin(echo_or_idle(stream, config.buf, limit)).await,
+    let ended = match (config.idle, config.lent) {
+        (None, None) => echo(stream, config.buf).await,
+        (Some(limit), _) => Box::pin(echo_or_idle(stream, config.buf, limit)).await,
+        (None, Some(lent)) => Box::pin(echo_lent(stream, lent)).await,
     };
     match ended {
         Ok(End::Closed) => log::info!("{peer}: disconnected"),
@@ -290,6 +308,45 @@ async fn echo(mut stream: TcpStream, buf_len: usize) -> io::Result<End> {
         // read either: the client's own sends then block. That is the
         // backpressure that keeps this connection's memory at `buf` bytes.
         stream.write_all(&buf[..n]).await?;
+    }
+}
+
+/// [`echo`] with a buffer lent, not owned (`--lend-buffer`): readiness by
+/// hand. The task waits in `readable()` holding no buffer; once woken it
+/// borrows the one buffer all connections share, reads, writes back, and
+/// returns it, with no `.await` in between. No other task can run in that
+/// stretch (this is one thread, and tasks give way only at an `.await`),
+/// so one buffer serves ten thousand connections. The borrow must end
+/// before the next `.await`: held across one, the next task to borrow
+/// would panic.
+///
+/// Only a client that is slow to read costs memory: what its send buffer
+/// did not take is copied into a buffer of the connection's own, and
+/// nothing more is read from it until that is written (the same
+/// backpressure as [`echo`]).
+async fn echo_lent(stream: TcpStream, lent: Rc<RefCell<Vec<u8>>>) -> io::Result<End> {
+    loop {
+        stream.readable().await?;
+        let rest = {
+            let mut buf = lent.borrow_mut();
+            let n = match stream.try_read(&mut buf) {
+                // The wake was stale (see `readable`): wait for a new one.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                read => read?,
+            };
+            if n == 0 {
+                return Ok(End::Closed);
+            }
+            let written = match stream.try_write(&buf[..n]) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                write => write?,
+            };
+            if written == n {
+                continue;
+            }
+            buf[written..n].to_vec()
+        }; // the borrow ends here, before the wait below
+        (&stream).write_all(&rest).await?;
     }
 }
 

@@ -724,6 +724,91 @@ fn busy_round_trips(addr: SocketAddr, conns: usize, window: Duration) -> u64 {
     })
 }
 
+// ──────────────────── 6b. one buffer lent to every connection ────────────────────
+
+/// `--lend-buffer` (readiness by hand, docs/02-reactor.md): every byte
+/// comes back, through the path that copies what a slow reader's socket
+/// did not take and through the usual one, for eight clients at once. The
+/// slow reader reads nothing for 300 ms while it sends 16 MiB through a
+/// 16 KiB buffer: more than the server's send buffer takes (4 MiB at most
+/// on Linux, `tcp_wmem`), so the server's writes fall short. (A test that
+/// dropped the copied rest passed with 2 MiB, and fails with 16.)
+#[test]
+fn a_lent_buffer_echoes_every_byte_to_fast_and_slow_readers() {
+    let _serial = serial();
+    let server = Server::start_logging(&["--buf", "16384", "--lend-buffer"], "warn");
+    let addr = server.addr;
+    with_deadline(60, move || {
+        let clients: Vec<_> = (0..9u64)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    let stream = if i == 0 {
+                        connect_with_small_rcvbuf(addr)
+                    } else {
+                        StdStream::connect(addr).unwrap()
+                    };
+                    let mut payload = vec![0u8; if i == 0 { 16 << 20 } else { 300_000 }];
+                    Rng(i + 7).fill(&mut payload);
+                    let mut writer = stream.try_clone().unwrap();
+                    let sent = payload.clone();
+                    let write = std::thread::spawn(move || {
+                        writer.write_all(&sent).unwrap();
+                        writer.shutdown(Shutdown::Write).unwrap();
+                    });
+                    if i == 0 {
+                        std::thread::sleep(Duration::from_millis(300)); // a slow reader
+                    }
+                    let mut back = Vec::new();
+                    (&stream).read_to_end(&mut back).unwrap();
+                    write.join().unwrap();
+                    assert!(back == payload, "client {i}: the echo differs");
+                })
+            })
+            .collect();
+        for client in clients {
+            client.join().unwrap();
+        }
+    });
+    assert!(server.log().is_empty(), "warnings: {}", server.log());
+}
+
+/// What lending buys: a connection that has echoed a 64 KiB message and
+/// gone idle holds a 64 KiB buffer in the usual server, and none with
+/// `--lend-buffer`. Measured as the server's RSS growth over 200 such
+/// connections; the usual server's growth shows the measurement sees
+/// buffers at all.
+#[test]
+fn with_a_lent_buffer_an_idle_connection_holds_no_buffer() {
+    let _serial = serial();
+    with_deadline(60, || {
+        const CONNS: u64 = 200;
+        let mut per_conn = Vec::new();
+        for flags in [
+            &["--buf", "65536"][..],
+            &["--buf", "65536", "--lend-buffer"],
+        ] {
+            let server = Server::start_logging(flags, "warn");
+            let mut warm = server.connect();
+            round_trip(&mut warm, &[1u8; 65536]).unwrap(); // the lent buffer, touched
+            let before = process_rss_kib(server.pid());
+            let clients: Vec<_> = (0..CONNS)
+                .map(|i| {
+                    let mut client = server.connect();
+                    round_trip(&mut client, &[i as u8; 65536]).unwrap();
+                    client
+                })
+                .collect();
+            let grown = process_rss_kib(server.pid()).saturating_sub(before);
+            per_conn.push(grown as f64 / CONNS as f64);
+            drop(clients);
+        }
+        let (own, lent) = (per_conn[0], per_conn[1]);
+        assert!(own > 16.0, "own buffers: {own:.1} KiB per connection");
+        assert!(lent < 4.0, "lent buffer: {lent:.1} KiB per idle connection");
+        eprintln!("KiB per idle connection: own 64 KiB buffer {own:.1}, lent {lent:.1}");
+    });
+}
+
 // ──────────────────────── 7. graceful shutdown ────────────────────────
 
 #[test]
