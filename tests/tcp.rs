@@ -1245,18 +1245,29 @@ fn readable_outside_its_runtime_is_an_error_and_try_read_still_answers() {
 
 /// Options a server sets: the TTL, which accepted connections inherit
 /// from their listener, and the pending error, none on a healthy socket.
+/// A connection inherits the TTL when the kernel makes it, at the end of
+/// its handshake, not at `accept`: one already waiting in the backlog
+/// when the listener's TTL changes keeps the old value.
 #[test]
 fn ttl_is_set_read_back_and_inherited_from_the_listener() {
     with_deadline(20, || {
         coop::block_on(async {
             let listener = listener();
+            let default = listener.ttl().unwrap();
+            assert_ne!(default, 17);
+            let queued = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            // The handshake ends in the kernel; give its last ACK time.
+            coop::time::sleep(Duration::from_millis(50)).await;
             listener.set_ttl(17).unwrap();
             assert_eq!(listener.ttl().unwrap(), 17);
+            let (before, _) = listener.accept().await.unwrap();
+            assert_eq!(before.ttl().unwrap(), default, "made before set_ttl");
             let client = TcpStream::connect(listener.local_addr().unwrap())
                 .await
                 .unwrap();
             let (accepted, _) = listener.accept().await.unwrap();
             assert_eq!(accepted.ttl().unwrap(), 17);
+            drop(queued);
             client.set_ttl(33).unwrap();
             assert_eq!(client.ttl().unwrap(), 33);
             assert!(client.take_error().unwrap().is_none());

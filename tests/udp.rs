@@ -301,14 +301,18 @@ fn readable_and_try_recv_from_take_datagrams_without_waiting() {
 /// The socket options: broadcast and TTL read back what was set, and a
 /// socket that joins a multicast group on the loopback interface
 /// receives the group's datagrams until it leaves. (The sender names
-/// its outgoing interface, which loopback-only machines need.)
+/// its outgoing interface, which loopback-only machines need.) The
+/// receiver binds to the group's address, which takes the group's
+/// datagrams and nothing else: not `0.0.0.0`, whose port any host on
+/// the network could reach while the test runs (tests stay on loopback).
 #[test]
 fn options_read_back_and_a_joined_multicast_group_is_received_until_left() {
     use std::net::{Ipv4Addr, SocketAddr};
     use std::time::Duration;
     with_deadline(20, || {
         coop::block_on(async {
-            let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+            let group = Ipv4Addr::new(239, 255, 77, 1);
+            let socket = UdpSocket::bind((group, 0)).unwrap();
             socket.set_broadcast(true).unwrap();
             assert!(socket.broadcast().unwrap());
             socket.set_ttl(9).unwrap();
@@ -320,7 +324,6 @@ fn options_read_back_and_a_joined_multicast_group_is_received_until_left() {
             socket.set_multicast_loop_v4(true).unwrap();
             assert!(socket.take_error().unwrap().is_none());
 
-            let group = Ipv4Addr::new(239, 255, 77, 1);
             let lo = Ipv4Addr::LOCALHOST;
             socket.join_multicast_v4(group, lo).unwrap();
             let sender = socket2::Socket::new(

@@ -9,7 +9,8 @@
 //! Each type also holds the two halves of that pattern apart, for code
 //! that wants them apart: `readable` / `writable` wait for the reactor's
 //! "ready" and do no I/O, and `try_read`, `try_write`, `try_recv_from` and
-//! the like make one non-blocking call and store no waker
+//! the like try the operation without waiting (with no system call at all
+//! while the reactor knows the socket is not ready) and store no waker
 //! (`docs/02-reactor.md`, "Readiness by hand").
 //!
 //! The `async` calls that take an address ([`TcpStream::connect`],

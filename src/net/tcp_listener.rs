@@ -105,13 +105,16 @@ impl TcpListener {
         self.io.get_ref().local_addr()
     }
 
-    /// Sets the IP time-to-live of the connections accepted from now on
-    /// (they inherit it from the listener).
+    /// Sets the IP time-to-live of the connections whose handshake ends
+    /// from now on. Each inherits the listener's value when the kernel
+    /// makes it, at the end of its handshake, not at `accept`: a
+    /// connection already waiting in the backlog keeps the old value,
+    /// even if accepted after this call.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.io.get_ref().set_ttl(ttl)
     }
 
-    /// The IP time-to-live the listener gives its connections.
+    /// The IP time-to-live the listener gives its new connections.
     pub fn ttl(&self) -> io::Result<u32> {
         self.io.get_ref().ttl()
     }
