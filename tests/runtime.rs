@@ -573,3 +573,46 @@ fn a_sleep_polled_while_its_runtime_drops_panics_instead_of_waiting_for_ever() {
         }
     });
 }
+
+/// A `block_on` future whose destructor wakes its own waker (a hand-made
+/// future holding the sender its receiver waits on, say) is dropped after
+/// `block_on`'s loop has returned its output: that wake is of a future
+/// that is done, and must not queue its id, counted as a wake, for the
+/// next `block_on` to pop and skip. (Found in review, session 31: it did,
+/// the `block_on` form of what session 30 fixed for a task that wakes
+/// itself as it ends.)
+#[test]
+fn a_block_on_future_that_wakes_itself_as_it_is_dropped_queues_nothing() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+    /// Ready at once; wakes the waker of its poll when dropped.
+    struct WakeOnDrop(Option<Waker>);
+    impl Future for WakeOnDrop {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            self.0 = Some(cx.waker().clone());
+            Poll::Ready(())
+        }
+    }
+    impl Drop for WakeOnDrop {
+        fn drop(&mut self) {
+            if let Some(waker) = self.0.take() {
+                waker.wake();
+            }
+        }
+    }
+    with_deadline(10, || {
+        let rt = coop::Runtime::new().unwrap();
+        rt.block_on(WakeOnDrop(None));
+        let wakes = rt.metrics().wakes;
+        assert_eq!(wakes.spawn, 1, "the block_on future's first poll");
+        assert_eq!(
+            wakes.other + wakes.task + wakes.yields,
+            0,
+            "a wake of a finished block_on future was queued: {wakes:?}"
+        );
+        // The next call runs as usual.
+        assert_eq!(rt.block_on(async { 3 }), 3);
+    });
+}

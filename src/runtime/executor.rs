@@ -192,7 +192,9 @@ impl Executor {
     /// stale from now. On a panic, `run_main` did not get to say that the
     /// future is no longer running, so this says it (the reactor must not
     /// keep the identity of a waker about to be freed; see [`Running`]).
-    /// The trace, which drew it as a task, sees it finish.
+    /// The trace, which drew it as a task, sees it finish. Called when
+    /// the future returns, before it is dropped, and again at the end of
+    /// `block_on` however it ends: a second call changes nothing.
     pub(crate) fn end_main(&self) {
         let (generation, _) = self.main.get();
         if generation != 0 {

@@ -32,7 +32,9 @@ use crate::runtime::context;
 /// starts on one of the loop's next turns, not inside `spawn`.
 ///
 /// # Panics
-/// If called outside a `coop` runtime (outside `block_on`).
+/// If called outside a `coop` runtime (outside `block_on`). A destructor
+/// run while a runtime is dropped may still spawn on it: that task is
+/// dropped with the others, never polled.
 ///
 /// ```
 /// coop::block_on(async {
