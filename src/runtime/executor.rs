@@ -192,9 +192,10 @@ impl Executor {
     /// stale from now. On a panic, `run_main` did not get to say that the
     /// future is no longer running, so this says it (the reactor must not
     /// keep the identity of a waker about to be freed; see [`Running`]).
-    /// The trace, which drew it as a task, sees it finish. Called when
-    /// the future returns, before it is dropped, and again at the end of
-    /// `block_on` however it ends: a second call changes nothing.
+    /// The trace, which drew it as a task, sees it finish. Called by
+    /// [`run_main`](Self::run_main) when the future returns, before it is
+    /// dropped, and again at the end of `block_on` however it ends: a
+    /// second call changes nothing.
     pub(crate) fn end_main(&self) {
         let (generation, _) = self.main.get();
         if generation != 0 {
@@ -207,7 +208,7 @@ impl Executor {
     }
 
     /// Polls the `block_on` future (task `id`, whose waker is `waker`)
-    /// once, with `poll`.
+    /// once, with `poll`; if that finishes it, ends it (`end_main`).
     pub(crate) fn run_main<T>(
         &self,
         id: TaskId,
@@ -219,6 +220,12 @@ impl Executor {
         let result = self.observed_poll(id.generation, None, poll, |_| true);
         self.reactor.set_running(None);
         self.after_poll(id, result.is_pending());
+        if result.is_ready() {
+            // The future is dropped after this returns, on `block_on`'s way
+            // out: a wake of it from its destructor must find its id stale,
+            // not queue it.
+            self.end_main();
+        }
         result
     }
 

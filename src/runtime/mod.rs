@@ -316,11 +316,6 @@ impl Runtime {
                     let polled =
                         executor.run_main(main_id, &waker, || future.as_mut().poll(&mut cx));
                     if let Poll::Ready(output) = polled {
-                        // The future is dropped on the way out, after this
-                        // call has ended: a wake of it from its destructor
-                        // must find its id stale, not queue it. (`EndMain`
-                        // ends it again, which is harmless.)
-                        executor.end_main();
                         return output;
                     }
                 } else {
