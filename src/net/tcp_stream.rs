@@ -222,7 +222,7 @@ impl TcpStream {
         }
         // The read's own shortcut: a short read forgets readiness.
         self.io
-            .try_io_drain(Direction::Read, |s| (&*s).read(buf), |&n| n > 0 && n < len)
+            .try_io_drain(Direction::Read, |s| (&*s).read(buf), short_of(len))
     }
 
     /// Writes what fits in the send buffer now, without waiting:
@@ -231,12 +231,8 @@ impl TcpStream {
     /// [`writable`](Self::writable)`.await`. Like every write here, it
     /// never raises `SIGPIPE`.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        let len = buf.len();
-        self.io.try_io_drain(
-            Direction::Write,
-            |s| (&*s).write(buf),
-            |&n| n > 0 && n < len,
-        )
+        self.io
+            .try_io_drain(Direction::Write, |s| (&*s).write(buf), short_of(buf.len()))
     }
 
     /// Sets the IP time-to-live of the packets this stream sends.
@@ -301,12 +297,8 @@ impl TcpStream {
         if len == 0 {
             return Poll::Ready(Ok(0));
         }
-        self.io.poll_io_drain(
-            cx,
-            Direction::Read,
-            |s| (&*s).read(buf),
-            |&n| n > 0 && n < len,
-        )
+        self.io
+            .poll_io_drain(cx, Direction::Read, |s| (&*s).read(buf), short_of(len))
     }
 
     #[inline]
@@ -320,7 +312,7 @@ impl TcpStream {
             cx,
             Direction::Write,
             |s| (&*s).write(buf),
-            |&n| n > 0 && n < buf.len(),
+            short_of(buf.len()),
         )
     }
 
@@ -348,6 +340,15 @@ impl TcpStream {
             result => Poll::Ready(result),
         }
     }
+}
+
+/// The stream's drain test, for a read or write of `len` bytes: one that
+/// moved some bytes but fewer than `len` found the kernel's buffer empty
+/// (a read) or full (a write), and readiness can be forgotten
+/// (`IoSource::poll_io_drain`). Zero bytes is end of file, not a drain.
+#[inline]
+fn short_of(len: usize) -> impl Fn(&usize) -> bool {
+    move |&n| n > 0 && n < len
 }
 
 /// `MSG_NOSIGNAL` from `<sys/socket.h>`: one value on every Linux
