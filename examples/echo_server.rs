@@ -195,7 +195,8 @@ async fn run(args: Args) -> io::Result<()> {
 /// Per-connection settings.
 #[derive(Clone, Debug)]
 struct Config {
-    /// Bytes of buffer per connection.
+    /// Bytes of buffer per connection (of the one lent buffer, with
+    /// `lent`).
     buf: usize,
     /// Close a connection after this long without progress.
     idle: Option<Duration>,
@@ -267,9 +268,10 @@ async fn serve(stream: TcpStream, peer: SocketAddr, config: Config, _live: Conne
     // stream and buffer lent from here (docs/micro-benchmarks.md, "Where
     // the echo's state sits"; figures of that build, not re-measured since).
     //
-    // Two loops, with and without the idle limit. A future is as large as
-    // the largest state it can be in, so the loop with timers is boxed: the
-    // plain one then does not carry their space in every connection.
+    // Three loops: the plain one, one with the idle limit, and one with a
+    // lent buffer. A future is as large as the largest state it can be in,
+    // so the other two are boxed: the plain one then does not carry their
+    // space in every connection.
     let ended = match (config.idle, config.lent) {
         (None, None) => echo(stream, config.buf).await,
         (Some(limit), _) => Box::pin(echo_or_idle(stream, config.buf, limit)).await,

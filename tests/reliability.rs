@@ -1904,7 +1904,8 @@ fn read_until_load(stdout: &mut impl BufRead) -> (String, String) {
         let line = &printed[start..];
         if line.contains("connections open") {
             let pid = word(line, "pid").expect("the soak names its server");
-            return (printed.clone(), pid.to_owned());
+            let pid = pid.to_owned();
+            return (printed, pid);
         }
     }
 }
