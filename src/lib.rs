@@ -43,7 +43,8 @@
 //!    `Arc` implementing [`std::task::Wake`]: on the loop's thread it asks
 //!    the executor to queue the task id (once, however many wakes come
 //!    before the poll); from another thread it goes through a locked queue
-//!    and a `mio::Waker` that interrupts the loop's sleep.
+//!    and a `mio::Waker` that interrupts the loop's sleep. A
+//!    [`runtime::Handle`] sends whole futures down that same road.
 //! 5. **Due timers fire** ([`time`]). Sleeps and timeouts file their
 //!    deadline in a hierarchical timer wheel; each turn the loop advances the
 //!    wheel to "now" and wakes the tasks whose timers came due.

@@ -520,12 +520,19 @@ impl Executor {
     #[cold]
     #[inline(never)]
     fn take_remote(&self) {
-        let mut buf = self.remote_buf.borrow_mut();
-        self.remote.drain_into(&mut buf);
-        for id in buf.drain(..) {
-            if self.mark_scheduled(id) {
-                self.push(id, WakeReason::Remote);
+        {
+            let mut buf = self.remote_buf.borrow_mut();
+            self.remote.drain_into(&mut buf);
+            for id in buf.drain(..) {
+                if self.mark_scheduled(id) {
+                    self.push(id, WakeReason::Remote);
+                }
             }
+        }
+        // Then the futures spawned from other threads (`Handle::spawn`):
+        // each becomes a task here, queued behind the wakes.
+        for injected in self.remote.take_injected() {
+            injected(self);
         }
     }
 

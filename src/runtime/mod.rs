@@ -36,6 +36,7 @@
 
 pub(crate) mod context;
 pub(crate) mod executor;
+pub(crate) mod handle;
 pub(crate) mod histogram;
 
 use std::future::Future;
@@ -46,6 +47,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+pub use handle::{Handle, RemoteJoinHandle};
 pub use histogram::Histogram;
 
 use crate::blocking::BlockingPool;
@@ -387,6 +389,12 @@ impl Runtime {
         self.core.executor.spawn(future, None, location).1
     }
 
+    /// A [`Handle`] to this runtime, for spawning onto its loop from
+    /// other threads.
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.core.executor.remote.clone())
+    }
+
     /// A snapshot of the runtime's counters.
     pub fn metrics(&self) -> Metrics {
         Metrics::read(&self.core)
@@ -426,6 +434,13 @@ impl Drop for Runtime {
         // pool: a thread that comes free meanwhile must not start a queued
         // job whose task is about to be dropped.
         self.core.blocking.close();
+        // Close the injection queue too: futures spawned from other threads
+        // that the loop never took in are dropped with the rest, and a
+        // later `Handle::spawn` drops its future at once (its handle says
+        // cancelled instead of waiting for a loop that is gone).
+        for injected in self.core.executor.remote.close_injector() {
+            executor::drop_quietly(executor::TASK_DROP, move || drop(injected));
+        }
         loop {
             self.core.executor.shutdown();
             if self.core.blocking.shutdown() == 0 {

@@ -55,6 +55,7 @@ use std::task::Wake;
 
 use super::id::TaskId;
 use crate::runtime::context;
+use crate::runtime::handle::{Injected, Injector};
 
 /// The part of a runtime that other threads may touch.
 #[derive(Debug)]
@@ -72,7 +73,14 @@ pub(crate) struct Remote {
     /// skip taking the lock when nothing arrived (a lock per turn is a
     /// measurable cost when a turn polls one task, as in a ping-pong).
     pending: AtomicBool,
-    /// Interrupts `mio::Poll::poll` when the first remote wake arrives.
+    /// Futures spawned from other threads through a
+    /// [`Handle`](crate::runtime::Handle), waiting for the loop to take
+    /// them in: the same road as a wake, with a future instead of an id
+    /// (see `runtime::handle`). Its own lock, so that a busy wake road and
+    /// a spawn do not wait for each other.
+    injector: Mutex<Injector>,
+    /// Interrupts `mio::Poll::poll` when the first remote wake or spawn
+    /// arrives.
     waker: mio::Waker,
 }
 
@@ -82,8 +90,44 @@ impl Remote {
             runtime_id,
             queue: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
+            injector: Mutex::new(Injector::default()),
             waker,
         }
+    }
+
+    /// Queues a future spawned from any thread and makes sure the loop will
+    /// see it, as [`push`](Self::push) does a wake. Gives it back if the
+    /// runtime has been dropped ([`close_injector`](Self::close_injector)).
+    pub(crate) fn inject(&self, future: Injected) -> Result<(), Injected> {
+        let first = {
+            let mut injector = self.injector.lock().unwrap_or_else(|e| e.into_inner());
+            if injector.closed {
+                return Err(future);
+            }
+            injector.queue.push(future);
+            injector.queue.len() == 1
+        };
+        self.pending.store(true, Ordering::Release);
+        if first {
+            let _ = self.waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Takes every future injected so far (called by the loop after
+    /// [`drain_into`](Self::drain_into), which cleared `pending` first: a
+    /// spawn pushed after that clear is taken now or leaves `pending` set).
+    pub(crate) fn take_injected(&self) -> Vec<Injected> {
+        let mut injector = self.injector.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut injector.queue)
+    }
+
+    /// Refuses every later spawn and returns the futures still queued, for
+    /// the runtime's drop to drop.
+    pub(crate) fn close_injector(&self) -> Vec<Injected> {
+        let mut injector = self.injector.lock().unwrap_or_else(|e| e.into_inner());
+        injector.closed = true;
+        std::mem::take(&mut injector.queue)
     }
 
     /// Queues `waker` from any thread and makes sure the loop will see it.

@@ -1,0 +1,289 @@
+//! [`Handle`]: spawning onto a loop from another thread (the injection
+//! queue).
+//!
+//! `coop::spawn` works only on the loop's own thread: the task slab and the
+//! run queue are plain `RefCell`s that nothing else may touch. But work
+//! sometimes starts elsewhere: a blocking-pool job that wants a reply sent
+//! over a socket, a thread that reads a terminal, a test's main thread
+//! feeding a server. Every multi-threaded runtime answers with an
+//! *injection queue*: a locked queue that any thread may push a future
+//! onto, and that the loop empties into its own structures at a moment of
+//! its choosing.
+//!
+//! ```text
+//!  any thread                               loop thread
+//!  ──────────                               ───────────
+//!  handle.spawn(fut)                        step 4 of a turn:
+//!    box it, push it on Remote's ──────────▶  take the queue (one lock),
+//!    injection queue (a Mutex<Vec>)           spawn each future locally:
+//!    first push? mio::Waker (eventfd) ─────▶  slab slot, run queue
+//!  RemoteJoinHandle (Send) ◀── oneshot ───── the task's result
+//! ```
+//!
+//! It is the road a cross-thread wake already takes (`task::waker`), with a
+//! future in the box instead of a task id: the same `pending` flag, so the
+//! usual turn still pays one atomic load for both; the same `mio::Waker`,
+//! so a loop asleep in `epoll_wait` wakes up for a spawn. asyncio's
+//! `run_coroutine_threadsafe` is the same idea, with a
+//! `concurrent.futures.Future` where we have a [`RemoteJoinHandle`].
+//!
+//! What crosses threads must be `Send`: the future, its output, and the
+//! handle. So [`Handle::spawn`] asks for `F: Send` where [`crate::spawn`]
+//! does not, and returns a [`RemoteJoinHandle`] whose state sits behind
+//! atomics and a `futures::channel::oneshot` instead of the task's `Rc`
+//! cell. Its cancellation is a `futures::future::AbortHandle`: aborting
+//! sets a flag and wakes the task, which sees the flag at its next poll.
+//!
+//! A runtime that is dropped closes its queue: futures still in it are
+//! dropped, a later `spawn` drops its future at once, and each of their
+//! handles says cancelled, so nobody waits for a loop that will never run.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, Location};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use futures::FutureExt;
+use futures::channel::oneshot;
+use futures::future::{AbortHandle, Abortable, Aborted};
+
+use super::context;
+use super::executor::{Executor, drop_quietly};
+use crate::task::JoinError;
+use crate::task::waker::Remote;
+
+/// A future on its way to a loop: a closure that, run on the loop's thread,
+/// spawns it there.
+pub(crate) type Injected = Box<dyn FnOnce(&Executor) + Send + 'static>;
+
+/// The injection queue's contents, under one lock with the flag that says
+/// whether the loop still exists: a `spawn` that checks the flag and
+/// pushes cannot slip in between the runtime's close and its last drain.
+#[derive(Default)]
+pub(crate) struct Injector {
+    /// Set when the runtime is dropped; from then on nothing is queued.
+    pub(crate) closed: bool,
+    /// Futures not yet taken in by the loop, oldest first.
+    pub(crate) queue: Vec<Injected>,
+}
+
+impl fmt::Debug for Injector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Injector")
+            .field("closed", &self.closed)
+            .field("queued", &self.queue.len())
+            .finish()
+    }
+}
+
+/// A way to reach a runtime from any thread: `Send`, `Sync` and cheap to
+/// clone (one `Arc`). Get one with [`Runtime::handle`](super::Runtime::handle)
+/// or, inside a task, [`Handle::current`].
+///
+/// ```
+/// let rt = coop::Runtime::new().unwrap();
+/// let handle = rt.handle();
+/// let (tx, rx) = futures::channel::oneshot::channel();
+/// let worker = std::thread::spawn(move || {
+///     // On another thread: the future runs on `rt`'s loop.
+///     let answer = handle.spawn(async { 6 * 7 });
+///     tx.send(futures::executor::block_on(answer).unwrap()).unwrap();
+/// });
+/// // The loop runs while block_on does.
+/// assert_eq!(rt.block_on(rx).unwrap(), 42);
+/// worker.join().unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    /// The runtime's thread-safe part, shared with every waker: the
+    /// injection queue lives there beside the remote-wake queue.
+    remote: Arc<Remote>,
+}
+
+impl Handle {
+    pub(crate) fn new(remote: Arc<Remote>) -> Handle {
+        Handle { remote }
+    }
+
+    /// The handle of the runtime whose loop runs this code.
+    ///
+    /// # Panics
+    /// Outside a `coop` runtime (a blocking-pool job is outside: take the
+    /// handle before `spawn_blocking` and move it in).
+    #[track_caller]
+    pub fn current() -> Handle {
+        match context::with_current(|core| Handle::new(core.executor.remote.clone())) {
+            Some(handle) => handle,
+            None => panic!("coop::runtime::Handle::current called outside a coop runtime"),
+        }
+    }
+
+    /// Spawns `future` as a task of this handle's runtime, from any thread.
+    ///
+    /// The future is queued and taken in by the loop at its next turn (the
+    /// loop is woken if it sleeps); if the runtime's loop is not running
+    /// (no `block_on` at the moment), the task waits for the next one, as
+    /// with [`Runtime::spawn`](super::Runtime::spawn). If the runtime has
+    /// been dropped, the future is dropped here and the handle says
+    /// cancelled.
+    ///
+    /// A panic in the task goes to the returned handle (`is_panic`), as a
+    /// spawned task's does.
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> RemoteJoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let location = Location::caller();
+        let (tx, rx) = oneshot::channel();
+        let (abort, registration) = AbortHandle::new_pair();
+        let finished = Arc::new(AtomicBool::new(false));
+        let reply = Reply {
+            tx: Some(tx),
+            finished: finished.clone(),
+        };
+        let task = async move {
+            // The future is dropped (its destructors run) at the end of
+            // this statement, before the result is sent: a handle that
+            // sees "cancelled" knows the future is gone.
+            let outcome = AssertUnwindSafe(Abortable::new(future, registration))
+                .catch_unwind()
+                .await;
+            reply.send(match outcome {
+                Ok(Ok(output)) => Ok(output),
+                Ok(Err(Aborted)) => Err(JoinError::cancelled()),
+                Err(payload) => {
+                    log::debug!(
+                        "a task spawned through a Handle panicked; the panic goes to its handle"
+                    );
+                    Err(JoinError::panic(payload))
+                }
+            });
+        };
+        let injected: Injected = Box::new(move |executor: &Executor| {
+            // Detached at once: the result travels through `reply`.
+            drop(executor.spawn(task, None, location).1);
+        });
+        if let Err(refused) = self.remote.inject(injected) {
+            // The runtime is gone. Dropping the closure drops the future
+            // and `reply`, whose sender's drop tells the handle.
+            drop_quietly("a future spawned on a dropped runtime", move || {
+                drop(refused)
+            });
+        }
+        RemoteJoinHandle {
+            rx,
+            abort,
+            finished,
+        }
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("runtime", &self.remote.runtime_id)
+            .finish()
+    }
+}
+
+/// The task's end of a [`RemoteJoinHandle`]: the result's sender and the
+/// "finished" flag. Dropped without sending (the task was dropped with its
+/// runtime, or never reached a loop), it still marks the task finished,
+/// and the sender's drop tells the handle it was cancelled.
+struct Reply<T> {
+    tx: Option<oneshot::Sender<Result<T, JoinError>>>,
+    finished: Arc<AtomicBool>,
+}
+
+impl<T> Reply<T> {
+    fn send(mut self, result: Result<T, JoinError>) {
+        // Finished before the result is visible: a handle that has the
+        // result never reads `is_finished() == false`.
+        self.finished.store(true, Ordering::Release);
+        let tx = self.tx.take().expect("a reply is sent once");
+        if let Err(unread) = tx.send(result) {
+            // The handle was dropped (detached): the output, or a panic's
+            // payload, is dropped here, on the loop, and a panic in its
+            // destructor must not unwind into the loop.
+            drop_quietly("a detached remote task's output", move || drop(unread));
+        }
+    }
+}
+
+impl<T> Drop for Reply<T> {
+    fn drop(&mut self) {
+        self.finished.store(true, Ordering::Release);
+    }
+}
+
+/// A task spawned with [`Handle::spawn`]: a future of its result that any
+/// thread may hold and await (with any executor, or in a `coop` task).
+///
+/// Like [`JoinHandle`](crate::JoinHandle): the output is `Ok` with the
+/// task's output, or a [`JoinError`] if it panicked or was cancelled
+/// (aborted, or its runtime dropped before it finished); dropping the
+/// handle detaches the task.
+pub struct RemoteJoinHandle<T> {
+    /// Where the task sends its result; a sender dropped unsent means the
+    /// task was dropped, and so cancelled.
+    rx: oneshot::Receiver<Result<T, JoinError>>,
+    /// Sets the task's abort flag and wakes it.
+    abort: AbortHandle,
+    /// Set when the task has finished, however it ended.
+    finished: Arc<AtomicBool>,
+}
+
+impl<T> RemoteJoinHandle<T> {
+    /// Asks the runtime to cancel the task, from any thread: the task is
+    /// woken, and where its next poll would have been its future is
+    /// dropped and the handle resolves to a [`JoinError`] for which
+    /// [`is_cancelled`](JoinError::is_cancelled) is true. Aborting a task
+    /// that already finished does nothing.
+    pub fn abort(&self) {
+        self.abort.abort();
+    }
+
+    /// True once the task has finished: completed, panicked or cancelled.
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+}
+
+impl<T> Future for RemoteJoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.rx.poll_unpin(cx).map(|received| {
+            received.unwrap_or_else(|oneshot::Canceled| Err(JoinError::cancelled()))
+        })
+    }
+}
+
+/// Dropping the handle drops an output that arrived and was never taken,
+/// and catches a panic in its destructor, as a [`JoinHandle`](crate::JoinHandle)'s
+/// drop does. Closing the channel first means that an output sent later is
+/// dropped on the loop instead (see `Reply::send`).
+impl<T> Drop for RemoteJoinHandle<T> {
+    fn drop(&mut self) {
+        self.rx.close();
+        if let Ok(Some(unread)) = self.rx.try_recv() {
+            drop_quietly(
+                "a task's output, dropped with its RemoteJoinHandle,",
+                move || drop(unread),
+            );
+        }
+    }
+}
+
+impl<T> fmt::Debug for RemoteJoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteJoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
