@@ -1275,3 +1275,41 @@ fn ttl_is_set_read_back_and_inherited_from_the_listener() {
         });
     });
 }
+
+/// Each socket lends its own descriptor: an option set through it (here
+/// with socket2, the way to reach options coop does not wrap) is the
+/// socket's own, and a duplicate of it is the same connection or binding.
+#[test]
+fn sockets_lend_their_own_file_descriptors() {
+    use std::os::fd::{AsFd, AsRawFd};
+    with_deadline(20, || {
+        coop::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (served, _) = listener.accept().await.unwrap();
+
+            let sock = socket2::SockRef::from(&client);
+            sock.set_keepalive(true).unwrap();
+            sock.set_tcp_nodelay(true).unwrap();
+            assert!(
+                client.nodelay().unwrap(),
+                "the option reached coop's socket"
+            );
+            assert!(!served.nodelay().unwrap(), "and not the other end");
+
+            let dup = std::net::TcpStream::from(client.as_fd().try_clone_to_owned().unwrap());
+            assert_eq!(dup.peer_addr().unwrap(), client.peer_addr().unwrap());
+            assert_eq!(client.as_raw_fd(), client.as_fd().as_raw_fd());
+
+            let listener_dup =
+                std::net::TcpListener::from(listener.as_fd().try_clone_to_owned().unwrap());
+            assert_eq!(listener_dup.local_addr().unwrap(), addr);
+
+            let udp = coop::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let udp_dup = std::net::UdpSocket::from(udp.as_fd().try_clone_to_owned().unwrap());
+            assert_eq!(udp_dup.local_addr().unwrap(), udp.local_addr().unwrap());
+            assert_eq!(udp.as_raw_fd(), udp.as_fd().as_raw_fd());
+        });
+    });
+}

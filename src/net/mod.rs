@@ -17,10 +17,36 @@
 //! [`UdpSocket::connect`], [`UdpSocket::send_to`]) take [`ToSocketAddrs`]:
 //! a name is looked up on the blocking pool, never on the loop's thread.
 //!
+//! Every socket lends its file descriptor (`AsFd`, `AsRawFd`): the door
+//! to the options coop does not wrap. `socket2::SockRef::from(&stream)`
+//! sets keep-alive, buffer sizes or linger on the very socket the reactor
+//! watches, without taking it away from the reactor.
+//!
 //! Creating a socket needs a running runtime (the socket registers with its
 //! reactor); outside one, the constructors return an `io::Error` saying so.
 //! Every error is an `std::io::Error` (the OS's own, or coop's when a socket
 //! is used outside its runtime), never a panic.
+
+/// Lends the socket's file descriptor: `AsFd` (a borrow that cannot
+/// outlive the socket) and `AsRawFd` (the number, for older APIs). The
+/// socket stays registered with the reactor, so whatever is done through
+/// the descriptor must leave it non-blocking. Expanded in each socket's
+/// module, where its `io` field is visible.
+macro_rules! impl_fd {
+    ($socket:ty) => {
+        impl std::os::fd::AsFd for $socket {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.io.get_ref().as_fd()
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $socket {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.io.get_ref().as_raw_fd()
+            }
+        }
+    };
+}
 
 mod addr;
 mod split;

@@ -33,6 +33,8 @@ pub struct TcpListener {
     io: IoSource<mio::net::TcpListener>,
 }
 
+impl_fd!(TcpListener);
+
 impl TcpListener {
     /// Binds to `addr` (with `SO_REUSEADDR`) and starts listening with a
     /// backlog of 1024. Port 0 picks a free port: see

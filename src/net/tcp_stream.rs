@@ -66,6 +66,8 @@ pub struct TcpStream {
     io: IoSource<mio::net::TcpStream>,
 }
 
+impl_fd!(TcpStream);
+
 impl TcpStream {
     /// Opens a connection to `addr`, trying each address it resolves to.
     /// A name (`"localhost:7000"`) is looked up on the blocking pool, not

@@ -32,6 +32,8 @@ pub struct UdpSocket {
     peer: Cell<Option<SocketAddr>>,
 }
 
+impl_fd!(UdpSocket);
+
 impl UdpSocket {
     /// Binds a socket to `addr` (port 0 picks a free port). A name is
     /// looked up in place, on the calling thread, by `std`'s blocking
