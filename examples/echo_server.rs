@@ -38,6 +38,10 @@
 //! - **Idle clients** (`--idle-timeout SECS`, off by default): a connection
 //!   that makes no progress (no byte read, or no write completed) for that
 //!   long is closed, logging `PEER: idle for SECS s; closing`.
+//! - **It cannot start** (the address is in use, a signal handler or the
+//!   runtime cannot be set up): prints what failed, such as
+//!   `echo_server: cannot bind 127.0.0.1:7000: Address already in use (os
+//!   error 98)`, and exits with status 1.
 //! - **Ctrl-C or SIGTERM**: the listener closes at once (new connects are
 //!   refused), open connections get `--shutdown-grace SECS` (default 5) to
 //!   finish, then the process exits with status 0. A second signal skips
@@ -53,6 +57,7 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -118,32 +123,57 @@ const BACKOFF_MIN: Duration = Duration::from_millis(10);
 /// The longest pause: how long a freed descriptor may wait to be used.
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
 
-fn main() -> io::Result<()> {
+/// Runs the server; a start-up error is printed with what failed (see
+/// [`failed`]) and ends the process with status 1.
+fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let args = Args::parse();
+    match start(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("echo_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(args: Args) -> io::Result<()> {
     match args.max_fds {
         Some(n) => {
-            let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
-            rlimit::setrlimit(rlimit::Resource::NOFILE, n.min(hard), hard)?;
+            let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)
+                .map_err(failed("cannot read the descriptor limit"))?;
+            rlimit::setrlimit(rlimit::Resource::NOFILE, n.min(hard), hard)
+                .map_err(failed(format!("cannot set the descriptor limit to {n}")))?;
         }
         // 10,000 connections need 10,000 descriptors: raise the soft limit.
         None => drop(rlimit::increase_nofile_limit(u64::MAX)),
     }
     let runtime = coop::Runtime::builder()
         .event_capacity(args.events)
-        .build()?;
+        .build()
+        .map_err(failed("cannot create the runtime"))?;
     runtime.block_on(run(args))
+}
+
+/// Prefixes an error with what failed, keeping its kind. A `main` that
+/// returned the bare error printed only its `Debug` form (`Error: Os {
+/// code: 98, kind: AddrInUse, .. }`), with no word of which address, or
+/// what was being done.
+fn failed(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> io::Error {
+    move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 async fn run(args: Args) -> io::Result<()> {
     // Listen for the shutdown signals *before* announcing the port: a
     // signal sent right after the announcement must reach our handler,
     // not the default action (which would kill the process at once).
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(failed("cannot handle SIGINT"))?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(failed("cannot handle SIGTERM"))?;
 
-    let listener = TcpListener::bind(&args.addr)?;
-    let local = listener.local_addr()?;
+    let listener =
+        TcpListener::bind(&args.addr).map_err(failed(format!("cannot bind {}", args.addr)))?;
+    let local = listener
+        .local_addr()
+        .map_err(failed("cannot read the listening address"))?;
     log::info!("listening on {local}");
     // A parent process (the shootout, the tests) reads this line for the port.
     println!("listening on {local}");

@@ -104,54 +104,56 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let spawned = context::with_current(|core| {
-        let (tx, rx) = futures::channel::oneshot::channel();
-        // A small task on the loop waits for the result, so the caller gets
-        // an ordinary JoinHandle (await, abort, is_finished). It is spawned
-        // first, so that the job can carry its number.
-        let waiter = async move {
-            match rx.await {
-                Ok(Ok(value)) => value,
-                // Re-raise the job's panic in this task: the executor
-                // catches it and hands it to the JoinHandle.
-                Ok(Err(payload)) => std::panic::resume_unwind(payload),
-                Err(_) => panic!(
-                    "coop: the blocking job was dropped before it ran: its runtime shut down, \
-                     or the pool could not start a thread (see the log)"
-                ),
-            }
-        };
-        let name = name.or_else(|| Some("spawn_blocking".to_owned()));
-        let (task, handle) = core.executor.spawn(waiter, name, location);
-        core.blocking.submit(Job {
-            run: Box::new(move |ran: RecordJob<'_>| {
-                if tx.is_canceled() {
-                    // Its task was cancelled (aborted, or its runtime
-                    // dropped) before it started: nobody can see a result,
-                    // so the job does not run. (An abort the loop has not
-                    // acted on yet leaves the receiver alive: see the
-                    // module docs.)
-                    drop_quietly("a cancelled blocking job's destructor", move || drop(f));
-                    return;
-                }
-                let result = catch_unwind(AssertUnwindSafe(f));
-                ran();
-                if let Err(unread) = tx.send(result) {
-                    // Aborted while it ran: the result is dropped here, and
-                    // a destructor that panics must not end this thread
-                    // behind the pool's back (it would still be counted).
-                    drop_quietly("an unread blocking result's destructor", move || {
-                        drop(unread)
-                    });
-                }
-            }),
-            task,
-        });
-        handle
-    });
-    let Some(handle) = spawned else {
+    // The runtime is taken out of the thread-local before `f` is touched,
+    // as in `crate::spawn` (see there): outside a runtime `f` is dropped
+    // with no borrow held, and a job the pool drops at once (it could not
+    // start a thread) is dropped with none either.
+    let Some(core) = context::with_current(std::rc::Rc::clone) else {
+        drop(f);
         panic!("coop::spawn_blocking called outside of a coop runtime")
     };
+    let (tx, rx) = futures::channel::oneshot::channel();
+    // A small task on the loop waits for the result, so the caller gets
+    // an ordinary JoinHandle (await, abort, is_finished). It is spawned
+    // first, so that the job can carry its number.
+    let waiter = async move {
+        match rx.await {
+            Ok(Ok(value)) => value,
+            // Re-raise the job's panic in this task: the executor
+            // catches it and hands it to the JoinHandle.
+            Ok(Err(payload)) => std::panic::resume_unwind(payload),
+            Err(_) => panic!(
+                "coop: the blocking job was dropped before it ran: its runtime shut down, \
+                 or the pool could not start a thread (see the log)"
+            ),
+        }
+    };
+    let name = name.or_else(|| Some("spawn_blocking".to_owned()));
+    let (task, handle) = core.executor.spawn(waiter, name, location);
+    core.blocking.submit(Job {
+        run: Box::new(move |ran: RecordJob<'_>| {
+            if tx.is_canceled() {
+                // Its task was cancelled (aborted, or its runtime
+                // dropped) before it started: nobody can see a result,
+                // so the job does not run. (An abort the loop has not
+                // acted on yet leaves the receiver alive: see the
+                // module docs.)
+                drop_quietly("a cancelled blocking job's destructor", move || drop(f));
+                return;
+            }
+            let result = catch_unwind(AssertUnwindSafe(f));
+            ran();
+            if let Err(unread) = tx.send(result) {
+                // Aborted while it ran: the result is dropped here, and
+                // a destructor that panics must not end this thread
+                // behind the pool's back (it would still be counted).
+                drop_quietly("an unread blocking result's destructor", move || {
+                    drop(unread)
+                });
+            }
+        }),
+        task,
+    });
     handle
 }
 

@@ -968,6 +968,44 @@ fn a_time_option_that_is_not_seconds_is_refused_at_start_not_a_panic_later() {
     }
 }
 
+/// A start-up failure says what failed: an address already in use names
+/// the address and the bind, and the server exits with status 1 (not a
+/// panic's 101). Until session 32 `main` returned the bare `io::Error`,
+/// printed as `Error: Os { code: 98, kind: AddrInUse, message: "Address
+/// already in use" }`: no word of which address, or what was being done.
+#[test]
+fn a_port_in_use_is_reported_with_its_address_and_a_failure_status() {
+    let _serial = serial();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut child = Command::new(example("echo_server"))
+        .args(["--addr", &addr])
+        .env("RUST_LOG", "info")
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start examples/echo_server");
+    let pid = child.id();
+    util::track_child(pid);
+    let (out, status, log) = with_deadline(20, move || {
+        let mut out = String::new();
+        let _ = child.stdout.take().unwrap().read_to_string(&mut out);
+        let mut log = String::new();
+        let _ = child.stderr.take().unwrap().read_to_string(&mut log);
+        (out, child.wait().unwrap(), log)
+    });
+    util::untrack_child(pid);
+    drop(taken);
+    assert!(!out.contains("listening on"), "it started: {out}");
+    assert_eq!(status.code(), Some(1), "{status}: {log}");
+    assert!(
+        log.contains(&format!("echo_server: cannot bind {addr}: ")),
+        "the error does not say what failed: {log}"
+    );
+}
+
 #[test]
 fn ctrl_c_is_a_future_that_completes_on_sigint() {
     let _serial = serial();

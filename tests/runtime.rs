@@ -616,3 +616,70 @@ fn a_block_on_future_that_wakes_itself_as_it_is_dropped_queues_nothing() {
         assert_eq!(rt.block_on(async { 3 }), 3);
     });
 }
+
+/// The same wake from a `block_on` future that panics in its poll and
+/// wakes itself as the panic drops it. With slow-poll warnings or tracing
+/// on, the poll is timed, and the timing caught the panic to record the
+/// poll before passing it on: that reset the wake's cause on the way, so
+/// the wake from the unwinding drop was not seen as the future's own, and
+/// queued its id, counted as an `other` wake, for the next `block_on` to
+/// pop and skip. Without timing, the same wake was (rightly) dropped.
+/// (Found in review, session 32.)
+#[test]
+fn a_block_on_future_that_wakes_itself_as_its_panic_drops_it_queues_nothing() {
+    use std::future::Future;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+    /// Panics in its poll; wakes the waker of that poll when dropped.
+    struct PanicThenWake(Option<Waker>);
+    impl Future for PanicThenWake {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            self.0 = Some(cx.waker().clone());
+            panic!("the block_on future panics");
+        }
+    }
+    impl Drop for PanicThenWake {
+        fn drop(&mut self) {
+            if let Some(waker) = self.0.take() {
+                waker.wake();
+            }
+        }
+    }
+    with_deadline(10, || {
+        let builders = [
+            (
+                "untimed",
+                coop::Runtime::builder().slow_poll_warnings(false),
+            ),
+            (
+                "slow-poll warnings",
+                coop::Runtime::builder().slow_poll_warnings(true),
+            ),
+            (
+                "trace",
+                coop::Runtime::builder()
+                    .slow_poll_warnings(false)
+                    .trace(true),
+            ),
+        ];
+        for (how, builder) in builders {
+            let rt = builder.build().unwrap();
+            let panicked = catch_unwind(AssertUnwindSafe(|| rt.block_on(PanicThenWake(None))));
+            assert!(
+                panicked.is_err(),
+                "{how}: the panic reaches block_on's caller"
+            );
+            let wakes = rt.metrics().wakes;
+            assert_eq!(wakes.spawn, 1, "{how}: the block_on future's first poll");
+            assert_eq!(
+                wakes.other + wakes.task + wakes.yields,
+                0,
+                "{how}: a wake of a block_on future that panicked was queued: {wakes:?}"
+            );
+            // The next call runs as usual.
+            assert_eq!(rt.block_on(async { 3 }), 3, "{how}");
+        }
+    });
+}

@@ -260,6 +260,65 @@ fn spawn_outside_a_runtime_panics_with_a_clear_message() {
     assert!(msg.contains("outside of a coop runtime"), "{msg}");
 }
 
+/// A future given to `spawn` (or a closure to `spawn_blocking`) outside
+/// any runtime is dropped before the panic, and its destructor may use
+/// coop: here, run a `block_on` of its own, which is allowed there (no
+/// runtime is current). Both used to drop it while the thread-local that
+/// names the current runtime was borrowed, so that `block_on` panicked
+/// with RefCell's "already borrowed" instead of running, and the clear
+/// "outside of a coop runtime" panic never came. (Found in review,
+/// session 32.)
+#[test]
+fn spawn_outside_a_runtime_drops_the_future_where_its_destructor_may_use_coop() {
+    struct BlockOnInDrop(Rc<Cell<Option<i32>>>);
+    impl Drop for BlockOnInDrop {
+        fn drop(&mut self) {
+            self.0.set(Some(coop::block_on(async { 7 })));
+        }
+    }
+    fn message(err: Box<dyn std::any::Any + Send>) -> String {
+        err.downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| err.downcast_ref::<String>().cloned())
+            .unwrap_or_default()
+    }
+    with_deadline(10, || {
+        let ran = Rc::new(Cell::new(None));
+        let guard = BlockOnInDrop(ran.clone());
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            coop::spawn(async move { drop(guard) });
+        }))
+        .unwrap_err();
+        let msg = message(err);
+        assert!(msg.contains("outside of a coop runtime"), "spawn: {msg}");
+        assert_eq!(ran.take(), Some(7), "spawn: the destructor's block_on");
+
+        // `spawn_blocking`'s closure is `Send`: it carries a flag to set.
+        let ran = std::sync::Arc::new(std::sync::Mutex::new(None));
+        struct SendBlockOnInDrop(std::sync::Arc<std::sync::Mutex<Option<i32>>>);
+        impl Drop for SendBlockOnInDrop {
+            fn drop(&mut self) {
+                *self.0.lock().unwrap() = Some(coop::block_on(async { 7 }));
+            }
+        }
+        let guard = SendBlockOnInDrop(ran.clone());
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            coop::spawn_blocking(move || drop(guard));
+        }))
+        .unwrap_err();
+        let msg = message(err);
+        assert!(
+            msg.contains("outside of a coop runtime"),
+            "spawn_blocking: {msg}"
+        );
+        assert_eq!(
+            ran.lock().unwrap().take(),
+            Some(7),
+            "spawn_blocking: the destructor's block_on"
+        );
+    });
+}
+
 /// Where the panic of `f`, run on this thread, says it happened: the
 /// location a panic hook is given (and prints as "panicked at ...").
 /// Panics of other threads (other tests) go on to the hook that was there.

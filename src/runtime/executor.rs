@@ -203,8 +203,10 @@ impl Executor {
         }
         self.main.set((0, false));
         self.reactor.set_running(None);
-        // A poll that panicked out of `block_on` never reached `after_poll`.
+        // A poll that panicked out of `block_on` never reached `after_poll`,
+        // nor reset the cause it set (see `observed_poll`).
         self.woke_itself.set(false);
+        self.cause.set(WakeReason::Other);
     }
 
     /// Polls the `block_on` future (task `id`, whose waker is `waker`)
@@ -374,15 +376,20 @@ impl Executor {
         // panic goes on to `block_on`'s caller.
         let result = catch_unwind(AssertUnwindSafe(poll));
         let end = Instant::now();
-        self.cause.set(WakeReason::Other);
         match result {
             Ok(result) => {
+                self.cause.set(WakeReason::Other);
                 if was_poll(&result) {
                     self.after_timed_poll(task, who, start, end);
                 }
                 result
             }
             Err(payload) => {
+                // The cause stays this task's, as on the untimed path (a
+                // panic leaves it there): the unwinding drops the future,
+                // and a wake of itself from that drop must be held as its
+                // own (`woke_itself`, which `end_main` clears), not queued
+                // as an `Other` wake of an id about to go stale.
                 self.after_timed_poll(task, who, start, end);
                 std::panic::resume_unwind(payload)
             }

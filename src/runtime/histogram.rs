@@ -68,7 +68,20 @@ impl Histogram {
     /// An upper bound on the `q`-quantile (`q` in 0..=1; outside, it is
     /// clamped): the upper edge of the bucket holding it, capped at the
     /// maximum seen. Zero if there are no samples.
+    ///
+    /// # Panics
+    /// If `q` is NaN (a `0.0 / 0.0` upstream, say), with or without
+    /// samples. A `q` outside 0..=1 has an obvious nearest quantile; NaN
+    /// has none, and any duration returned for it would read as a
+    /// measurement.
     pub fn quantile(&self, q: f64) -> Duration {
+        // Checked before anything else: NaN fails every comparison, so
+        // `clamp` passes it through and the rank below came out as the
+        // first sample, the lowest bucket.
+        assert!(
+            !q.is_nan(),
+            "Histogram::quantile: q is NaN (expected 0..=1)"
+        );
         if self.count == 0 {
             return Duration::ZERO;
         }
@@ -144,6 +157,28 @@ mod tests {
         assert_eq!(h.quantile(-1.0), Duration::from_micros(1023));
         assert_eq!(h.quantile(0.6), Duration::from_micros(2047));
         assert_eq!(h.quantile(2.0), Duration::from_micros(5000));
+    }
+
+    /// A NaN `q` has no place in 0..=1 to be clamped to; it used to fall
+    /// through every comparison and report the lowest bucket, an answer
+    /// that looks like a measurement. It panics, naming itself, with
+    /// samples or without.
+    #[test]
+    fn a_nan_quantile_panics_instead_of_reporting_the_lowest_bucket() {
+        let mut h = Histogram::default();
+        for h in [h.clone(), {
+            h.record(Duration::from_micros(1));
+            h.record(Duration::from_micros(5000));
+            h
+        }] {
+            let panic = std::panic::catch_unwind(|| h.quantile(f64::NAN))
+                .expect_err("quantile(NaN) returned a duration");
+            let message = panic.downcast_ref::<&str>().copied().unwrap_or_default();
+            assert!(
+                message.contains("Histogram::quantile: q is NaN"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub use yield_now::yield_now;
 
 use std::future::Future;
 use std::panic::Location;
+use std::rc::Rc;
 
 use crate::runtime::context;
 
@@ -62,14 +63,21 @@ fn spawn_named<F>(
 where
     F: Future + 'static,
 {
-    let spawned = context::with_current(|core| core.executor.spawn(future, name, location));
-    let Some((_, handle)) = spawned else {
+    // The runtime is taken out of the thread-local before `future` is
+    // touched. Moved into `with_current`'s closure, the future was dropped
+    // (no runtime, no call) while the thread-local was borrowed: a
+    // destructor that used coop there (a `block_on`) hit that borrow, and
+    // the process aborted on the second panic, in the runtime's drop.
+    let Some(core) = context::with_current(Rc::clone) else {
+        // Dropped before the panic, not by it: a destructor that panics
+        // too (a `spawn` of its own) then panics once, not twice.
+        drop(future);
         panic!(
             "coop::spawn called outside of a coop runtime: \
              spawn tasks from inside coop::block_on (or Runtime::block_on)"
         )
     };
-    handle
+    core.executor.spawn(future, name, location).1
 }
 
 /// Spawns tasks with a name, which shows in slow-poll warnings and traces.

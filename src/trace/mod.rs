@@ -279,3 +279,16 @@ impl Trace {
 pub(super) fn label(task: u64, name: Option<&str>) -> String {
     name.map_or_else(|| format!("task {task}"), str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Builder::trace` tells what a trace costs in memory from this size:
+    /// a new field that grows `Event` must update that doc too.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_event_is_the_64_bytes_builder_trace_says() {
+        assert_eq!(std::mem::size_of::<Event>(), 64);
+    }
+}

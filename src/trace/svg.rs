@@ -36,14 +36,21 @@ pub const BLOCKING: &str = "#8e44ad";
 /// The colour of the loop's waits in `mio::Poll`.
 pub const IDLE: &str = "#c8d6e5";
 
-/// Wake reasons and their mark colours.
-const WAKE_COLOURS: [(&str, &str); 5] = [
+/// Wake reasons and their mark colours, in the legend's order: every
+/// reason the runtime records (every task's first wake is its spawn).
+const WAKE_COLOURS: [(&str, &str); 7] = [
+    ("spawn", "#555"),
     ("io", "#2980b9"),
     ("timer", "#27ae60"),
     ("task", "#c0392b"),
     ("yield", "#f1c40f"),
     ("remote", "#8e44ad"),
+    ("other", OTHER_WAKE),
 ];
+
+/// The colour of `other` wakes, and of any reason a hand-made diagram
+/// names that is not in [`WAKE_COLOURS`].
+const OTHER_WAKE: &str = "#bbb";
 
 /// One lane of a [`Diagram`]. Times are microseconds on any common clock.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -336,7 +343,7 @@ fn wake_colour(reason: &str) -> &'static str {
     WAKE_COLOURS
         .iter()
         .find(|(name, _)| *name == reason)
-        .map_or("#555", |(_, colour)| colour)
+        .map_or(OTHER_WAKE, |(_, colour)| colour)
 }
 
 /// 1, 2 or 5 times a power of ten, at least `raw` (and at least 0.001).
@@ -486,6 +493,55 @@ mod tests {
         );
         assert!(svg.contains("fill=\"red&quot; onclick=&quot;x\""), "{svg}");
         assert!(svg.contains("fill=\"blue&quot;\""), "{svg}");
+    }
+
+    /// Every task's first wake is its spawn, so every task lane of a trace
+    /// carries a spawn mark; the legend under the marks named five reasons
+    /// and left that grey mark (and the rarer `other`) unexplained. Every
+    /// reason the runtime records has its own colour and a legend entry.
+    /// (Found in review, session 32.)
+    #[test]
+    fn every_wake_reason_has_its_own_colour_in_the_legend() {
+        let names = super::super::WakeReason::NAMES;
+        for name in names {
+            assert!(
+                WAKE_COLOURS.iter().any(|&(n, _)| n == name),
+                "no legend entry for {name} wake marks"
+            );
+        }
+        let mut colours: Vec<&str> = names.iter().map(|n| wake_colour(n)).collect();
+        colours.sort_unstable();
+        colours.dedup();
+        assert_eq!(colours.len(), names.len(), "two reasons share a colour");
+        // A traced task's lane shows its spawn mark, and the legend names it.
+        let trace = Trace {
+            events: vec![
+                Event::Spawn {
+                    task: 1,
+                    name: None,
+                    location: "here".into(),
+                    at_us: 0,
+                },
+                Event::Wake {
+                    task: 1,
+                    reason: super::super::WakeReason::Spawn,
+                    at_us: 0,
+                },
+                Event::Poll {
+                    task: 1,
+                    start_us: 0,
+                    end_us: 1_000,
+                },
+            ],
+        };
+        let svg = trace.to_svg("spawn");
+        let spawn = wake_colour("spawn");
+        assert!(
+            svg.contains(&format!("fill=\"{spawn}\"><title>wake: spawn")),
+            "{svg}"
+        );
+        assert!(svg.contains(&format!("fill=\"{spawn}\"/><text")), "{svg}");
+        assert!(svg.contains(">spawn</text>"), "{svg}");
     }
 
     /// The x coordinates of the wake marks in `svg`, in order.
