@@ -312,6 +312,59 @@ fn a_yield_lets_the_loop_see_io_before_the_task_runs_again() {
     });
 }
 
+/// A task that yields goes behind the tasks that the loop's look at its
+/// timers and the network woke meanwhile, as tokio's `defer` does: a CPU
+/// task that yields between slices lets the tasks it kept waiting run
+/// before its next slice. (It used to be queued again at once, ahead of
+/// them, so each of their steps waited a slice more: chapter 06's pings.)
+/// No clock decides the order: the datagram is in the socket and the
+/// timer due before the slice ends.
+#[test]
+fn a_yielding_task_runs_after_the_tasks_that_timers_and_io_woke_meanwhile() {
+    with_deadline(20, || {
+        let order = coop::block_on(async {
+            let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+            let socket = coop::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let addr = socket.local_addr().unwrap();
+            let l = log.clone();
+            let reader = coop::spawn(async move {
+                let mut byte = [0u8; 1];
+                socket.recv_from(&mut byte).await.unwrap();
+                l.borrow_mut().push("io".to_owned());
+            });
+            let l = log.clone();
+            let sleeper = coop::spawn(async move {
+                coop::time::sleep(Duration::from_millis(5)).await;
+                l.borrow_mut().push("timer".to_owned());
+            });
+            // Both wait before the first slice begins.
+            coop::yield_now().await;
+            let l = log.clone();
+            let cruncher = coop::spawn(async move {
+                for slice in 0..3 {
+                    if slice == 0 {
+                        std::net::UdpSocket::bind("127.0.0.1:0")
+                            .unwrap()
+                            .send_to(b"!", addr)
+                            .unwrap();
+                        let until = Instant::now() + Duration::from_millis(20);
+                        while Instant::now() < until {
+                            std::hint::spin_loop();
+                        }
+                    }
+                    l.borrow_mut().push(format!("slice {slice}"));
+                    coop::yield_now().await;
+                }
+            });
+            for task in [reader, sleeper, cruncher] {
+                task.await.unwrap();
+            }
+            log.take()
+        });
+        assert_eq!(order, ["slice 0", "timer", "io", "slice 1", "slice 2"]);
+    });
+}
+
 /// A socket moved out of `block_on` keeps its registration with its own
 /// reactor, which nobody polls once that loop is gone. Waiting on it
 /// under another runtime is an error, not a wait that never ends: with

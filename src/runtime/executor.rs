@@ -90,6 +90,13 @@ pub(crate) struct Executor {
     /// checked for I/O: a yield asks the loop to look at the network before
     /// the task runs again, whatever the event interval says.
     yielded: Cell<bool>,
+    /// The tasks that yielded since the loop last looked for I/O, held
+    /// back until it has (tokio's `defer` list). They then join the run
+    /// queue *behind* every task that the due timers and that look woke:
+    /// a CPU-heavy task that yields between slices goes after the tasks
+    /// it kept waiting, not ahead of them. Non-empty only while `yielded`
+    /// is set, so the loop's usual turn never touches it.
+    deferred: RefCell<Vec<TaskId>>,
     /// Set when the task being polled wakes itself. Whether that is a
     /// yield depends on how the poll ends, so the wake waits here until
     /// then (see [`after_poll`](Self::after_poll)): a task that wakes
@@ -162,13 +169,24 @@ impl Executor {
             slow_poll,
             trace,
             yielded: Cell::new(false),
+            deferred: RefCell::new(Vec::new()),
             woke_itself: Cell::new(false),
         }
     }
 
     /// Whether a task yielded since the last call (and resets the flag).
+    /// If so, the loop looks for I/O now and then calls
+    /// [`release_deferred`](Self::release_deferred).
     pub(crate) fn take_yielded(&self) -> bool {
         self.yielded.replace(false)
+    }
+
+    /// Queues the tasks that yielded, behind everything queued so far.
+    /// Called by the loop after it has fired the due timers and looked
+    /// for I/O (and taken in remote wakes), whenever a task yielded.
+    pub(crate) fn release_deferred(&self) {
+        let mut deferred = self.deferred.borrow_mut();
+        self.run_queue.borrow_mut().extend(deferred.drain(..));
     }
 
     /// Labels the wakes that follow (see [`Executor::cause`]).
@@ -291,9 +309,9 @@ impl Executor {
     }
 
     /// Ends a poll of task `id` for the wake it gave itself, if any: a
-    /// task still `pending` yielded, and goes to the back of the queue; a
-    /// task that finished (or was cancelled, or panicked) did not, and the
-    /// wake is dropped.
+    /// task still `pending` yielded, and waits in `deferred` until the loop
+    /// has looked for I/O; a task that finished (or was cancelled, or
+    /// panicked) did not, and the wake is dropped.
     #[inline]
     fn after_poll(&self, id: TaskId, pending: bool) {
         if self.woke_itself.get() {
@@ -308,7 +326,12 @@ impl Executor {
         self.woke_itself.set(false);
         if pending && self.mark_scheduled(id) {
             self.yielded.set(true);
-            self.push(id, WakeReason::Yield);
+            // Counted and traced as `push` does, but held back.
+            self.stats.wakes.add(WakeReason::Yield);
+            if let Some(trace) = &self.trace {
+                record_wake(trace, id, WakeReason::Yield);
+            }
+            self.deferred.borrow_mut().push(id);
         }
     }
 
@@ -559,6 +582,7 @@ impl Executor {
             }
         }
         self.run_queue.borrow_mut().clear();
+        self.deferred.borrow_mut().clear();
     }
 }
 

@@ -11,13 +11,15 @@
 //!            │ 3. wait in mio::Poll: not at all if tasks are queued      │
 //!            │    (and only after a yield or 61 polls then), else        │
 //!            │    until the next timer deadline or an I/O event          │
-//!            │ 4. wake the tasks whose sockets became ready, and take in │
-//!            │    wakes sent from other threads                          │
+//!            │ 4. wake the tasks whose sockets became ready, take in     │
+//!            │    wakes sent from other threads, then queue the tasks    │
+//!            │    that yielded                                           │
 //!            └────────────────────────────── repeat until main is done ──┘
 //! ```
 //!
 //! Step 1 polls only the tasks queued *when the turn began*. A task that
-//! wakes itself (a `yield_now` loop) lands at the back of the queue and runs
+//! wakes itself (a `yield_now` loop) joins the queue at the end of the turn,
+//! behind the tasks that the timers and the network woke meanwhile, and runs
 //! next turn, so it cannot hog a turn. asyncio's `_run_once` makes the same
 //! choice.
 //!
@@ -345,8 +347,11 @@ impl Runtime {
             //    the check until EVENT_INTERVAL polls have passed), else
             //    until the next timer needs attention, or forever if none is
             //    pending.
-            let timeout = if executor.queued() > 0 {
-                if polls_since_io < EVENT_INTERVAL && !executor.take_yielded() {
+            //    A task that yielded is not in the queue but waits to run:
+            //    never sleep then.
+            let yielded = executor.take_yielded();
+            let timeout = if executor.queued() > 0 || yielded {
+                if polls_since_io < EVENT_INTERVAL && !yielded {
                     executor.drain_remote();
                     continue;
                 }
@@ -355,7 +360,6 @@ impl Runtime {
                 core.timers.next_timeout()
             };
             polls_since_io = 0;
-            executor.take_yielded();
             let park_start =
                 (core.park_timing && timeout != Some(Duration::ZERO)).then(Instant::now);
             let polled = core.reactor.poll(
@@ -382,6 +386,11 @@ impl Runtime {
 
             // 4. The reactor woke I/O tasks; now take in remote wakes.
             executor.drain_remote();
+            //    Last, the tasks that yielded: behind everything the
+            //    timers, the network and other threads woke meanwhile.
+            if yielded {
+                executor.release_deferred();
+            }
         }
     }
 

@@ -12,7 +12,8 @@ use std::task::{Context, Poll};
 /// everything else run first: the task wakes itself and returns `Pending`;
 /// the loop notes that a task yielded and looks at the network before its
 /// next turn, so the task runs again only after the loop has checked for
-/// I/O (and after the tasks that were already queued).
+/// I/O, and after the tasks that were already queued or that the timers
+/// and the network woke meanwhile.
 ///
 /// ```
 /// coop::block_on(async {
