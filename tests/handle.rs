@@ -199,3 +199,211 @@ fn the_handles_are_send_and_sync() {
     send_sync::<Handle>();
     send_sync::<coop::runtime::RemoteJoinHandle<u8>>();
 }
+
+/// As with a local task: a future that returns its output and then panics
+/// in its destructor is a task that panicked, and its handle says so (the
+/// local `JoinHandle` does, `tests/task.rs`). (Found in review: the panic
+/// escaped the wrapper's `catch_unwind`, the reply was dropped unsent,
+/// and the handle said cancelled.)
+#[test]
+fn a_destructor_panic_after_the_output_reaches_the_remote_handle() {
+    /// Ready at once, but panics when dropped (after returning its output).
+    struct ReadyThenPanic;
+    impl std::future::Future for ReadyThenPanic {
+        type Output = u8;
+        fn poll(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<u8> {
+            std::task::Poll::Ready(5)
+        }
+    }
+    impl Drop for ReadyThenPanic {
+        fn drop(&mut self) {
+            panic!("late destructor panic");
+        }
+    }
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        let handle = rt.handle();
+        let err = rt.block_on(handle.spawn(ReadyThenPanic)).unwrap_err();
+        assert!(err.is_panic(), "{err:?}");
+        assert_eq!(err.to_string(), "task panicked: late destructor panic");
+        // And the loop carries on.
+        assert_eq!(rt.block_on(handle.spawn(async { 1 })).unwrap(), 1);
+    });
+}
+
+/// A panic in the poll, then another in the destructor of the same
+/// future: the handle gets the first (as a local task's does), and the
+/// loop carries on.
+#[test]
+fn a_panic_in_the_poll_then_in_the_destructor_reaches_the_remote_handle() {
+    /// Panics when polled, and again when dropped.
+    struct PanicTwice;
+    impl std::future::Future for PanicTwice {
+        type Output = u8;
+        fn poll(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<u8> {
+            panic!("the poll panicked")
+        }
+    }
+    impl Drop for PanicTwice {
+        fn drop(&mut self) {
+            panic!("and so did the destructor");
+        }
+    }
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        let handle = rt.handle();
+        let err = rt.block_on(handle.spawn(PanicTwice)).unwrap_err();
+        assert!(err.is_panic(), "{err:?}");
+        assert_eq!(err.to_string(), "task panicked: the poll panicked");
+        assert_eq!(rt.block_on(handle.spawn(async { 1 })).unwrap(), 1);
+    });
+}
+
+/// An aborted task whose future panics as it is dropped is still a
+/// cancellation (as a local one is): the abort asked for the drop.
+#[test]
+fn an_aborted_remote_task_whose_destructor_panics_says_cancelled() {
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        let handle = rt.handle();
+        let task = handle.spawn(async {
+            let _guard = PanicOnDrop("a destructor panic on abort");
+            futures::future::pending::<()>().await
+        });
+        rt.block_on(coop::yield_now());
+        task.abort();
+        let err = rt.block_on(task).unwrap_err();
+        assert!(err.is_cancelled(), "{err:?}");
+        assert_eq!(rt.block_on(handle.spawn(async { 1 })).unwrap(), 1);
+    });
+}
+
+/// Polled again after it returned its result, a handle panics, naming
+/// itself, as a local `JoinHandle` does (chapter 03's table). (Found in
+/// review: it returned `Err(cancelled)`, a second, false answer.)
+#[test]
+fn a_remote_handle_polled_after_its_result_panics() {
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        let mut task = rt.handle().spawn(async { 7 });
+        assert_eq!(rt.block_on(&mut task).unwrap(), 7);
+        assert!(task.is_finished());
+        let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            futures::executor::block_on(&mut task)
+        }));
+        let panic = match again {
+            Ok(answer) => panic!("a second poll answered {answer:?}"),
+            Err(panic) => panic,
+        };
+        let message = panic.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert_eq!(
+            message,
+            "RemoteJoinHandle polled after it returned its result"
+        );
+    });
+}
+
+/// A task cancelled by its runtime's drop: its future is dropped (its
+/// destructors have run) before its handle says finished, as the abort
+/// path promises ("a handle that sees cancelled knows the future is
+/// gone"): another thread waiting for the handle may count on what the
+/// future held (a port, a file) being released.
+#[test]
+fn a_runtime_drop_drops_the_future_before_the_handle_says_finished() {
+    type Slot = Arc<std::sync::Mutex<Option<coop::runtime::RemoteJoinHandle<()>>>>;
+    struct Check {
+        slot: Slot,
+        finished_while_dropping: Arc<std::sync::Mutex<Option<bool>>>,
+    }
+    impl Drop for Check {
+        fn drop(&mut self) {
+            let finished = self.slot.lock().unwrap().as_ref().map(|h| h.is_finished());
+            *self.finished_while_dropping.lock().unwrap() = finished;
+        }
+    }
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        let slot: Slot = Arc::default();
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let check = Check {
+            slot: slot.clone(),
+            finished_while_dropping: seen.clone(),
+        };
+        let started = Arc::new(AtomicBool::new(false));
+        let started_in_task = started.clone();
+        let task = rt.handle().spawn(async move {
+            let _check = check;
+            started_in_task.store(true, Ordering::SeqCst);
+            futures::future::pending::<()>().await
+        });
+        *slot.lock().unwrap() = Some(task);
+        // Taken in and polled: it waits at its `.await` when dropped.
+        rt.block_on(async {
+            while !started.load(Ordering::SeqCst) {
+                coop::yield_now().await;
+            }
+        });
+        drop(rt);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            Some(false),
+            "the future's destructor ran while its handle already said finished"
+        );
+        let task = slot.lock().unwrap().take().unwrap();
+        assert!(task.is_finished());
+        assert!(
+            futures::executor::block_on(task)
+                .unwrap_err()
+                .is_cancelled()
+        );
+    });
+}
+
+/// `is_finished` says true only once the result can be had: a thread that
+/// sees it true and then polls the handle once gets the result, as with a
+/// local `JoinHandle` (whose flag and result are one cell). And a handle
+/// that has returned its result says finished. (Found in review: the flag
+/// was set before the result was sent, so a poll right after could miss
+/// it; a race, so this test repeats it until the deadline's margin.)
+#[test]
+fn a_remote_handle_that_says_finished_has_its_result() {
+    use futures::FutureExt;
+    with_deadline(30, || {
+        let rt = Runtime::new().unwrap();
+        let handle = rt.handle();
+        let (done_tx, done_rx) = oneshot::channel();
+        let observer = thread::spawn(move || {
+            let start = std::time::Instant::now();
+            let mut misses = 0;
+            let mut rounds = 0u32;
+            while start.elapsed() < Duration::from_secs(2) && rounds < 20_000 {
+                rounds += 1;
+                let mut task = handle.spawn(async move { rounds });
+                while !task.is_finished() {
+                    std::hint::spin_loop();
+                }
+                match (&mut task).now_or_never() {
+                    Some(output) => assert_eq!(output.unwrap(), rounds),
+                    None => {
+                        misses += 1;
+                        assert_eq!(futures::executor::block_on(task).unwrap(), rounds);
+                    }
+                }
+            }
+            done_tx.send(()).unwrap();
+            (misses, rounds)
+        });
+        rt.block_on(async { done_rx.await.unwrap() });
+        let (misses, rounds) = observer.join().unwrap();
+        assert_eq!(
+            misses, 0,
+            "{misses} of {rounds} finished handles had no result"
+        );
+    });
+}

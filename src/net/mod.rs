@@ -30,8 +30,10 @@
 /// Lends the socket's file descriptor: `AsFd` (a borrow that cannot
 /// outlive the socket) and `AsRawFd` (the number, for older APIs). The
 /// socket stays registered with the reactor, so whatever is done through
-/// the descriptor must leave it non-blocking. Expanded in each socket's
-/// module, where its `io` field is visible.
+/// the descriptor must leave it non-blocking; and it is for options: a
+/// `UdpSocket` connected through it would keep filtering by the peer coop
+/// remembers from its own `connect` (chapter 02). Expanded in each
+/// socket's module, where its `io` field is visible.
 macro_rules! impl_fd {
     ($socket:ty) => {
         impl std::os::fd::AsFd for $socket {

@@ -40,7 +40,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, Location};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,7 +51,7 @@ use futures::channel::oneshot;
 use futures::future::{AbortHandle, Abortable, Aborted};
 
 use super::context;
-use super::executor::{Executor, drop_quietly};
+use super::executor::{Executor, TASK_DROP, drop_quietly};
 use crate::task::JoinError;
 use crate::task::waker::Remote;
 
@@ -147,22 +147,41 @@ impl Handle {
             finished: finished.clone(),
         };
         let task = async move {
-            // The future is dropped (its destructors run) at the end of
-            // this statement, before the result is sent: a handle that
-            // sees "cancelled" knows the future is gone.
-            let outcome = AssertUnwindSafe(Abortable::new(future, registration))
-                .catch_unwind()
-                .await;
-            reply.send(match outcome {
-                Ok(Ok(output)) => Ok(output),
-                Ok(Err(Aborted)) => Err(JoinError::cancelled()),
+            // Boxed, so that it can be dropped before the result is sent
+            // (a handle that sees "cancelled" knows the future is gone),
+            // and inside a catch of its own: a destructor that panics
+            // after the future returned is the task's panic, as it is for
+            // a local task (`TaskCell::fail`), not an unwinding that would
+            // drop `reply` unsent and make the handle say cancelled.
+            let mut future = Box::pin(Abortable::new(future, registration));
+            let polled = AssertUnwindSafe(future.as_mut()).catch_unwind().await;
+            let result = match polled {
+                Ok(Ok(output)) => match catch_unwind(AssertUnwindSafe(move || drop(future))) {
+                    Ok(()) => Ok(output),
+                    Err(payload) => {
+                        drop_quietly(TASK_DROP, move || drop(output));
+                        Err(JoinError::panic(payload))
+                    }
+                },
+                // As an aborted local task: a panic in the drop the abort
+                // asked for is logged, and the task was still cancelled.
+                Ok(Err(Aborted)) => {
+                    drop_quietly(TASK_DROP, move || drop(future));
+                    Err(JoinError::cancelled())
+                }
+                // The first panic is the task's; one in the destructor
+                // after it is logged (so does `Executor::retire`).
                 Err(payload) => {
-                    log::debug!(
-                        "a task spawned through a Handle panicked; the panic goes to its handle"
-                    );
+                    drop_quietly(TASK_DROP, move || drop(future));
                     Err(JoinError::panic(payload))
                 }
-            });
+            };
+            if result.as_ref().is_err_and(JoinError::is_panic) {
+                log::debug!(
+                    "a task spawned through a Handle panicked; the panic goes to its handle"
+                );
+            }
+            reply.send(result);
         };
         let injected: Injected = Box::new(move |executor: &Executor| {
             // Detached at once: the result travels through `reply`.
@@ -179,6 +198,7 @@ impl Handle {
             rx,
             abort,
             finished,
+            returned: false,
         }
     }
 }
@@ -202,9 +222,6 @@ struct Reply<T> {
 
 impl<T> Reply<T> {
     fn send(mut self, result: Result<T, JoinError>) {
-        // Finished before the result is visible: a handle that has the
-        // result never reads `is_finished() == false`.
-        self.finished.store(true, Ordering::Release);
         let tx = self.tx.take().expect("a reply is sent once");
         if let Err(unread) = tx.send(result) {
             // The handle was dropped (detached): the output, or a panic's
@@ -212,11 +229,20 @@ impl<T> Reply<T> {
             // destructor must not unwind into the loop.
             drop_quietly("a detached remote task's output", move || drop(unread));
         }
+        // `finished` is set by the drop that follows.
     }
 }
 
+/// Sets `finished` *after* the result is sent (or the sender dropped): a
+/// thread that reads `is_finished() == true` and then polls the handle
+/// gets the result at once, as with a local `JoinHandle`, whose flag and
+/// result are one cell. (Set before, a poll in between found nothing: in
+/// review, a thread spinning on `is_finished` missed the result one time
+/// in ten.) The other way round, a handle that has its result before the
+/// flag is set sets the flag itself (`RemoteJoinHandle::poll`).
 impl<T> Drop for Reply<T> {
     fn drop(&mut self) {
+        drop(self.tx.take());
         self.finished.store(true, Ordering::Release);
     }
 }
@@ -225,9 +251,10 @@ impl<T> Drop for Reply<T> {
 /// thread may hold and await (with any executor, or in a `coop` task).
 ///
 /// Like [`JoinHandle`](crate::JoinHandle): the output is `Ok` with the
-/// task's output, or a [`JoinError`] if it panicked or was cancelled
-/// (aborted, or its runtime dropped before it finished); dropping the
-/// handle detaches the task.
+/// task's output, or a [`JoinError`] if it panicked (in a poll, or in the
+/// future's destructor) or was cancelled (aborted, or its runtime dropped
+/// before it finished); dropping the handle detaches the task; polling it
+/// again after it returned its result panics.
 pub struct RemoteJoinHandle<T> {
     /// Where the task sends its result; a sender dropped unsent means the
     /// task was dropped, and so cancelled.
@@ -236,6 +263,10 @@ pub struct RemoteJoinHandle<T> {
     abort: AbortHandle,
     /// Set when the task has finished, however it ended.
     finished: Arc<AtomicBool>,
+    /// Set when `poll` has returned the result: a later poll panics, as a
+    /// local `JoinHandle`'s does (the channel, empty then, would answer
+    /// "cancelled", which is false).
+    returned: bool,
 }
 
 impl<T> RemoteJoinHandle<T> {
@@ -249,6 +280,8 @@ impl<T> RemoteJoinHandle<T> {
     }
 
     /// True once the task has finished: completed, panicked or cancelled.
+    /// Once it says so, the result is there: the next poll of the handle
+    /// returns it.
     pub fn is_finished(&self) -> bool {
         self.finished.load(Ordering::Acquire)
     }
@@ -258,9 +291,14 @@ impl<T> Future for RemoteJoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.rx.poll_unpin(cx).map(|received| {
-            received.unwrap_or_else(|oneshot::Canceled| Err(JoinError::cancelled()))
-        })
+        if self.returned {
+            panic!("RemoteJoinHandle polled after it returned its result");
+        }
+        let received = std::task::ready!(self.rx.poll_unpin(cx));
+        self.returned = true;
+        // The loop's thread may not have set it yet (see `Reply`'s drop).
+        self.finished.store(true, Ordering::Release);
+        Poll::Ready(received.unwrap_or_else(|oneshot::Canceled| Err(JoinError::cancelled())))
     }
 }
 
