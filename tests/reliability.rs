@@ -43,6 +43,23 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Starts `examples/echo_server` with `args` and `RUST_LOG=rust_log`, its
+/// output piped (a panic's backtrace left out), and tracks the child so
+/// that a test that runs out of time kills it.
+fn spawn_echo_server<'a>(args: impl IntoIterator<Item = &'a &'a str>, rust_log: &str) -> Child {
+    let child = Command::new(example("echo_server"))
+        .args(args)
+        .env("RUST_LOG", rust_log)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start examples/echo_server");
+    util::track_child(child.id());
+    child
+}
+
 /// The path of example `name`, built once per test run with the same
 /// profile as this test. (`cargo test` builds the examples, but
 /// `cargo test --test reliability` does not; `cargo build` is a no-op when
@@ -90,16 +107,7 @@ impl Server {
     /// Starts the server with `args` and `RUST_LOG=rust_log`, and waits for
     /// its "listening on ADDR" line.
     fn start_logging(args: &[&str], rust_log: &str) -> Server {
-        let mut child = Command::new(example("echo_server"))
-            .args(["--addr", "127.0.0.1:0"])
-            .args(args)
-            .env("RUST_LOG", rust_log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start examples/echo_server");
-        util::track_child(child.id());
+        let mut child = spawn_echo_server(["--addr", "127.0.0.1:0"].iter().chain(args), rust_log);
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = BufReader::new(child.stderr.take().unwrap());
         let sink = log.clone();
@@ -931,17 +939,8 @@ fn a_time_option_that_is_not_seconds_is_refused_at_start_not_a_panic_later() {
         ("--shutdown-grace=inf", "--shutdown-grace"),
         ("--idle-timeout=-0.5", "--idle-timeout"),
     ] {
-        let mut child = Command::new(example("echo_server"))
-            .args(["--addr", "127.0.0.1:0", arg])
-            .env("RUST_LOG", "info")
-            .env("RUST_BACKTRACE", "0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start examples/echo_server");
+        let mut child = spawn_echo_server(&["--addr", "127.0.0.1:0", arg], "info");
         let pid = child.id();
-        util::track_child(pid);
         let (first, status, log) = with_deadline(20, move || {
             let mut first = String::new();
             let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut first);
@@ -978,17 +977,8 @@ fn a_port_in_use_is_reported_with_its_address_and_a_failure_status() {
     let _serial = serial();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let mut child = Command::new(example("echo_server"))
-        .args(["--addr", &addr])
-        .env("RUST_LOG", "info")
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start examples/echo_server");
+    let mut child = spawn_echo_server(&["--addr", &addr], "info");
     let pid = child.id();
-    util::track_child(pid);
     let (out, status, log) = with_deadline(20, move || {
         let mut out = String::new();
         let _ = child.stdout.take().unwrap().read_to_string(&mut out);
