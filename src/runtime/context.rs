@@ -19,6 +19,11 @@ thread_local! {
 }
 
 /// Calls `f` with the current runtime, or returns `None` outside one.
+///
+/// `f` runs, or is dropped uncalled, while the thread-local is borrowed: a
+/// closure that owns a future or a job (whose destructor may use coop)
+/// must not come here. `spawn` and `spawn_blocking` take the runtime out
+/// first (`with_current(Rc::clone)`) and handle what they own after.
 pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
     CURRENT
         .try_with(|current| current.try_borrow().ok()?.as_ref().map(f))
