@@ -86,16 +86,13 @@ pub(crate) struct Executor {
     slow_poll: Option<Duration>,
     /// The timeline recorder, when tracing is on.
     pub(crate) trace: Option<Rc<Recorder>>,
-    /// Set when a task woke itself (`yield_now`) since the loop last
-    /// checked for I/O: a yield asks the loop to look at the network before
-    /// the task runs again, whatever the event interval says.
-    yielded: Cell<bool>,
-    /// The tasks that yielded since the loop last looked for I/O, held
-    /// back until it has (tokio's `defer` list). They then join the run
-    /// queue *behind* every task that the due timers and that look woke:
-    /// a CPU-heavy task that yields between slices goes after the tasks
-    /// it kept waiting, not ahead of them. Non-empty only while `yielded`
-    /// is set, so the loop's usual turn never touches it.
+    /// The tasks that woke themselves (`yield_now`) since the loop last
+    /// looked for I/O, held back until it has (tokio's `defer` list). A
+    /// yield asks the loop to look at the network before the task runs
+    /// again, whatever the event interval says; then the task joins the
+    /// run queue *behind* every task that the due timers and that look
+    /// woke: a CPU-heavy task that yields between slices goes after the
+    /// tasks it kept waiting, not ahead of them.
     deferred: RefCell<Vec<TaskId>>,
     /// Set when the task being polled wakes itself. Whether that is a
     /// yield depends on how the poll ends, so the wake waits here until
@@ -168,17 +165,16 @@ impl Executor {
             cause: Cell::new(WakeReason::Other),
             slow_poll,
             trace,
-            yielded: Cell::new(false),
             deferred: RefCell::new(Vec::new()),
             woke_itself: Cell::new(false),
         }
     }
 
-    /// Whether a task yielded since the last call (and resets the flag).
-    /// If so, the loop looks for I/O now and then calls
+    /// Whether a task yielded since the loop last looked for I/O. If so,
+    /// the loop looks now and then calls
     /// [`release_deferred`](Self::release_deferred).
-    pub(crate) fn take_yielded(&self) -> bool {
-        self.yielded.replace(false)
+    pub(crate) fn yielded(&self) -> bool {
+        !self.deferred.borrow().is_empty()
     }
 
     /// Queues the tasks that yielded, behind everything queued so far.
@@ -325,7 +321,6 @@ impl Executor {
     fn requeue_yielded(&self, id: TaskId, pending: bool) {
         self.woke_itself.set(false);
         if pending && self.mark_scheduled(id) {
-            self.yielded.set(true);
             // Counted and traced as `push` does, but held back.
             self.stats.wakes.add(WakeReason::Yield);
             if let Some(trace) = &self.trace {

@@ -349,7 +349,7 @@ impl Runtime {
             //    pending.
             //    A task that yielded is not in the queue but waits to run:
             //    never sleep then.
-            let yielded = executor.take_yielded();
+            let yielded = executor.yielded();
             let timeout = if executor.queued() > 0 || yielded {
                 if polls_since_io < EVENT_INTERVAL && !yielded {
                     executor.drain_remote();
