@@ -389,17 +389,21 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Task `task`, named `name`, spawned at time 0.
+    fn spawn(task: u64, name: Option<&str>) -> Event {
+        Event::Spawn {
+            task,
+            name: name.map(str::to_owned),
+            location: "here".into(),
+            at_us: 0,
+        }
+    }
+
     /// A blocking-pool job is tagged with the task that awaits it, by name,
     /// or by number when it has none; the tag is written inside a bar wide
     /// enough for it and is the bar's tooltip either way.
     #[test]
     fn a_blocking_job_is_tagged_with_the_task_that_awaits_it() {
-        let spawn = |task: u64, name: Option<&str>| Event::Spawn {
-            task,
-            name: name.map(str::to_owned),
-            location: "here".into(),
-            at_us: 0,
-        };
         let trace = Trace {
             events: vec![
                 spawn(1, Some("hash <3>")),
@@ -448,12 +452,7 @@ mod tests {
     #[test]
     fn control_characters_in_names_leave_the_svg_well_formed() {
         let trace = Trace {
-            events: vec![Event::Spawn {
-                task: 1,
-                name: Some("red \u{1b}[31mjob".into()),
-                location: "here".into(),
-                at_us: 0,
-            }],
+            events: vec![spawn(1, Some("red \u{1b}[31mjob"))],
         };
         let svg = trace.to_svg("title \u{7}");
         let bad: Vec<char> = svg
@@ -516,12 +515,7 @@ mod tests {
         // A traced task's lane shows its spawn mark, and the legend names it.
         let trace = Trace {
             events: vec![
-                Event::Spawn {
-                    task: 1,
-                    name: None,
-                    location: "here".into(),
-                    at_us: 0,
-                },
+                spawn(1, None),
                 Event::Wake {
                     task: 1,
                     reason: super::super::WakeReason::Spawn,
@@ -565,12 +559,7 @@ mod tests {
         // Task 1 runs for 1 ms and finishes; it is woken at 5 ms anyway.
         let trace = Trace {
             events: vec![
-                Event::Spawn {
-                    task: 1,
-                    name: None,
-                    location: "here".into(),
-                    at_us: 0,
-                },
+                spawn(1, None),
                 Event::Poll {
                     task: 1,
                     start_us: 0,
