@@ -37,8 +37,11 @@ use crate::reactor::registration::require_runtime;
 
 /// Something that names one or more socket addresses: an address, an IP
 /// and a port, or a string `"host:port"` (with `host` a name or an IP).
-/// A name is looked up on the blocking pool, never on the loop's thread
-/// (see the [module docs](self)).
+/// A numeric address (`SocketAddr`, `(IpAddr, u16)`, `"127.0.0.1:7000"`)
+/// is used at once; a name (`"localhost:7000"`, `("example.com", 80)`) is
+/// looked up by `std`'s blocking call on the blocking pool, never on the
+/// loop's thread. Sealed: implemented for these types (and references to
+/// them) only.
 pub trait ToSocketAddrs: sealed::Resolve {}
 
 mod sealed {
