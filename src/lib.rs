@@ -44,7 +44,9 @@
 //!    the executor to queue the task id (once, however many wakes come
 //!    before the poll); from another thread it goes through a locked queue
 //!    and a `mio::Waker` that interrupts the loop's sleep. A
-//!    [`runtime::Handle`] sends whole futures down that same road.
+//!    [`runtime::Handle`] sends whole futures down that same road
+//!    ([`runtime::Handle::spawn`], or [`task::Builder::spawn_on`] to name
+//!    the task).
 //! 5. **Due timers fire** ([`time`]). Sleeps and timeouts file their
 //!    deadline in a hierarchical timer wheel; each turn the loop advances the
 //!    wheel to "now" and wakes the tasks whose timers came due.
@@ -62,8 +64,9 @@
 //!    runs a closure on a pool of OS threads and wakes the awaiting task
 //!    through step 4's cross-thread road.
 //! 10. **The loop can be watched** ([`trace`]): slow-poll warnings name a
-//!     task that held the loop too long; the timeline recorder draws every
-//!     poll, wake and wait as a timing diagram.
+//!     task that held the loop too long (by the name given with
+//!     [`task::Builder`], and where it was spawned); the timeline recorder
+//!     draws every poll, wake and wait as a timing diagram.
 //!
 //! The `docs/` folder of the repository has a chapter for each of these, in
 //! reading order, with diagrams. To read the internals here, build these

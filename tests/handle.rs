@@ -407,3 +407,161 @@ fn a_remote_handle_that_says_finished_has_its_result() {
         );
     });
 }
+
+/// A task spawned from another thread can be named, as a local one is
+/// (`task::Builder::spawn_on`, tokio's order: future, then handle), and
+/// the name shows where a local task's does: the trace's spawn event and
+/// the SVG's lane. Both remote spawns record their caller's line, not a
+/// line inside coop, as a local spawn does (`spawned at file:line`).
+#[test]
+fn a_builder_names_a_remote_task_and_every_remote_spawn_records_its_caller() {
+    with_deadline(20, || {
+        let rt = Runtime::builder().trace(true).build().unwrap();
+        let handle = rt.handle();
+        let spawner = thread::spawn(move || {
+            let named = coop::task::Builder::new()
+                .name("remote-7")
+                .spawn_on(async { 1 }, &handle);
+            let unnamed = handle.spawn(async { 2 });
+            (named, unnamed)
+        });
+        let (named, unnamed) = spawner.join().unwrap();
+        let (one, two) = rt.block_on(async { (named.await.unwrap(), unnamed.await.unwrap()) });
+        assert_eq!((one, two), (1, 2));
+        let trace = rt.trace().unwrap();
+        let spawns: Vec<(Option<String>, String)> = trace
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                coop::trace::Event::Spawn { name, location, .. }
+                    if name.as_deref() != Some("block_on") =>
+                {
+                    Some((name.clone(), location.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(spawns.len(), 2, "{spawns:?}");
+        assert_eq!(spawns[0].0.as_deref(), Some("remote-7"), "{spawns:?}");
+        assert_eq!(spawns[1].0, None, "{spawns:?}");
+        for (_, location) in &spawns {
+            assert!(location.starts_with("tests/handle.rs:"), "{spawns:?}");
+        }
+        assert!(trace.to_svg("remote").contains("remote-7"));
+    });
+}
+
+/// Aborted before the loop took it in, a remote task is cancelled without
+/// a poll, as a local task aborted before its first poll is
+/// (`tests/runtime.rs`): its future is dropped unpolled, and
+/// `Metrics::polls` counts nothing, nor does the trace show a poll, even
+/// when that drop panics.
+/// (Found in review: the wrapper around the future was polled to see the
+/// abort, and that poll was counted.)
+#[test]
+fn a_remote_task_aborted_before_its_first_poll_counts_no_poll() {
+    with_deadline(20, || {
+        for traced in [false, true] {
+            let rt = Runtime::builder().trace(traced).build().unwrap();
+            let (dropped, guard) = flag();
+            let polled = Arc::new(AtomicBool::new(false));
+            let polled_in_task = polled.clone();
+            let task = rt.handle().spawn(async move {
+                let _guard = guard;
+                polled_in_task.store(true, Ordering::SeqCst);
+            });
+            task.abort();
+            let err = rt.block_on(task).unwrap_err();
+            assert!(err.is_cancelled(), "{err:?}");
+            assert!(!polled.load(Ordering::SeqCst));
+            assert!(dropped.load(Ordering::SeqCst));
+            // Still none when the dropped future's destructor panics.
+            let guard = PanicOnDrop("the cancelled future's destructor panics");
+            let task = rt.handle().spawn(async move {
+                let _guard = guard;
+            });
+            task.abort();
+            assert!(rt.block_on(task).unwrap_err().is_cancelled());
+            let m = rt.metrics();
+            assert_eq!(m.tasks_spawned, 2);
+            assert_eq!(m.polls, 0, "traced: {traced}");
+            if let Some(trace) = rt.trace() {
+                let polls = trace
+                    .events
+                    .iter()
+                    .filter(|e| matches!(e, coop::trace::Event::Poll { task, .. } if trace.task_label(*task) != "block_on"))
+                    .count();
+                assert_eq!(polls, 0, "{:?}", trace.events);
+            }
+        }
+    });
+}
+
+/// The same when the abort arrives after the loop took the task in but
+/// before its first poll: a local task, queued ahead of it, aborts it.
+#[test]
+fn a_remote_task_aborted_after_it_was_taken_in_but_before_its_first_poll_counts_no_poll() {
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        let polled = Arc::new(AtomicBool::new(false));
+        let polled_in_task = polled.clone();
+        let err = rt.block_on(async move {
+            let slot = std::rc::Rc::new(std::cell::RefCell::new(None));
+            let slot_in_aborter = slot.clone();
+            // Poll 1: it waits for its timer.
+            let aborter = coop::spawn(async move {
+                coop::time::sleep(Duration::from_millis(20)).await;
+                // Poll 2: queued by the timer ahead of the remote task,
+                // which was taken in right after it (see below).
+                let remote: &Option<coop::runtime::RemoteJoinHandle<()>> =
+                    &slot_in_aborter.borrow();
+                remote.as_ref().unwrap().abort();
+            });
+            coop::yield_now().await; // the aborter's first poll
+            // Hold the loop past the timer's deadline, then spawn: at the
+            // end of this turn the timer fires (the aborter is queued),
+            // then the loop takes the remote task in behind it.
+            thread::sleep(Duration::from_millis(60));
+            *slot.borrow_mut() = Some(Handle::current().spawn(async move {
+                polled_in_task.store(true, Ordering::SeqCst);
+            }));
+            aborter.await.unwrap();
+            let remote = slot.borrow_mut().take().unwrap();
+            remote.await.unwrap_err()
+        });
+        assert!(err.is_cancelled(), "{err:?}");
+        assert!(!polled.load(Ordering::SeqCst));
+        let m = rt.metrics();
+        assert_eq!(m.tasks_spawned, 2);
+        assert_eq!(
+            m.polls, 2,
+            "the aborter's two polls, and none of the remote task"
+        );
+    });
+}
+
+/// Aborted after it has run, a remote task is cancelled at its next turn,
+/// and that turn is no poll either (the wrapper drops the future without
+/// polling it), as a local task's cancellation is (`Ran::NotPolled`):
+/// `Metrics::polls` counts only the task's one real poll.
+#[test]
+fn a_remote_task_s_cancellation_after_it_ran_counts_no_poll() {
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        let (dropped, guard) = flag();
+        let task = rt.handle().spawn(async move {
+            let _guard = guard;
+            futures::future::pending::<()>().await
+        });
+        rt.block_on(coop::yield_now()); // taken in and polled once
+        assert_eq!(rt.metrics().polls, 1);
+        task.abort();
+        assert!(rt.block_on(task).unwrap_err().is_cancelled());
+        assert!(dropped.load(Ordering::SeqCst));
+        assert_eq!(
+            rt.metrics().polls,
+            1,
+            "the cancellation was counted as a poll"
+        );
+    });
+}

@@ -101,6 +101,15 @@ pub(crate) struct Executor {
     /// waits on, say), or whose cancelled future wakes it as it drops,
     /// has no "again" to give the network a look before.
     woke_itself: Cell<bool>,
+    /// Set by the task being polled when that poll was no poll of its
+    /// future: a remote task's wrapper (`runtime::handle`) that found,
+    /// before polling the future it wraps, that it had been aborted. It
+    /// then finishes as cancelled, and that turn is counted as a local
+    /// task's cancellation is (`Ran::NotPolled`): no poll in
+    /// `Stats::polls`, none in the trace, no slow-poll check. Read only
+    /// when a task finishes (in [`retire`](Self::retire)) and on the timed
+    /// path, so the usual poll does not pay for it.
+    not_a_poll: Cell<bool>,
 }
 
 /// Plain counters, bumped on the hot path (no atomics: one thread).
@@ -108,7 +117,9 @@ pub(crate) struct Executor {
 pub(crate) struct Stats {
     /// Tasks ever spawned.
     pub(crate) spawned: Cell<u64>,
-    /// Task polls (not counting the `block_on` future).
+    /// Task polls (not counting the `block_on` future, nor the turn that
+    /// cancels an aborted task: see `Ran::NotPolled` and
+    /// [`Executor::not_a_poll`]).
     pub(crate) polls: Cell<u64>,
     /// Polls that took longer than the slow-poll threshold.
     pub(crate) slow_polls: Cell<u64>,
@@ -167,6 +178,7 @@ impl Executor {
             trace,
             deferred: RefCell::new(Vec::new()),
             woke_itself: Cell::new(false),
+            not_a_poll: Cell::new(false),
         }
     }
 
@@ -175,6 +187,12 @@ impl Executor {
     /// [`release_deferred`](Self::release_deferred).
     pub(crate) fn yielded(&self) -> bool {
         !self.deferred.borrow().is_empty()
+    }
+
+    /// Says that the poll under way is no poll (see [`Executor::not_a_poll`]).
+    /// The task that calls this must finish in this poll.
+    pub(crate) fn poll_was_none(&self) {
+        self.not_a_poll.set(true);
     }
 
     /// Queues the tasks that yielded, behind everything queued so far.
@@ -478,7 +496,7 @@ impl Executor {
             id.generation,
             Some(&*task),
             || catch_unwind(AssertUnwindSafe(|| task.run())),
-            |ran| !matches!(ran, Ok(Ran::NotPolled)),
+            |ran| !matches!(ran, Ok(Ran::NotPolled)) && !self.not_a_poll.get(),
         );
         self.reactor.set_running(None);
         self.after_poll(id, matches!(polled, Ok(Ran::Pending)));
@@ -505,6 +523,11 @@ impl Executor {
         task: Rc<dyn Task>,
         payload: Option<Box<dyn std::any::Any + Send>>,
     ) {
+        if self.not_a_poll.replace(false) {
+            // The task's last poll was none (see `not_a_poll`): take the
+            // count back, as `run` does for `Ran::NotPolled`.
+            self.stats.polls.set(self.stats.polls.get() - 1);
+        }
         // What this wakes (the join handle's waiter after a panic, or
         // anything a destructor wakes) is this task's doing, as it is when
         // the task returns inside its poll.

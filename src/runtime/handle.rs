@@ -33,6 +33,14 @@
 //! atomics and a `futures::channel::oneshot` instead of the task's `Rc`
 //! cell. Its cancellation is a `futures::future::AbortHandle`: aborting
 //! sets a flag and wakes the task, which sees the flag at its next poll.
+//! A task that sees the flag before it polls its future tells the
+//! executor that this turn was no poll (`Executor::poll_was_none`), so
+//! that its cancellation counts no poll, as a local task's does (and a
+//! task aborted before it ran counts none at all).
+//!
+//! A remote task can be named, as a local one is, with
+//! [`task::Builder::spawn_on`](crate::task::Builder::spawn_on); named or
+//! not, its spawn location is the line that called `spawn` or `spawn_on`.
 //!
 //! A runtime that is dropped closes its queue: futures still in it are
 //! dropped, a later `spawn` drops its future at once, and each of their
@@ -132,13 +140,33 @@ impl Handle {
     ///
     /// A panic in the task goes to the returned handle (`is_panic`), as a
     /// spawned task's does.
+    ///
+    /// The task is unnamed; its spawn location, in traces and slow-poll
+    /// warnings, is the caller's line (`#[track_caller]`), as with
+    /// [`coop::spawn`](crate::spawn). To name it, use
+    /// [`task::Builder::spawn_on`](crate::task::Builder::spawn_on).
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> RemoteJoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let location = Location::caller();
+        self.spawn_named(future, None, Location::caller())
+    }
+
+    /// [`spawn`](Self::spawn) with a name (from `task::Builder`) and the
+    /// caller's location. The name travels to the loop inside the queued
+    /// closure; no name, no allocation for it (as with a local spawn).
+    pub(crate) fn spawn_named<F>(
+        &self,
+        future: F,
+        name: Option<String>,
+        location: &'static Location<'static>,
+    ) -> RemoteJoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let (abort, registration) = AbortHandle::new_pair();
         let finished = Arc::new(AtomicBool::new(false));
@@ -154,7 +182,25 @@ impl Handle {
             // a local task (`TaskCell::fail`), not an unwinding that would
             // drop `reply` unsent and make the handle say cancelled.
             let mut future = Box::pin(Abortable::new(future, registration));
-            let polled = AssertUnwindSafe(future.as_mut()).catch_unwind().await;
+            let polled = std::future::poll_fn(|cx| {
+                if future.is_aborted() {
+                    // Aborted since the last poll (or before the first):
+                    // the future is dropped without a poll, and this turn
+                    // is no poll of the task, as a local task's
+                    // cancellation is none (`Ran::NotPolled`):
+                    // `Metrics::polls`, the trace and the slow-poll check
+                    // do not count it. (`Abortable` would see the flag
+                    // too, but inside what the executor counts as a poll.)
+                    context::with_current(|core| core.executor.poll_was_none());
+                    return Poll::Ready(Ok(Err(Aborted)));
+                }
+                match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+                    Err(payload) => Poll::Ready(Err(payload)),
+                }
+            })
+            .await;
             let result = match polled {
                 Ok(Ok(output)) => match catch_unwind(AssertUnwindSafe(move || drop(future))) {
                     Ok(()) => Ok(output),
@@ -185,7 +231,7 @@ impl Handle {
         };
         let injected: Injected = Box::new(move |executor: &Executor| {
             // Detached at once: the result travels through `reply`.
-            drop(executor.spawn(task, None, location).1);
+            drop(executor.spawn(task, name, location).1);
         });
         if let Err(refused) = self.remote.inject(injected) {
             // The runtime is gone. Dropping the closure drops the future

@@ -488,7 +488,10 @@ pub struct Metrics {
     pub tasks_spawned: u64,
     /// Tasks alive now (spawned and not yet finished).
     pub tasks_alive: usize,
-    /// Polls of spawned tasks (the `block_on` future not counted).
+    /// Polls of spawned tasks (the `block_on` future not counted). The
+    /// turn that cancels an aborted task drops its future without a poll
+    /// and counts none, whether the task was spawned here or through a
+    /// [`Handle`]: a task aborted before its first poll counts none at all.
     pub polls: u64,
     /// I/O readiness events the reactor received.
     pub io_events: u64,

@@ -25,6 +25,7 @@ use std::panic::Location;
 use std::rc::Rc;
 
 use crate::runtime::context;
+use crate::runtime::{Handle, RemoteJoinHandle};
 
 /// Spawns a task on the current runtime and returns its [`JoinHandle`].
 ///
@@ -80,7 +81,10 @@ where
     core.executor.spawn(future, name, location).1
 }
 
-/// Spawns tasks with a name, which shows in slow-poll warnings and traces.
+/// Spawns tasks with a name, which shows in slow-poll warnings and traces:
+/// on the current runtime ([`spawn`](Builder::spawn)), on the blocking pool
+/// ([`spawn_blocking`](Builder::spawn_blocking)), or on a runtime reached
+/// from any thread through its [`Handle`] ([`spawn_on`](Builder::spawn_on)).
 ///
 /// ```
 /// coop::block_on(async {
@@ -115,6 +119,33 @@ impl Builder {
         F: Future + 'static,
     {
         spawn_named(future, self.name, Location::caller())
+    }
+
+    /// Spawns `future` onto `handle`'s runtime, from any thread, as
+    /// [`Handle::spawn`] does, with this builder's name: it shows in the
+    /// trace, the SVG's lanes and slow-poll warnings as a local task's
+    /// does. The arguments come in tokio's order: the future, then the
+    /// handle.
+    ///
+    /// ```
+    /// let rt = coop::Runtime::new().unwrap();
+    /// let handle = rt.handle();
+    /// let task = std::thread::spawn(move || {
+    ///     coop::task::Builder::new()
+    ///         .name("from-a-thread")
+    ///         .spawn_on(async { 6 * 7 }, &handle)
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(rt.block_on(task).unwrap(), 42);
+    /// ```
+    #[track_caller]
+    pub fn spawn_on<F>(self, future: F, handle: &Handle) -> RemoteJoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        handle.spawn_named(future, self.name, Location::caller())
     }
 
     /// Runs `f` on the blocking pool as [`spawn_blocking`](crate::spawn_blocking) does.
