@@ -239,6 +239,24 @@ impl Signal {
     }
 }
 
+/// The deliveries as a `futures` stream that never ends: each item is what
+/// [`recv`](Signal::recv) returns (deliveries since the last item coalesce
+/// into one). It works with `StreamExt` and in `futures::select!` (as a
+/// `FusedStream` that is never terminated).
+impl futures::Stream for Signal {
+    type Item = io::Result<()>;
+
+    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx).map(Some)
+    }
+}
+
+impl futures::stream::FusedStream for Signal {
+    fn is_terminated(&self) -> bool {
+        false
+    }
+}
+
 impl Drop for Signal {
     fn drop(&mut self) {
         // Removes our handler and closes the write end. See ground rule 4
@@ -252,6 +270,13 @@ impl Drop for Signal {
 /// The handler is installed the first time this future is polled and
 /// removed when it completes or is dropped (see ground rules 1 and 4 in the
 /// [module docs](self)).
+///
+/// So a `ctrl_c()` made afresh on every pass of a `select!` loop installs
+/// and removes a handler each time (a socket pair and a `sigaction`), and
+/// a SIGINT that arrives between two passes finds none (ground rule 4).
+/// For a loop, make one [`Signal`] before it, and wait on it inside:
+/// `let mut interrupts = signal(SignalKind::interrupt())?;` and then
+/// `interrupts.recv()` (or `interrupts.next()`: a `Signal` is a stream).
 pub async fn ctrl_c() -> io::Result<()> {
     signal(SignalKind::interrupt())?.recv().await
 }

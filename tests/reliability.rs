@@ -1018,6 +1018,34 @@ fn ctrl_c_is_a_future_that_completes_on_sigint() {
     });
 }
 
+/// A `Signal` is a `futures` stream: each item is one `recv`, and
+/// `next()` takes part in `select!` without `.fuse()` (a `FusedStream`).
+#[test]
+fn a_signal_is_a_stream_of_deliveries() {
+    use futures::stream::{FusedStream, StreamExt};
+    let _serial = serial();
+    with_deadline(20, || {
+        coop::block_on(async {
+            let kind = SignalKind::user_defined2();
+            let mut deliveries = signal(kind).unwrap();
+            assert!(!deliveries.is_terminated());
+            for _ in 0..2 {
+                signal_hook::low_level::raise(kind.as_raw()).unwrap();
+                let item = coop::time::timeout(Duration::from_secs(5), deliveries.next())
+                    .await
+                    .expect("the delivery is an item");
+                assert!(matches!(item, Some(Ok(()))), "{item:?}");
+            }
+            // Nothing is pending now: the timer wins.
+            let mut quiet = std::pin::pin!(coop::time::sleep(Duration::from_millis(50)));
+            futures::select! {
+                item = deliveries.next() => panic!("no signal was sent, got {item:?}"),
+                () = quiet => {}
+            }
+        });
+    });
+}
+
 #[test]
 fn signals_coalesce_and_every_listener_is_woken() {
     let _serial = serial();

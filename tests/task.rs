@@ -596,3 +596,30 @@ fn dropping_a_handle_whose_output_panics_in_drop_does_not_unwind() {
         });
     });
 }
+
+/// A `JoinHandle` goes into `futures::select!` without `.fuse()`: it is
+/// terminated once it has returned the result, so a loop of `select!`
+/// passes does not poll it again (which would panic).
+#[test]
+fn a_join_handle_that_returned_sits_out_select() {
+    use futures::future::FusedFuture;
+    with_deadline(20, || {
+        coop::block_on(async {
+            let mut quick = coop::spawn(async { 7 });
+            let mut slow = coop::spawn(async {
+                coop::time::sleep(std::time::Duration::from_millis(30)).await;
+                8
+            });
+            assert!(!quick.is_terminated());
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                futures::select! {
+                    q = quick => got.push(q.unwrap()),
+                    s = slow => got.push(s.unwrap()),
+                }
+            }
+            assert_eq!(got, [7, 8]);
+            assert!(quick.is_terminated() && slow.is_terminated());
+        });
+    });
+}

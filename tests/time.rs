@@ -680,3 +680,82 @@ fn a_sleep_reset_into_the_past_wakes_its_task_and_records_no_lateness() {
         });
     }
 }
+
+/// `timeout(d, io).await??` works in a function that returns
+/// `io::Result`: `Elapsed` converts to an `io::Error` of kind `TimedOut`.
+#[test]
+fn an_elapsed_timeout_is_an_io_error_of_kind_timed_out() {
+    async fn read_with_deadline(stream: &mut TcpStream) -> std::io::Result<usize> {
+        let mut buf = [0u8; 16];
+        let n = time::timeout(Duration::from_millis(20), stream.read(&mut buf)).await??;
+        Ok(n)
+    }
+    with_deadline(20, || {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        coop::block_on(async {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let _peer = std_listener.accept().unwrap(); // connected, silent
+            let err = read_with_deadline(&mut stream).await.unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+            assert_eq!(err.to_string(), "deadline has elapsed");
+        });
+    });
+}
+
+/// A `Sleep` goes into `futures::select!` without `.fuse()`: once it has
+/// won it sits out (a second pass does not see it complete again), and a
+/// `reset` brings it back, the idle timer of a read loop.
+#[test]
+fn a_completed_sleep_sits_out_select_until_it_is_reset() {
+    use futures::channel::mpsc;
+    use futures::future::FusedFuture;
+    use futures::{SinkExt, StreamExt};
+    with_deadline(20, || {
+        coop::block_on(async {
+            let mut idle = std::pin::pin!(time::sleep(Duration::from_millis(10)));
+            assert!(!idle.is_terminated());
+            let (mut tx, mut rx) = mpsc::channel::<u32>(1);
+            let mut events = Vec::new();
+            let sender = coop::spawn(async move {
+                time::sleep(Duration::from_millis(60)).await;
+                tx.send(1).await.unwrap();
+                time::sleep(Duration::from_millis(60)).await;
+                tx.send(2).await.unwrap();
+            });
+            while events.len() < 4 {
+                futures::select! {
+                    () = idle => events.push("idle".to_string()),
+                    msg = rx.next() => {
+                        events.push(format!("msg {}", msg.unwrap()));
+                        idle.as_mut().reset(Instant::now() + Duration::from_millis(10));
+                    }
+                }
+                // A completed sleep is terminated until it is reset.
+                assert_eq!(idle.is_terminated(), events.last().unwrap() == "idle");
+            }
+            // Fused, the sleep would have fired once in all; without
+            // `is_terminated`, select! would poll it again and take it to
+            // fire over and over, without waiting.
+            assert_eq!(events, ["idle", "msg 1", "idle", "msg 2"]);
+            sender.await.unwrap();
+        });
+    });
+}
+
+/// An `Interval` is a stream of its scheduled instants, one period apart.
+#[test]
+fn an_interval_is_a_stream_of_scheduled_instants() {
+    use futures::StreamExt;
+    with_deadline(20, || {
+        coop::block_on(async {
+            let period = Duration::from_millis(3);
+            let start = Instant::now();
+            let ticks = time::interval_at(start, period);
+            let got: Vec<Instant> = ticks.take(4).collect().await;
+            let want: Vec<Instant> = (0..4).map(|i| start + period * i).collect();
+            assert_eq!(got, want);
+            assert!(start.elapsed() >= period * 3);
+        });
+    });
+}

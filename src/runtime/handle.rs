@@ -348,6 +348,15 @@ impl<T> Future for RemoteJoinHandle<T> {
     }
 }
 
+/// Terminated once it has returned the result, as a
+/// [`JoinHandle`](crate::JoinHandle) is: it goes into `futures::select!`
+/// without `.fuse()`.
+impl<T> futures::future::FusedFuture for RemoteJoinHandle<T> {
+    fn is_terminated(&self) -> bool {
+        self.returned
+    }
+}
+
 /// Dropping the handle drops an output that arrived and was never taken,
 /// and catches a panic in its destructor, as a [`JoinHandle`](crate::JoinHandle)'s
 /// drop does. Closing the channel first means that an output sent later is

@@ -140,6 +140,8 @@ pub(crate) trait JoinTarget<T> {
     /// Drops the output if the task finished and nobody took it (the
     /// handle is being dropped).
     fn discard_output(&self);
+    /// True once the handle has returned the result.
+    fn is_consumed(&self) -> bool;
 }
 
 impl<F: Future> TaskCell<F> {
@@ -220,6 +222,11 @@ impl<F: Future> Task for TaskCell<F> {
 }
 
 impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
+    fn is_consumed(&self) -> bool {
+        // Borrowed only by the task's own poll, when the stage is running.
+        matches!(self.stage.try_borrow().as_deref(), Ok(Stage::Consumed))
+    }
+
     fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
         // `try_borrow` fails only when a task awaits its own handle from
         // inside its own poll: it can never finish then, so Pending is right.

@@ -69,6 +69,14 @@ impl<T> Future for JoinHandle<T> {
     }
 }
 
+/// A handle that has returned its result is terminated (polling it again
+/// panics), so it goes into `futures::select!` as it is, without `.fuse()`.
+impl<T> futures::future::FusedFuture for JoinHandle<T> {
+    fn is_terminated(&self) -> bool {
+        self.task.is_consumed()
+    }
+}
+
 /// Dropping a handle drops the task's output, if it finished and the
 /// output was never taken, and catches a panic in that output's
 /// destructor (logged, as a task's own destructor's is): a handle dropped

@@ -151,3 +151,31 @@ impl Interval {
         Pin::new(&mut self.sleep).reset(far_or(Instant::now().checked_add(self.period)));
     }
 }
+
+/// The ticks as a `futures` stream that never ends: each item is the
+/// instant the tick was scheduled for, as [`tick`](Interval::tick)
+/// returns. It works with `StreamExt` (`next`, `take`, `zip`, ...) and in
+/// `futures::select!` (as a `FusedStream` that is never terminated).
+///
+/// ```
+/// use std::time::Duration;
+/// use futures::StreamExt;
+/// coop::block_on(async {
+///     let ticks = coop::time::interval(Duration::from_millis(2));
+///     let three: Vec<_> = ticks.take(3).collect().await;
+///     assert!(three[0] < three[1] && three[1] < three[2]);
+/// });
+/// ```
+impl futures::Stream for Interval {
+    type Item = Instant;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
+        self.get_mut().poll_tick(cx).map(Some)
+    }
+}
+
+impl futures::stream::FusedStream for Interval {
+    fn is_terminated(&self) -> bool {
+        false
+    }
+}

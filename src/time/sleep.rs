@@ -29,6 +29,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         timer: None,
+        done: false,
     }
 }
 
@@ -54,6 +55,11 @@ pub struct Sleep {
     /// The registered timer and the runtime's timers it lives in, once
     /// polled.
     timer: Option<(Rc<Timers>, TimerKey)>,
+    /// Completed, and not reset since: what `FusedFuture::is_terminated`
+    /// says, so that `futures::select!` skips a sleep that already won
+    /// (and takes it back once `reset` gives it a new deadline). A flag,
+    /// not a look at the clock: `select!` asks on every poll.
+    done: bool,
 }
 
 impl Sleep {
@@ -74,6 +80,7 @@ impl Sleep {
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         let this = self.get_mut();
         this.deadline = deadline;
+        this.done = false;
         if let Some((timers, key)) = this.timer.take()
             && let Some(waker) = timers.remove(key)
         {
@@ -110,6 +117,7 @@ impl Future for Sleep {
                     current.record_lateness(this.deadline);
                 }
             }
+            this.done = true;
             return Poll::Ready(());
         }
         if let Some((timers, key)) = &this.timer {
@@ -137,6 +145,31 @@ impl Future for Sleep {
         let key = timers.insert(this.deadline, cx.waker().clone());
         this.timer = Some((timers, key));
         Poll::Pending
+    }
+}
+
+/// A sleep that completed is terminated until [`reset`](Sleep::reset)
+/// gives it a new deadline, so it goes into `futures::select!` as it is,
+/// without `.fuse()`, and a reset sleep takes part again: the idle timer of
+/// a read loop.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use futures::{FutureExt, select};
+/// coop::block_on(async {
+///     let mut idle = std::pin::pin!(coop::time::sleep(Duration::from_millis(5)));
+///     let mut work = std::pin::pin!(std::future::pending::<()>().fuse());
+///     for _ in 0..2 {
+///         select! {
+///             () = idle => idle.as_mut().reset(Instant::now() + Duration::from_millis(5)),
+///             () = work => unreachable!(),
+///         }
+///     }
+/// });
+/// ```
+impl futures::future::FusedFuture for Sleep {
+    fn is_terminated(&self) -> bool {
+        self.done
     }
 }
 

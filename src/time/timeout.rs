@@ -20,6 +20,15 @@ impl fmt::Display for Elapsed {
 
 impl std::error::Error for Elapsed {}
 
+/// An `Elapsed` is an `io::Error` of kind `TimedOut` (as tokio's is), so
+/// that `timeout(d, io_future).await??` works in a function that returns
+/// `io::Result`.
+impl From<Elapsed> for std::io::Error {
+    fn from(elapsed: Elapsed) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, elapsed)
+    }
+}
+
 /// Runs `future`, giving up after `duration`: `Ok(output)` if it finished in
 /// time, `Err(Elapsed)` if not (the future is then dropped, cancelling it).
 ///
