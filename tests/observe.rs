@@ -353,6 +353,23 @@ fn the_trace_json_parses_and_its_events_nest_and_order() {
                 w[1]
             );
         }
+        // Nor do the spans of any one lane, the blocking thread's included
+        // (Perfetto would draw one nested in the other): a lane is one
+        // thread, busy or waiting, not both.
+        let mut lanes: std::collections::BTreeMap<(u64, u64), Vec<(u64, u64)>> = Default::default();
+        for e in &spans {
+            let ts = e["ts"].as_u64().unwrap();
+            let lane = (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
+            let span = (ts, ts + e["dur"].as_u64().unwrap());
+            lanes.entry(lane).or_default().push(span);
+        }
+        assert!(lanes.contains_key(&(1, 1)), "the loop's lane of waits");
+        for (lane, spans) in &mut lanes {
+            spans.sort();
+            for w in spans.windows(2) {
+                assert!(w[0].1 <= w[1].0, "lane {lane:?}: {:?} and {:?}", w[0], w[1]);
+            }
+        }
         // Each task (the `block_on` future, `a`, and `b`'s waiter; all of
         // them finished): its spawn first, every poll after a wake that
         // queued it since its previous poll, and one finish, last, after
@@ -632,6 +649,145 @@ fn a_block_on_future_that_panics_still_has_its_last_poll_traced_and_timed() {
         assert!(
             finish >= end,
             "finished at {finish}, before its poll ended at {end}"
+        );
+    });
+}
+
+/// A waker that takes `SLOW_WAKE` to wake: it notes when it was called,
+/// sleeps, then wakes `inner`. Through it, the reactor's dispatch of an
+/// event (which calls it) takes measurable time.
+struct SlowWaker {
+    inner: std::task::Waker,
+    called: Mutex<Option<std::time::Instant>>,
+}
+
+const SLOW_WAKE: Duration = Duration::from_millis(100);
+
+impl std::task::Wake for SlowWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.called
+            .lock()
+            .unwrap()
+            .get_or_insert_with(std::time::Instant::now);
+        std::thread::sleep(SLOW_WAKE);
+        self.inner.wake_by_ref();
+    }
+}
+
+/// Reads one byte from `stream`, waiting through a [`SlowWaker`] (a
+/// waker not the task's own, which the reactor stores and calls, rather
+/// than queueing the task by id). Returns when the slow waker was called.
+async fn read_through_a_slow_waker(stream: &mut TcpStream) -> std::time::Instant {
+    use futures::io::AsyncRead;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+    let mut slow: Option<std::sync::Arc<SlowWaker>> = None;
+    std::future::poll_fn(|cx| {
+        let slow = slow.get_or_insert_with(|| {
+            std::sync::Arc::new(SlowWaker {
+                inner: cx.waker().clone(),
+                called: Mutex::new(None),
+            })
+        });
+        let waker = Waker::from(slow.clone());
+        let mut byte = [0u8; 1];
+        match Pin::new(&mut *stream).poll_read(&mut Context::from_waker(&waker), &mut byte) {
+            Poll::Ready(read) => {
+                assert_eq!(read.unwrap(), 1);
+                let called = *slow.called.lock().unwrap();
+                Poll::Ready(called.expect("the read waited, through the slow waker"))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// Runs `rt` until a byte, sent 20 ms after connecting, arrives through
+/// [`read_through_a_slow_waker`]. Returns when the run began and when the
+/// slow waker was called.
+fn wait_for_a_byte_through_a_slow_waker(rt: &Runtime) -> (std::time::Instant, std::time::Instant) {
+    use std::io::Write;
+    let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = peer.local_addr().unwrap();
+    let sender = std::thread::spawn(move || {
+        let (mut stream, _) = peer.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        stream.write_all(b"x").unwrap();
+        stream // kept open until joined
+    });
+    let began = std::time::Instant::now();
+    let called = rt.block_on(async {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        read_through_a_slow_waker(&mut stream).await
+    });
+    drop(sender.join().unwrap());
+    (began, called)
+}
+
+/// `time_parked` is time asleep in `mio::Poll`: it ends when the wait
+/// returns, not after the reactor has dispatched the batch of events. A
+/// waker that takes 100 ms to wake is dispatch, not sleep. Every timed
+/// wait here began after `began` and (the last one) ended before the
+/// slow waker was called, so together they cannot exceed that span; with
+/// the dispatch counted they took the slow waker's 100 ms more.
+#[test]
+fn time_parked_ends_when_the_wait_returns_not_after_the_wakes() {
+    with_deadline(20, || {
+        let rt = Runtime::builder().park_timing(true).build().unwrap();
+        let (began, called) = wait_for_a_byte_through_a_slow_waker(&rt);
+        let parked = rt.metrics().time_parked;
+        assert!(parked > Duration::ZERO);
+        assert!(
+            parked <= called - began,
+            "parked {parked:?}, but the wake (which then slept {SLOW_WAKE:?}) was called {:?} after the start",
+            called - began
+        );
+    });
+}
+
+/// The trace draws the same: the wait that the byte's arrival ended
+/// (the last `Park`) ends before its batch's wakes, the slow waker's 100
+/// ms included, and the wake it makes of the `block_on` future comes
+/// after that.
+#[test]
+fn a_traced_wait_ends_before_its_batch_is_dispatched() {
+    with_deadline(20, || {
+        let rt = Runtime::builder().trace(true).build().unwrap();
+        wait_for_a_byte_through_a_slow_waker(&rt);
+        let trace = rt.trace().unwrap();
+        let main = task_named(&trace, "block_on");
+        let woke_main = trace
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Wake {
+                    task,
+                    reason: WakeReason::Io { .. },
+                    at_us,
+                } if *task == main => Some(*at_us),
+                _ => None,
+            })
+            .next_back()
+            .expect("the slow waker woke the block_on future");
+        // The last wait that began before that wake: the one the byte ended.
+        let (_, last_park_end) = trace
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Park { start_us, end_us } => Some((*start_us, *end_us)),
+                _ => None,
+            })
+            .filter(|&(start, _)| start <= woke_main)
+            .max()
+            .expect("the loop waited for the byte");
+        let slow = SLOW_WAKE.as_micros() as u64;
+        assert!(
+            last_park_end + slow <= woke_main,
+            "the wait ended at {last_park_end} µs, the slow wake of the block_on future at {woke_main} µs"
         );
     });
 }

@@ -104,7 +104,10 @@ impl Timeline {
         diagram.to_svg(title)
     }
 
-    /// The lanes as Chrome trace-event JSON (one "thread" per lane).
+    /// The lanes as Chrome trace-event JSON (one "thread" per lane): its
+    /// busy spans, and as "waiting" the rest of its life. The SVG draws
+    /// the whole life as a line under the busy bars; here the two must
+    /// not overlap, or Perfetto nests the busy slices inside a waiting one.
     pub fn to_chrome_json(&self) -> String {
         let mut events = Vec::new();
         for (i, lane) in self.lanes.iter().enumerate() {
@@ -113,7 +116,8 @@ impl Timeline {
                 "name": "thread_name", "ph": "M", "pid": 1, "tid": tid,
                 "args": { "name": lane.label },
             }));
-            let spans = lane.alive.iter().map(|s| ("waiting", s));
+            let waiting = lane.alive.map(|alive| gaps(alive, &lane.busy));
+            let spans = waiting.iter().flatten().map(|s| ("waiting", s));
             for (name, &(a, b)) in spans.chain(lane.busy.iter().map(|s| ("busy", s))) {
                 events.push(serde_json::json!({
                     "name": name, "ph": "X", "ts": a, "dur": b - a, "pid": 1, "tid": tid,
@@ -121,5 +125,75 @@ impl Timeline {
             }
         }
         serde_json::json!({ "displayTimeUnit": "ms", "traceEvents": events }).to_string()
+    }
+}
+
+/// The parts of `alive` that no span of `busy` covers.
+fn gaps(alive: (u64, u64), busy: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut busy = busy.to_vec();
+    busy.sort();
+    let (mut from, mut gaps) = (alive.0, Vec::new());
+    for (a, b) in busy {
+        if a.min(alive.1) > from {
+            gaps.push((from, a.min(alive.1)));
+        }
+        from = from.max(b);
+    }
+    if alive.1 > from {
+        gaps.push((from, alive.1));
+    }
+    gaps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    /// A thread is busy or waiting, never both: in the Chrome trace, the
+    /// complete events of one lane ("thread") must not overlap, or
+    /// Perfetto draws a "busy" slice nested inside a "waiting" one. A
+    /// request's lane used to be one "waiting" slice over its whole life,
+    /// with its busy spans inside it.
+    #[test]
+    fn a_lanes_busy_and_waiting_slices_never_overlap() {
+        let mut timeline = Timeline::new();
+        let at = |ms| timeline.origin + Duration::from_millis(ms);
+        let (start, sent, end) = (at(1), at(3), at(10));
+        let (job_start, job_end) = (at(2), at(5));
+        timeline.request("page 0 · thread 0".into(), start, sent, end);
+        timeline.busy("job 0 · main".into(), job_start, job_end);
+        let json: serde_json::Value = serde_json::from_str(&timeline.to_chrome_json()).unwrap();
+        let mut lanes: BTreeMap<u64, Vec<(u64, u64, String)>> = BTreeMap::new();
+        for e in json["traceEvents"].as_array().unwrap() {
+            if e["ph"] == "X" {
+                let ts = e["ts"].as_u64().unwrap();
+                let span = (ts, ts + e["dur"].as_u64().unwrap(), e.to_string());
+                lanes
+                    .entry(e["tid"].as_u64().unwrap())
+                    .or_default()
+                    .push(span);
+            }
+        }
+        for spans in lanes.values_mut() {
+            spans.sort();
+            for w in spans.windows(2) {
+                assert!(w[0].1 <= w[1].0, "overlap: {} and {}", w[0].2, w[1].2);
+            }
+        }
+        // The request ran 1-3 ms, waited 3-10 ms, and read at 10 ms.
+        let names = |tid| {
+            lanes[&tid]
+                .iter()
+                .map(|(a, b, e)| (*a / 1000, *b / 1000, e.contains("\"busy\"")))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(1),
+            [(1, 3, true), (3, 10, false), (10, 10, true)],
+            "{lanes:?}"
+        );
+        assert_eq!(names(2), [(2, 5, true)]);
     }
 }

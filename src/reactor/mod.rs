@@ -62,7 +62,7 @@ pub(crate) mod registration;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::task::{RawWakerVTable, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
 use slab::Slab;
@@ -91,6 +91,14 @@ pub(crate) struct Reactor {
     /// The task being polled right now, if any (set by the executor around
     /// each poll): a wait with its waker stores its id instead.
     running: Cell<Option<Running>>,
+    /// Read the clock when the next wait returns: set by the loop before a
+    /// wait it times (the runtime's park timing), so that it can count its
+    /// sleep up to that moment, not up to the end of the dispatch that
+    /// follows, which runs wakers and is work. A flag, not a closure passed
+    /// to `poll`: with timing off it costs the test of a byte.
+    time_next_wait: Cell<bool>,
+    /// When the last timed wait returned (taken by the loop).
+    wait_ended: Cell<Option<Instant>>,
 }
 
 /// Which task is being polled, and how to recognise its waker.
@@ -353,6 +361,8 @@ impl Reactor {
             sources: RefCell::new(Slab::new()),
             io_events: Cell::new(0),
             running: Cell::new(None),
+            time_next_wait: Cell::new(false),
+            wait_ended: Cell::new(None),
         };
         Ok((reactor, waker))
     }
@@ -370,7 +380,8 @@ impl Reactor {
     }
 
     /// Waits for I/O events for at most `timeout` (`None`: until one
-    /// arrives), then marks their sources ready and wakes their tasks,
+    /// arrives), notes the moment the wait returned if it times waits
+    /// (`time_waits`; however the wait returned), then marks their sources ready and wakes their tasks,
     /// calling `before_wake(source)` before each source's wakes (the
     /// executor labels the wakes with it) and `schedule(id)` to queue a
     /// task stored by id. `schedule` runs while the slab of sources is
@@ -378,6 +389,10 @@ impl Reactor {
     /// queues the id); other wakers are called after the whole batch, once
     /// the borrow has ended. Returns the number of events of registered
     /// sources (the cross-thread waker's are not counted).
+    ///
+    /// That moment is where the loop ends its timing of the wait (when park
+    /// timing is on): the dispatch that follows runs wakers, which may run
+    /// any code for any time, and is work, not sleep.
     ///
     /// No event names a freed slot: no source is dropped while a batch is
     /// read (only in a task's poll, or by a waker in `later`, after the
@@ -393,9 +408,16 @@ impl Reactor {
         match self.poll.borrow_mut().poll(&mut events, timeout) {
             Ok(()) => {}
             // A signal interrupted the wait: just a shorter sleep.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                self.note_wait_end();
+                return Ok(0);
+            }
             Err(e) => return Err(e),
         }
+        // After the match, not before it: the result is then not kept
+        // alive across the check (which cost a spill and 7 instructions
+        // per sleeping turn with timing off).
+        self.note_wait_end();
         let mut count = 0;
         let mut later = Later::new();
         {
@@ -425,6 +447,25 @@ impl Reactor {
         }
         self.io_events.set(self.io_events.get() + count as u64);
         Ok(count)
+    }
+
+    /// Reads the clock as a timed wait returns (see `time_next_wait`).
+    #[inline(always)]
+    fn note_wait_end(&self) {
+        if self.time_next_wait.get() {
+            self.time_next_wait.set(false);
+            self.wait_ended.set(Some(Instant::now()));
+        }
+    }
+
+    /// Asks the next wait to note when it returns (see `time_next_wait`).
+    pub(crate) fn time_next_wait(&self) {
+        self.time_next_wait.set(true);
+    }
+
+    /// When the last timed wait returned, once.
+    pub(crate) fn take_wait_end(&self) -> Option<Instant> {
+        self.wait_ended.take()
     }
 
     /// The number of registered sources.

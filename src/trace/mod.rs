@@ -125,11 +125,12 @@ pub enum Event {
         /// When.
         at_us: u64,
     },
-    /// The loop waited in `mio::Poll`.
+    /// The loop waited in `mio::Poll` (with a non-zero timeout).
     Park {
         /// When the wait began.
         start_us: u64,
-        /// When it ended.
+        /// When `mio::Poll` returned: before the reactor woke the tasks
+        /// of the events it brought, which is work, not waiting.
         end_us: u64,
     },
     /// A blocking-pool thread ran a job.
