@@ -45,8 +45,9 @@
 //!    before the poll); from another thread it goes through a locked queue
 //!    and a `mio::Waker` that interrupts the loop's sleep. A
 //!    [`runtime::Handle`] sends whole futures down that same road
-//!    ([`runtime::Handle::spawn`], or [`task::Builder::spawn_on`] to name
-//!    the task).
+//!    ([`runtime::Handle::spawn`]; [`runtime::Handle::spawn_with`] to build
+//!    a future that is not `Send` on the loop's thread;
+//!    [`task::Builder::spawn_on`] to name the task).
 //! 5. **Due timers fire** ([`time`]). Sleeps and timeouts file their
 //!    deadline in a hierarchical timer wheel; each turn the loop advances the
 //!    wheel to "now" and wakes the tasks whose timers came due.

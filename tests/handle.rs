@@ -565,3 +565,94 @@ fn a_remote_task_s_cancellation_after_it_ran_counts_no_poll() {
         );
     });
 }
+
+/// `spawn_with` takes a `Send` closure and builds the future on the loop's
+/// thread, so the future may hold what cannot cross threads: here an `Rc`
+/// and a coop `TcpStream` across `.await`s. `make` runs on the loop.
+#[test]
+fn spawn_with_builds_a_future_that_is_not_send_on_the_loop() {
+    use futures::io::{AsyncReadExt, AsyncWriteExt};
+    use std::io::{Read, Write};
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        let handle = rt.handle();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).unwrap();
+            s.write_all(&buf).unwrap();
+        });
+        let loop_thread = thread::current().id();
+        let (done_tx, done_rx) = oneshot::channel();
+        let asker = thread::spawn(move || {
+            let task = handle.spawn_with(move || {
+                let made_on = thread::current().id();
+                let shared = std::rc::Rc::new(std::cell::Cell::new(0u8));
+                async move {
+                    let mut stream = coop::net::TcpStream::connect(addr).await.unwrap();
+                    stream.write_all(b"ping").await.unwrap();
+                    let mut buf = [0u8; 4];
+                    stream.read_exact(&mut buf).await.unwrap();
+                    shared.set(buf[0]);
+                    done_tx.send(()).unwrap();
+                    (made_on, buf, shared.get())
+                }
+            });
+            futures::executor::block_on(task).unwrap()
+        });
+        rt.block_on(async { done_rx.await.unwrap() });
+        let (made_on, buf, first) = asker.join().unwrap();
+        peer.join().unwrap();
+        assert_eq!(made_on, loop_thread, "make ran on the loop's thread");
+        assert_eq!((&buf, first), (b"ping", b'p'));
+    });
+}
+
+/// A panic in `spawn_with`'s `make` runs on the loop's thread, but is the
+/// task's panic: the handle says so, and the loop goes on.
+#[test]
+fn a_panic_in_spawn_with_s_make_goes_to_the_handle_not_the_loop() {
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        let handle = rt.handle();
+        let task = handle.spawn_with(|| -> std::future::Ready<u8> { panic!("make failed") });
+        let after = handle.spawn(async { 5 });
+        let (first, second) = rt.block_on(async { futures::join!(task, after) });
+        let error = first.unwrap_err();
+        assert!(error.is_panic(), "{error}");
+        assert_eq!(error.to_string(), "task panicked: make failed");
+        assert_eq!(second.unwrap(), 5, "the loop went on");
+        assert_eq!(
+            rt.metrics().tasks_spawned,
+            1,
+            "the panicking make spawned nothing"
+        );
+    });
+}
+
+/// `abort` reaches the future that `make` built: it is dropped
+/// with the task, and the handle says cancelled.
+#[test]
+fn aborting_a_spawn_with_task_drops_the_future_make_built() {
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        let handle = rt.handle();
+        let (dropped, guard) = flag();
+        let task = handle.spawn_with(move || async move {
+            let _guard = guard;
+            std::future::pending::<()>().await
+        });
+        let result = rt.block_on(async {
+            coop::yield_now().await; // the task is taken in and waits
+            task.abort();
+            task.await
+        });
+        assert!(result.unwrap_err().is_cancelled());
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the built future was dropped"
+        );
+    });
+}

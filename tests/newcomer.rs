@@ -466,10 +466,10 @@ fn spawn_blocking_results_are_written_back_to_their_connections() {
 // A Handle from another thread.
 
 /// A plain thread (say, one that a blocking library calls back on) asks
-/// the runtime to make a request. Its future must be `Send`, and a coop
-/// socket is not (it belongs to its loop's thread), so the request runs
-/// in a task spawned *by* the injected future, and its answer comes back
-/// through a oneshot channel.
+/// the runtime to make a request. A future that holds a coop socket is not
+/// `Send` (the socket belongs to its loop's thread), so `Handle::spawn`
+/// would refuse it; `Handle::spawn_with` sends a closure that builds the
+/// future on the loop instead, and only the answer comes back.
 #[test]
 fn a_handle_lets_a_plain_thread_start_a_request_on_the_loop() {
     with_deadline(20, || {
@@ -479,16 +479,12 @@ fn a_handle_lets_a_plain_thread_start_a_request_on_the_loop() {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
         let worker = std::thread::spawn(move || {
             let addr = addr_rx.recv().unwrap();
-            let answer = handle.spawn(async move {
-                let (tx, rx) = oneshot::channel();
-                coop::spawn(async move {
-                    let mut stream = TcpStream::connect(addr).await.unwrap();
-                    stream.write_all(b"abc").await.unwrap();
-                    let mut echo = [0; 3];
-                    stream.read_exact(&mut echo).await.unwrap();
-                    let _ = tx.send(echo);
-                });
-                rx.await.unwrap()
+            let answer = handle.spawn_with(move || async move {
+                let mut stream = TcpStream::connect(addr).await.unwrap();
+                stream.write_all(b"abc").await.unwrap();
+                let mut echo = [0; 3];
+                stream.read_exact(&mut echo).await.unwrap();
+                echo
             });
             let echoed = futures::executor::block_on(answer).unwrap();
             done_tx.send(echoed).unwrap();

@@ -151,20 +151,79 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn_named(future, None, Location::caller())
+        self.spawn_named(move || future, None, Location::caller())
     }
 
-    /// [`spawn`](Self::spawn) with a name (from `task::Builder`) and the
-    /// caller's location. The name travels to the loop inside the queued
-    /// closure; no name, no allocation for it (as with a local spawn).
-    pub(crate) fn spawn_named<F>(
+    /// Spawns the future that `make` builds, building it on the runtime's
+    /// own thread: for work whose future cannot cross threads, which is
+    /// most work with coop's own types (a `TcpStream`, a `JoinHandle` and
+    /// a `Sleep` hold `Rc`s, so a future that holds one across an `.await`
+    /// is not `Send`, and [`spawn`](Self::spawn) refuses it). Only `make`
+    /// and the output travel between threads. (tokio-util's
+    /// `LocalPoolHandle::spawn_pinned` has this shape.)
+    ///
+    /// Everything else is as with `spawn`: queued, taken in at the loop's
+    /// next turn, cancelled if the runtime is gone, and abortable through
+    /// the returned handle, which reaches the future `make` built. A panic
+    /// in `make` itself is the task's panic: the handle says `is_panic`,
+    /// and the loop goes on.
+    ///
+    /// ```
+    /// use futures::io::{AsyncReadExt, AsyncWriteExt};
+    /// let rt = coop::Runtime::new().unwrap();
+    /// let handle = rt.handle();
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = listener.local_addr().unwrap();
+    /// let peer = std::thread::spawn(move || {
+    ///     use std::io::{Read, Write};
+    ///     let (mut s, _) = listener.accept().unwrap();
+    ///     let mut buf = [0u8; 4];
+    ///     s.read_exact(&mut buf).unwrap();
+    ///     s.write_all(&buf).unwrap();
+    /// });
+    /// // From another thread, a task that owns a coop socket:
+    /// let asker = std::thread::spawn(move || {
+    ///     let echoed = handle.spawn_with(move || async move {
+    ///         let mut stream = coop::net::TcpStream::connect(addr).await?;
+    ///         stream.write_all(b"ping").await?;
+    ///         let mut buf = [0u8; 4];
+    ///         stream.read_exact(&mut buf).await?;
+    ///         Ok::<_, std::io::Error>(buf)
+    ///     });
+    ///     futures::executor::block_on(echoed).unwrap().unwrap()
+    /// });
+    /// rt.block_on(async {
+    ///     while !asker.is_finished() {
+    ///         coop::time::sleep(std::time::Duration::from_millis(1)).await;
+    ///     }
+    /// });
+    /// assert_eq!(&asker.join().unwrap(), b"ping");
+    /// peer.join().unwrap();
+    /// ```
+    #[track_caller]
+    pub fn spawn_with<M, F>(&self, make: M) -> RemoteJoinHandle<F::Output>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_named(make, None, Location::caller())
+    }
+
+    /// The spawn behind [`spawn`](Self::spawn), [`spawn_with`](Self::spawn_with)
+    /// and `task::Builder::spawn_on`: `make` builds the future on the loop's
+    /// thread, `name` (from `task::Builder`) and the caller's location go
+    /// with it. The name travels to the loop inside the queued closure; no
+    /// name, no allocation for it (as with a local spawn).
+    pub(crate) fn spawn_named<M, F>(
         &self,
-        future: F,
+        make: M,
         name: Option<String>,
         location: &'static Location<'static>,
     ) -> RemoteJoinHandle<F::Output>
     where
-        F: Future + Send + 'static,
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
         F::Output: Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
@@ -174,7 +233,7 @@ impl Handle {
             tx: Some(tx),
             finished: finished.clone(),
         };
-        let task = async move {
+        let task = move |future: F, reply: Reply<F::Output>| async move {
             // Boxed, so that it can be dropped before the result is sent
             // (a handle that sees "cancelled" knows the future is gone),
             // and inside a catch of its own: a destructor that panics
@@ -230,8 +289,13 @@ impl Handle {
             reply.send(result);
         };
         let injected: Injected = Box::new(move |executor: &Executor| {
-            // Detached at once: the result travels through `reply`.
-            drop(executor.spawn(task, name, location).1);
+            // The future is built here, on the loop's thread. A panic in
+            // `make` must not unwind the loop: it is the task's panic.
+            match catch_unwind(AssertUnwindSafe(make)) {
+                // Detached at once: the result travels through `reply`.
+                Ok(future) => drop(executor.spawn(task(future, reply), name, location).1),
+                Err(payload) => reply.send(Err(JoinError::panic(payload))),
+            }
         });
         if let Err(refused) = self.remote.inject(injected) {
             // The runtime is gone. Dropping the closure drops the future

@@ -145,7 +145,7 @@ impl Builder {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        handle.spawn_named(future, self.name, Location::caller())
+        handle.spawn_named(move || future, self.name, Location::caller())
     }
 
     /// Runs `f` on the blocking pool as [`spawn_blocking`](crate::spawn_blocking) does.
