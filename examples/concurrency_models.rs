@@ -358,9 +358,11 @@ fn main() -> io::Result<()> {
 /// five rounds (by 2% to 45%) and by 13% in the median of three more,
 /// although both compute them one after another on one thread; with
 /// `coop` moved first, `coop` was the slower (by 23%, medians of three).
-/// Turning the order gives every model that seat equally often. (It did
-/// not close that gap: with turns, `coop` was still the faster in four
-/// rounds of five; chapter 06 reports it.)
+/// Turning the order gives every model that seat in turn: equally often
+/// when the rounds are a multiple of the workload's models (with
+/// `--runs 5`, a cpu or io workload's first model has it twice).
+/// (It did not close the gap it was made for: with turns, `coop` was
+/// still the faster in four rounds of five; chapter 06 reports it.)
 fn round_order(workloads: &[&str], round: u32) -> Vec<usize> {
     let mut order = Vec::with_capacity(workloads.len());
     let mut start = 0;

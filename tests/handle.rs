@@ -656,3 +656,57 @@ fn aborting_a_spawn_with_task_drops_the_future_make_built() {
         );
     });
 }
+
+/// A remote task's cancellation is never reported as a slow poll, however
+/// long the drop of its future takes, as a local task's is not (chapter
+/// 03): aborted before its first poll or after it ran, its cancellation
+/// counts neither a poll nor a slow poll, and the flag that says so
+/// (`Executor::poll_was_none`) does not leak into the polls that follow,
+/// which are counted and checked as usual. With and without the trace
+/// (both take the timed path).
+#[test]
+fn a_remote_task_s_slow_cancellation_is_no_slow_poll() {
+    /// Takes 5 ms to drop: over the 3 ms threshold below.
+    struct SlowDrop;
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+    with_deadline(20, || {
+        for traced in [false, true] {
+            let rt = Runtime::builder()
+                .trace(traced)
+                .slow_poll_threshold(Duration::from_millis(3))
+                .build()
+                .unwrap();
+            let guard = SlowDrop;
+            let early = rt.handle().spawn(async move {
+                let _guard = guard;
+            });
+            early.abort();
+            let guard = SlowDrop;
+            let late = rt.handle().spawn(async move {
+                let _guard = guard;
+                futures::future::pending::<()>().await
+            });
+            rt.block_on(async {
+                // One slow poll, after the first cancellation.
+                let slow = coop::spawn(async {
+                    thread::sleep(Duration::from_millis(5));
+                });
+                assert!(early.await.unwrap_err().is_cancelled());
+                coop::yield_now().await; // `late` has had its one poll
+                late.abort();
+                assert!(late.await.unwrap_err().is_cancelled());
+                slow.await.unwrap();
+            });
+            let m = rt.metrics();
+            assert_eq!(
+                m.polls, 2,
+                "`late`'s first poll and `slow`'s; traced: {traced}"
+            );
+            assert_eq!(m.slow_polls, 1, "`slow`'s poll only; traced: {traced}");
+        }
+    });
+}

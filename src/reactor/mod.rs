@@ -380,8 +380,10 @@ impl Reactor {
     }
 
     /// Waits for I/O events for at most `timeout` (`None`: until one
-    /// arrives), notes the moment the wait returned if it times waits
-    /// (`time_waits`; however the wait returned), then marks their sources ready and wakes their tasks,
+    /// arrives), notes the moment the wait returned if the loop asked it
+    /// to (`time_next_wait`; with events, or cut short by a signal: a
+    /// failed wait notes nothing, and the loop panics), then marks their
+    /// sources ready and wakes their tasks,
     /// calling `before_wake(source)` before each source's wakes (the
     /// executor labels the wakes with it) and `schedule(id)` to queue a
     /// task stored by id. `schedule` runs while the slab of sources is
