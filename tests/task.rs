@@ -613,7 +613,10 @@ fn a_join_handle_that_returned_sits_out_select() {
             assert!(!quick.is_terminated());
             let mut got = Vec::new();
             for _ in 0..2 {
-                futures::select! {
+                // Biased, `quick` first: the order holds even if a stall
+                // makes both ready at once, and a second poll of `quick`
+                // would come first.
+                futures::select_biased! {
                     q = quick => got.push(q.unwrap()),
                     s = slow => got.push(s.unwrap()),
                 }

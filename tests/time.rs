@@ -724,7 +724,10 @@ fn a_completed_sleep_sits_out_select_until_it_is_reset() {
                 tx.send(2).await.unwrap();
             });
             while events.len() < 4 {
-                futures::select! {
+                // Biased, the idle branch first: on a machine that stalls
+                // until both are ready, the order is still the one below
+                // (`select!` would pick at random).
+                futures::select_biased! {
                     () = idle => events.push("idle".to_string()),
                     msg = rx.next() => {
                         events.push(format!("msg {}", msg.unwrap()));
