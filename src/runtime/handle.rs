@@ -29,7 +29,9 @@
 //!
 //! What crosses threads must be `Send`: the future, its output, and the
 //! handle. So [`Handle::spawn`] asks for `F: Send` where [`crate::spawn`]
-//! does not, and returns a [`RemoteJoinHandle`] whose state sits behind
+//! does not; [`Handle::spawn_with`] sends a `Send` closure instead, which
+//! builds the future on the loop's thread, for the futures that hold
+//! coop's own sockets (not `Send`). Both return a [`RemoteJoinHandle`] whose state sits behind
 //! atomics and a `futures::channel::oneshot` instead of the task's `Rc`
 //! cell. Its cancellation is a `futures::future::AbortHandle`: aborting
 //! sets a flag and wakes the task, which sees the flag at its next poll.
@@ -182,6 +184,7 @@ impl Handle {
     ///     s.write_all(&buf).unwrap();
     /// });
     /// // From another thread, a task that owns a coop socket:
+    /// let (answer_tx, answer_rx) = futures::channel::oneshot::channel();
     /// let asker = std::thread::spawn(move || {
     ///     let echoed = handle.spawn_with(move || async move {
     ///         let mut stream = coop::net::TcpStream::connect(addr).await?;
@@ -190,14 +193,12 @@ impl Handle {
     ///         stream.read_exact(&mut buf).await?;
     ///         Ok::<_, std::io::Error>(buf)
     ///     });
-    ///     futures::executor::block_on(echoed).unwrap().unwrap()
+    ///     let buf = futures::executor::block_on(echoed).unwrap().unwrap();
+    ///     answer_tx.send(buf).unwrap();
     /// });
-    /// rt.block_on(async {
-    ///     while !asker.is_finished() {
-    ///         coop::time::sleep(std::time::Duration::from_millis(1)).await;
-    ///     }
-    /// });
-    /// assert_eq!(&asker.join().unwrap(), b"ping");
+    /// // The loop runs (and the task with it) while block_on does.
+    /// assert_eq!(&rt.block_on(answer_rx).unwrap(), b"ping");
+    /// asker.join().unwrap();
     /// peer.join().unwrap();
     /// ```
     #[track_caller]
