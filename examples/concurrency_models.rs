@@ -351,18 +351,16 @@ fn main() -> io::Result<()> {
 /// The order in which round `round` (counted from 1) runs the models,
 /// as indices into `workloads` (each model's workload, in the table's
 /// order): workload after workload, and within each, its models in turns
-/// that start one model later every round. In a fixed order the
-/// workload's first model always ran right after the previous workload's
-/// last, and on this VM that seat is not neutral: with `sequential` first,
-/// the 20 CPU jobs ran slower than the same jobs as coop tasks in each of
-/// five rounds (by 2% to 45%) and by 13% in the median of three more,
-/// although both compute them one after another on one thread; with
-/// `coop` moved first, `coop` was the slower (by 23%, medians of three).
-/// Turning the order gives every model that seat in turn: equally often
-/// when the rounds are a multiple of the workload's models (with
-/// `--runs 5`, a cpu or io workload's first model has it twice).
-/// (It did not close the gap it was made for: with turns, `coop` was
-/// still the faster in four rounds of five; chapter 06 reports it.)
+/// that start one model later every round, so that no model always runs
+/// first, right after the previous workload's last. (With `--runs 5` and
+/// four models, the first takes that seat twice.)
+///
+/// In a fixed order that seat looked slow: `sequential` ran first and
+/// took longer than the same CPU jobs as coop tasks in each of five
+/// rounds (by 2% to 45%), and with `coop` moved first, `coop` was the
+/// slower. Turning the order did not close the gap, though: `coop` was
+/// still the faster in four rounds of five. Chapter 06 reports it as
+/// found.
 fn round_order(workloads: &[&str], round: u32) -> Vec<usize> {
     let mut order = Vec::with_capacity(workloads.len());
     let mut start = 0;

@@ -382,7 +382,9 @@ impl Runtime {
             if let Some(start) = park_start {
                 // The wait ended when mio::Poll returned, before the
                 // reactor woke the batch's tasks: calling their wakers is
-                // work. The reactor read the clock then (`time_next_wait`).
+                // work. The reactor read the clock then (`time_next_wait`;
+                // it does for every timed wait that returns, so reading
+                // `now` here is a fallback that no path takes).
                 let end = core.reactor.take_wait_end().unwrap_or_else(Instant::now);
                 core.parked.set(core.parked.get() + (end - start));
                 if let Some(trace) = &executor.trace {
