@@ -35,6 +35,12 @@
 //! task that yields between slices must not hold replies back for 61
 //! slices). The check comes only between turns, never inside step 1: a
 //! turn that began with 1,000 tasks queued polls all 1,000 first.
+//!
+//! A runtime whose clock is paused (tests: [`Builder::start_paused`]) never
+//! sleeps in step 3 for a timer. It checks for I/O without waiting, and if
+//! that, the other threads and the yielded tasks brought nothing to run, a
+//! fifth step moves the clock to the next timer's deadline, which the next
+//! turn fires ([`crate::time`] explains why that is safe).
 
 pub(crate) mod context;
 pub(crate) mod executor;
@@ -146,6 +152,8 @@ pub struct Builder {
     blocking_threads: usize,
     /// How long an idle blocking thread waits for work before exiting.
     blocking_keep_alive: Duration,
+    /// Start with the clock paused (tests of timing logic).
+    start_paused: bool,
 }
 
 /// The slow-poll threshold when warnings are on (asyncio's debug mode
@@ -163,6 +171,7 @@ impl Default for Builder {
             park_timing: false,
             blocking_threads: 64,
             blocking_keep_alive: Duration::from_secs(10),
+            start_paused: false,
         }
     }
 }
@@ -247,6 +256,31 @@ impl Builder {
         self
     }
 
+    /// Starts the runtime with its clock paused (default: off), for tests
+    /// of timing logic: the clock stands still, and when the loop has
+    /// nothing to do but wait for a timer, it jumps to the timer's deadline
+    /// instead of waiting, so an hour of `sleep` takes no time. `timeout`,
+    /// `interval` and [`time::now`](crate::time::now) follow the paused
+    /// clock; `std::time::Instant::now()` does not. See
+    /// [`crate::time`](crate::time#a-clock-that-stands-still), and
+    /// [`time::advance`](crate::time::advance) to move it by hand.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = coop::Runtime::builder().start_paused(true).build().unwrap();
+    /// let wall = std::time::Instant::now();
+    /// let late = rt.block_on(async {
+    ///     let reply = std::future::pending::<()>(); // a peer that never answers
+    ///     coop::time::timeout(Duration::from_secs(30), reply).await
+    /// });
+    /// assert!(late.is_err());
+    /// assert!(wall.elapsed() < Duration::from_secs(30));
+    /// ```
+    pub fn start_paused(mut self, paused: bool) -> Builder {
+        self.start_paused = paused;
+        self
+    }
+
     /// Creates the runtime: a `mio::Poll`, its cross-thread waker, and empty
     /// task and source slabs.
     pub fn build(self) -> io::Result<Runtime> {
@@ -265,7 +299,7 @@ impl Builder {
             id,
             executor: Executor::new(remote, reactor.clone(), self.slow_poll, trace),
             reactor,
-            timers: Rc::new(Timers::new(self.timer_backend)),
+            timers: Rc::new(Timers::new(self.timer_backend, self.start_paused)),
             blocking,
             turns: std::cell::Cell::new(0),
             parked: std::cell::Cell::new(Duration::ZERO),
@@ -354,6 +388,7 @@ impl Runtime {
             //    A task that yielded is not in the queue but waits to run:
             //    never sleep then.
             let yielded = executor.yielded();
+            let mut jump = false;
             let timeout = if executor.queued() > 0 || yielded {
                 if polls_since_io < EVENT_INTERVAL && !yielded {
                     executor.drain_remote();
@@ -361,7 +396,21 @@ impl Runtime {
                 }
                 Some(Duration::ZERO)
             } else {
-                core.timers.next_timeout()
+                match core.timers.next_timeout() {
+                    // A paused clock (tests) does not wait for a timer: it
+                    // looks for I/O without waiting, and jumps (step 5) if
+                    // nothing came. A blocking job whose result a task
+                    // awaits runs in real time: then wait for it instead.
+                    Some(wait) if !wait.is_zero() && core.timers.clock().is_paused() => {
+                        if core.blocking.awaited() {
+                            None
+                        } else {
+                            jump = true;
+                            Some(Duration::ZERO)
+                        }
+                    }
+                    wait => wait,
+                }
             };
             polls_since_io = 0;
             let park_start = (core.park_timing && timeout != Some(Duration::ZERO)).then(|| {
@@ -401,6 +450,13 @@ impl Runtime {
             //    timers, the network and other threads woke meanwhile.
             if yielded {
                 executor.release_deferred();
+            }
+
+            // 5. A paused clock's auto-advance: nothing is ready and only a
+            //    timer is left to wait for, so move the clock to it. The
+            //    next turn fires it.
+            if jump && executor.queued() == 0 {
+                core.timers.jump_to_next();
             }
         }
     }

@@ -21,6 +21,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::TimerBackend;
+use super::clock::Clock;
 use super::queue::{Expired, TimerKey, TimerQueue};
 use crate::runtime::executor::wake_quietly;
 use crate::runtime::histogram::Histogram;
@@ -29,8 +30,10 @@ use crate::runtime::histogram::Histogram;
 pub(crate) struct Timers {
     /// The queue chosen by the builder: wheel, heap or B-tree.
     queue: RefCell<Box<dyn TimerQueue<Waker>>>,
-    /// Tick 0.
+    /// Tick 0: the clock's time when the runtime was built.
     start: Instant,
+    /// Where "now" comes from: the real clock, or a paused one (tests).
+    clock: Clock,
     /// How late sleeps woke: the moment a sleep's task saw it complete,
     /// minus its deadline.
     lateness: RefCell<Histogram>,
@@ -52,16 +55,29 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
-    pub(crate) fn new(backend: TimerBackend) -> Timers {
+    pub(crate) fn new(backend: TimerBackend, paused: bool) -> Timers {
+        let clock = Clock::new(paused);
         Timers {
             queue: RefCell::new(backend.new_queue()),
-            start: Instant::now(),
+            start: clock.now(),
+            clock,
             lateness: RefCell::new(Histogram::default()),
             fired: RefCell::new(Vec::new()),
             fired_total: std::cell::Cell::new(0),
             pending: std::cell::Cell::new(0),
             looping: std::cell::Cell::new(false),
         }
+    }
+
+    /// Now, by this runtime's clock (see [`Clock`]).
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// The clock itself, to pause, resume or move it.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Says whether this runtime's loop is running (see `looping`).
@@ -131,7 +147,7 @@ impl Timers {
     fn advance_and_wake(&self) {
         let mut queue = self.queue.borrow_mut();
         let mut fired = self.fired.borrow_mut();
-        queue.advance(self.tick_of(Instant::now()), &mut fired);
+        queue.advance(self.tick_of(self.now()), &mut fired);
         drop(queue);
         self.pending.set(self.pending.get() - fired.len());
         debug_assert_eq!(self.pending.get(), self.queue.borrow().len());
@@ -150,14 +166,29 @@ impl Timers {
         if self.pending.get() == 0 {
             return None;
         }
+        Some(self.next_deadline()?.saturating_duration_since(self.now()))
+    }
+
+    /// When the next timer comes due: the start of its tick.
+    fn next_deadline(&self) -> Option<Instant> {
         let tick = self.queue.borrow().next_deadline()?;
-        let at = self.start.checked_add(Duration::from_millis(tick))?;
-        Some(at.saturating_duration_since(Instant::now()))
+        self.start.checked_add(Duration::from_millis(tick))
+    }
+
+    /// A paused clock's auto-advance (see [`Clock`]): moves it to the next
+    /// timer's tick, which the loop's next turn then fires. Called only
+    /// when the loop found nothing else to do.
+    pub(crate) fn jump_to_next(&self) {
+        if self.pending.get() > 0
+            && let Some(at) = self.next_deadline()
+        {
+            self.clock.jump_to(at);
+        }
     }
 
     /// Notes that a sleep due at `deadline` was seen complete just now.
     pub(crate) fn record_lateness(&self, deadline: Instant) {
-        let late = Instant::now().saturating_duration_since(deadline);
+        let late = self.now().saturating_duration_since(deadline);
         self.lateness.borrow_mut().record(late);
     }
 

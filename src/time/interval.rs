@@ -51,7 +51,7 @@ pub enum MissedTickBehavior {
 /// # Panics
 /// If `period` is zero.
 pub fn interval(period: Duration) -> Interval {
-    interval_at(Instant::now(), period)
+    interval_at(super::now(), period)
 }
 
 /// Ticks at `start` and every `period` after it.
@@ -95,7 +95,7 @@ impl Interval {
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
         ready!(Pin::new(&mut self.sleep).poll(cx));
         let scheduled = self.sleep.deadline();
-        let now = Instant::now();
+        let now = super::now();
         let on_grid = scheduled.checked_add(self.period);
         // The policy is for *missed* ticks: when the next tick is already
         // due. A tick served a little late (timers have 1 ms ticks, and
@@ -148,7 +148,7 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        Pin::new(&mut self.sleep).reset(far_or(Instant::now().checked_add(self.period)));
+        Pin::new(&mut self.sleep).reset(far_or(super::now().checked_add(self.period)));
     }
 }
 

@@ -21,7 +21,7 @@ use crate::runtime::context;
 /// });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(far_or(Instant::now().checked_add(duration)))
+    sleep_until(far_or(super::now().checked_add(duration)))
 }
 
 /// Waits until `deadline`. A deadline in the past completes at once.
@@ -68,9 +68,21 @@ impl Sleep {
         self.deadline
     }
 
-    /// True once the deadline has passed.
+    /// True once the deadline has passed (by the runtime's clock, which a
+    /// test may have paused: see [`crate::time::now`]).
     pub fn is_elapsed(&self) -> bool {
-        Instant::now() >= self.deadline
+        self.now() >= self.deadline
+    }
+
+    /// Now, by the clock of the runtime this sleep is filed with if that
+    /// runtime's loop is running, else by the current runtime's: the
+    /// runtime that will poll it. Only a paused clock (tests) makes the
+    /// two differ from the real time.
+    fn now(&self) -> Instant {
+        match &self.timer {
+            Some((timers, _)) if timers.looping() => timers.now(),
+            _ => super::now(),
+        }
     }
 
     /// Moves the deadline (earlier or later), even after the sleep
@@ -84,7 +96,7 @@ impl Sleep {
         if let Some((timers, key)) = this.timer.take()
             && let Some(waker) = timers.remove(key)
         {
-            if Instant::now() >= deadline {
+            if timers.now() >= deadline {
                 // Already due: like a sleep due at its first poll, it
                 // waits for nothing, so it files no timer (one filed here
                 // would count the time since the new deadline, however
@@ -103,7 +115,7 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if Instant::now() >= this.deadline {
+        if this.now() >= this.deadline {
             if let Some((timers, key)) = this.timer.take() {
                 timers.remove(key); // already fired, unless polled early by another wake
                 // The lateness belongs to the runtime whose task saw the

@@ -53,7 +53,7 @@ pub fn timeout<F: Future>(
     duration: Duration,
     future: F,
 ) -> impl Future<Output = Result<F::Output, Elapsed>> {
-    timeout_at(far_or(Instant::now().checked_add(duration)), future)
+    timeout_at(far_or(super::now().checked_add(duration)), future)
 }
 
 /// Like [`timeout`], with an absolute deadline.
