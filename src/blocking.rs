@@ -42,7 +42,6 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
-use std::rc::Rc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -129,11 +128,12 @@ where
             ),
         }
     };
-    // Counted while the waiter lives (until it returns, or is aborted or
-    // dropped): a paused clock does not jump past a job someone awaits.
-    let awaited = core.blocking.awaiting();
+    // The job runs in real time, so a paused clock (tests) must not jump
+    // past it while its result is awaited: the waiter holds the clock
+    // until it returns, or is aborted or dropped.
+    let hold = core.timers.clock().hold();
     let waiter = async move {
-        let _awaited = awaited;
+        let _hold = hold;
         waiter.await
     };
     let name = name.or_else(|| Some("spawn_blocking".to_owned()));
@@ -177,25 +177,10 @@ pub(crate) struct BlockingPool {
     trace: TraceSink,
     /// Jobs submitted (for metrics).
     submitted: Cell<u64>,
-    /// Jobs whose results a task still awaits: their waiter tasks, counted
-    /// from spawn to completion or cancellation. While any is, a paused
-    /// clock does not auto-advance (the job runs in real time). Counted on
-    /// the loop's thread, by the waiter's guard, so no atomic is needed and
-    /// no wake can slip between the count and the loop's look at it.
-    awaited: Rc<Cell<usize>>,
     /// Makes every thread start fail, as when the OS is out of threads:
     /// the only way to test that road.
     #[cfg(test)]
     fail_starts: Cell<bool>,
-}
-
-/// One awaited job, counted in [`BlockingPool::awaited`] while it lives.
-struct AwaitedJob(Rc<Cell<usize>>);
-
-impl Drop for AwaitedJob {
-    fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
-    }
 }
 
 struct Shared {
@@ -237,7 +222,6 @@ impl BlockingPool {
             keep_alive,
             trace,
             submitted: Cell::new(0),
-            awaited: Rc::new(Cell::new(0)),
             #[cfg(test)]
             fail_starts: Cell::new(false),
         }
@@ -342,17 +326,6 @@ impl BlockingPool {
     /// Threads alive now.
     pub(crate) fn threads(&self) -> usize {
         self.shared.lock().threads
-    }
-
-    /// Counts one more awaited job until the guard drops.
-    fn awaiting(&self) -> AwaitedJob {
-        self.awaited.set(self.awaited.get() + 1);
-        AwaitedJob(self.awaited.clone())
-    }
-
-    /// Whether a task awaits some job's result (see `awaited`).
-    pub(crate) fn awaited(&self) -> bool {
-        self.awaited.get() > 0
     }
 
     /// Jobs submitted so far.

@@ -388,7 +388,6 @@ impl Runtime {
             //    A task that yielded is not in the queue but waits to run:
             //    never sleep then.
             let yielded = executor.yielded();
-            let mut jump = false;
             let timeout = if executor.queued() > 0 || yielded {
                 if polls_since_io < EVENT_INTERVAL && !yielded {
                     executor.drain_remote();
@@ -396,21 +395,8 @@ impl Runtime {
                 }
                 Some(Duration::ZERO)
             } else {
-                match core.timers.next_timeout() {
-                    // A paused clock (tests) does not wait for a timer: it
-                    // looks for I/O without waiting, and jumps (step 5) if
-                    // nothing came. A blocking job whose result a task
-                    // awaits runs in real time: then wait for it instead.
-                    Some(wait) if !wait.is_zero() && core.timers.clock().is_paused() => {
-                        if core.blocking.awaited() {
-                            None
-                        } else {
-                            jump = true;
-                            Some(Duration::ZERO)
-                        }
-                    }
-                    wait => wait,
-                }
+                // (A paused clock says zero here, and plans step 5.)
+                core.timers.next_timeout()
             };
             polls_since_io = 0;
             let park_start = (core.park_timing && timeout != Some(Duration::ZERO)).then(|| {
@@ -452,12 +438,10 @@ impl Runtime {
                 executor.release_deferred();
             }
 
-            // 5. A paused clock's auto-advance: nothing is ready and only a
-            //    timer is left to wait for, so move the clock to it. The
-            //    next turn fires it.
-            if jump && executor.queued() == 0 {
-                core.timers.jump_to_next();
-            }
+            // 5. Only with a paused clock (tests): if step 3 looked for I/O
+            //    instead of sleeping until a timer, and nothing is ready,
+            //    move the clock to that timer. The next turn fires it.
+            core.timers.auto_advance(|| executor.queued() == 0);
         }
     }
 

@@ -41,6 +41,7 @@
 //! tested with a paused clock reads the time with [`now`].
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::runtime::context;
@@ -60,6 +61,23 @@ pub(crate) struct Clock {
     /// and now is `clock + real.elapsed()`. `None` until the first resume,
     /// so a clock never paused reads `Instant::now()` as it is.
     resumed: Cell<Option<(Instant, Instant)>>,
+    /// How many [`ClockHold`]s are alive: work that runs in real time and
+    /// whose end a task awaits (a `spawn_blocking` job). While any is, a
+    /// paused clock does not auto-advance; the loop waits for the work
+    /// instead. Shared with the holds, which count themselves out as they
+    /// drop. Counted on the loop's thread only (the hold lives in the task
+    /// that awaits the job), so no wake can slip between the count and the
+    /// loop's look at it.
+    holds: Rc<Cell<usize>>,
+}
+
+/// Keeps a paused clock from jumping while it lives (see `Clock::holds`).
+pub(crate) struct ClockHold(Rc<Cell<usize>>);
+
+impl Drop for ClockHold {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
 }
 
 impl Clock {
@@ -88,6 +106,17 @@ impl Clock {
     #[inline]
     pub(crate) fn is_paused(&self) -> bool {
         self.frozen.get().is_some()
+    }
+
+    /// Holds auto-advance back until the returned guard drops.
+    pub(crate) fn hold(&self) -> ClockHold {
+        self.holds.set(self.holds.get() + 1);
+        ClockHold(self.holds.clone())
+    }
+
+    /// Whether some work holds auto-advance back.
+    pub(crate) fn is_held(&self) -> bool {
+        self.holds.get() > 0
     }
 
     /// Stops the clock at its current time.

@@ -34,6 +34,11 @@ pub(crate) struct Timers {
     start: Instant,
     /// Where "now" comes from: the real clock, or a paused one (tests).
     clock: Clock,
+    /// Set by step 3 on a paused clock, read by step 5: jump to the next
+    /// timer if the wait brought nothing (see [`auto_advance`]).
+    ///
+    /// [`auto_advance`]: Timers::auto_advance
+    jump_planned: std::cell::Cell<bool>,
     /// How late sleeps woke: the moment a sleep's task saw it complete,
     /// minus its deadline.
     lateness: RefCell<Histogram>,
@@ -61,6 +66,7 @@ impl Timers {
             queue: RefCell::new(backend.new_queue()),
             start: clock.now(),
             clock,
+            jump_planned: std::cell::Cell::new(false),
             lateness: RefCell::new(Histogram::default()),
             fired: RefCell::new(Vec::new()),
             fired_total: std::cell::Cell::new(0),
@@ -162,28 +168,67 @@ impl Timers {
 
     /// Step 3: how long the loop may sleep before a timer needs it, or
     /// `None` if no timer is pending.
+    ///
+    /// A paused clock (tests) never sleeps for a timer: it answers zero,
+    /// so that the loop only looks for I/O, and plans a jump to the timer
+    /// for [`auto_advance`](Self::auto_advance), unless something holds the
+    /// clock (then the loop waits for that, with no timeout).
+    ///
+    /// Inlined, for its usual answer in a busy server: no timer, `None`,
+    /// one test of a `Cell`. The rest is out of line.
+    #[inline]
     pub(crate) fn next_timeout(&self) -> Option<Duration> {
         if self.pending.get() == 0 {
             return None;
         }
-        Some(self.next_deadline()?.saturating_duration_since(self.now()))
+        self.next_timeout_pending()
+    }
+
+    /// [`next_timeout`](Self::next_timeout) when some timer is pending.
+    #[inline(never)]
+    fn next_timeout_pending(&self) -> Option<Duration> {
+        let wait = self.next_deadline()?.saturating_duration_since(self.now());
+        if self.clock.is_paused() && !wait.is_zero() {
+            return self.plan_jump();
+        }
+        Some(wait)
+    }
+
+    /// [`next_timeout`](Self::next_timeout) on a paused clock.
+    #[cold]
+    fn plan_jump(&self) -> Option<Duration> {
+        if self.clock.is_held() {
+            return None;
+        }
+        self.jump_planned.set(true);
+        Some(Duration::ZERO)
+    }
+
+    /// Step 5, after the wait: a paused clock's auto-advance (see
+    /// [`Clock`]). If step 3 planned a jump and the wait left the loop
+    /// `idle()` (nothing queued: no I/O, no wake from another thread, no
+    /// task that yielded), moves the clock to the next timer's tick, which
+    /// the next turn fires. With the clock running, one test of a flag.
+    #[inline]
+    pub(crate) fn auto_advance(&self, idle: impl FnOnce() -> bool) {
+        if self.jump_planned.get() {
+            self.jump_if(idle());
+        }
+    }
+
+    /// The jump itself, if the loop is idle.
+    #[cold]
+    fn jump_if(&self, idle: bool) {
+        self.jump_planned.set(false);
+        if idle && let Some(at) = self.next_deadline() {
+            self.clock.jump_to(at);
+        }
     }
 
     /// When the next timer comes due: the start of its tick.
     fn next_deadline(&self) -> Option<Instant> {
         let tick = self.queue.borrow().next_deadline()?;
         self.start.checked_add(Duration::from_millis(tick))
-    }
-
-    /// A paused clock's auto-advance (see [`Clock`]): moves it to the next
-    /// timer's tick, which the loop's next turn then fires. Called only
-    /// when the loop found nothing else to do.
-    pub(crate) fn jump_to_next(&self) {
-        if self.pending.get() > 0
-            && let Some(at) = self.next_deadline()
-        {
-            self.clock.jump_to(at);
-        }
     }
 
     /// Notes that a sleep due at `deadline` was seen complete just now.
