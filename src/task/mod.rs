@@ -10,14 +10,18 @@
 //! - [`waker`]: `std::task::Wake`, and the two roads to the run queue.
 //! - [`cell`]: the task's life cycle and the state it shares with its handle.
 //! - [`join`]: `JoinHandle` and `JoinError`.
+//! - [`join_set`]: `JoinSet`, a set of tasks that it owns, joined in the
+//!   order they finish.
 
 pub(crate) mod cell;
 pub(crate) mod id;
 mod join;
+mod join_set;
 pub(crate) mod waker;
 mod yield_now;
 
 pub use join::{JoinError, JoinHandle};
+pub use join_set::JoinSet;
 pub use yield_now::yield_now;
 
 use std::future::Future;

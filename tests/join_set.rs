@@ -1,0 +1,459 @@
+//! `JoinSet`: results in the order tasks finish, abort on drop, abort_all,
+//! shutdown, detach_all, join_all, try_join_next.
+//!
+//! A task that must stay pending waits on a read from a real loopback
+//! socket whose peer never writes: only an abort can end it. A task whose
+//! destructor must be seen holds a [`Flag`].
+
+mod util;
+
+use std::cell::Cell;
+use std::future::poll_fn;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+
+use coop::net::{TcpListener, TcpStream};
+use coop::task::JoinSet;
+use util::with_deadline;
+
+/// Sets its flag when dropped: shows that a task's future (or output) was
+/// dropped.
+struct Flag(Rc<Cell<bool>>);
+
+impl Drop for Flag {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+fn flag() -> (Flag, Rc<Cell<bool>>) {
+    let dropped = Rc::new(Cell::new(false));
+    (Flag(dropped.clone()), dropped)
+}
+
+/// A connected loopback pair: (the side a task reads, the side the test
+/// writes or keeps silent).
+async fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+    let addr = listener.local_addr().unwrap();
+    let (client, accepted) = futures::join!(TcpStream::connect(addr), listener.accept());
+    (client.unwrap(), accepted.unwrap().0)
+}
+
+/// Reads one byte, which never comes unless the peer writes it. Holds
+/// `guard` meanwhile, so that the future's drop shows in its flag.
+async fn read_one(mut stream: TcpStream, guard: Option<Flag>) -> u8 {
+    let _guard = guard;
+    let mut byte = [0u8];
+    stream.read_exact(&mut byte).await.unwrap();
+    byte[0]
+}
+
+/// Lets the loop run a few turns.
+async fn turns(n: usize) {
+    for _ in 0..n {
+        coop::yield_now().await;
+    }
+}
+
+/// `join_next`, failing (instead of hanging) if no result comes within a
+/// second.
+async fn next<T: 'static>(set: &mut JoinSet<T>) -> Option<Result<T, coop::JoinError>> {
+    coop::time::timeout(Duration::from_secs(1), set.join_next())
+        .await
+        .expect("join_next gave no result within 1 s")
+}
+
+/// Three tasks, spawned 0, 1, 2, are made to finish 2, 0, 1 by writing to
+/// their sockets in that order; `join_next` hands them back as they finish
+/// while the others stay pending.
+#[test]
+fn results_come_out_in_the_order_the_tasks_finish() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let listener = util::listener();
+            let mut set = JoinSet::new();
+            let mut writers = Vec::new();
+            for _ in 0..3 {
+                let (reader, writer) = pair(&listener).await;
+                set.spawn(read_one(reader, None));
+                writers.push(writer);
+            }
+            assert_eq!(set.len(), 3);
+            for i in [2, 0, 1] {
+                writers[i].write_all(&[i as u8]).await.unwrap();
+                assert_eq!(next(&mut set).await.unwrap().unwrap(), i as u8);
+            }
+            assert!(set.is_empty());
+        });
+    });
+}
+
+#[test]
+fn a_panicking_task_comes_out_as_a_panic_error_and_the_others_still_finish() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let mut set = JoinSet::new();
+            set.spawn(async { 1 });
+            set.spawn(async {
+                coop::yield_now().await;
+                panic!("boom in the set");
+            });
+            set.spawn(async {
+                coop::time::sleep(Duration::from_millis(20)).await;
+                3
+            });
+            let mut ok = Vec::new();
+            let mut panics = 0;
+            while let Some(result) = next(&mut set).await {
+                match result {
+                    Ok(n) => ok.push(n),
+                    Err(e) => {
+                        assert!(e.is_panic(), "{e:?}");
+                        assert_eq!(e.to_string(), "task panicked: boom in the set");
+                        panics += 1;
+                    }
+                }
+            }
+            ok.sort();
+            assert_eq!((ok, panics), (vec![1, 3], 1));
+        });
+    });
+}
+
+#[test]
+fn abort_all_cancels_every_task_and_runs_their_destructors() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let listener = util::listener();
+            let mut set = JoinSet::new();
+            let mut flags = Vec::new();
+            let mut silent = Vec::new();
+            for _ in 0..3 {
+                let (reader, writer) = pair(&listener).await;
+                let (guard, dropped) = flag();
+                set.spawn(read_one(reader, Some(guard)));
+                flags.push(dropped);
+                silent.push(writer);
+            }
+            turns(3).await; // every task is waiting on its socket
+            set.abort_all();
+            assert_eq!(set.len(), 3, "aborted tasks stay in the set");
+            for _ in 0..3 {
+                let e = next(&mut set).await.unwrap().unwrap_err();
+                assert!(e.is_cancelled(), "{e:?}");
+            }
+            assert!(next(&mut set).await.is_none());
+            assert!(flags.iter().all(|f| f.get()), "a destructor did not run");
+        });
+    });
+}
+
+/// Dropping the set cancels a task that would otherwise wait forever (its
+/// future's destructor runs at its next turn), and drops at once the
+/// output of a task that had finished.
+#[test]
+fn dropping_the_set_aborts_its_running_tasks_and_drops_finished_outputs() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let listener = util::listener();
+            let (reader, _silent) = pair(&listener).await;
+            let (running_guard, running_dropped) = flag();
+            let (output, output_dropped) = flag();
+            let mut set = JoinSet::new();
+            set.spawn(async move {
+                read_one(reader, Some(running_guard)).await;
+                None
+            });
+            set.spawn(async move { Some(output) });
+            turns(3).await; // one task waits on its socket, one has finished
+            assert!(!running_dropped.get() && !output_dropped.get());
+
+            drop(set);
+            assert!(output_dropped.get(), "the finished task's output was kept");
+            turns(3).await;
+            assert!(running_dropped.get(), "the running task was not aborted");
+        });
+    });
+}
+
+#[test]
+fn shutdown_aborts_every_task_and_leaves_the_set_empty() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let listener = util::listener();
+            let (reader, _silent) = pair(&listener).await;
+            let (guard, dropped) = flag();
+            let mut set = JoinSet::new();
+            set.spawn(read_one(reader, Some(guard)));
+            set.spawn(async { 7 }); // finished by the time of the shutdown
+            set.spawn(async { panic!("ignored by shutdown") });
+            turns(3).await;
+            coop::time::timeout(Duration::from_secs(1), set.shutdown())
+                .await
+                .expect("shutdown did not finish");
+            assert!(set.is_empty());
+            assert!(dropped.get(), "the running task's destructor did not run");
+            assert!(next(&mut set).await.is_none());
+        });
+    });
+}
+
+#[test]
+fn detach_all_lets_the_tasks_finish_after_the_set_is_gone() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let listener = util::listener();
+            let (reader, mut writer) = pair(&listener).await;
+            let (done_tx, done_rx) = futures::channel::oneshot::channel();
+            let mut set = JoinSet::new();
+            set.spawn(async move {
+                let byte = read_one(reader, None).await;
+                done_tx.send(byte).unwrap();
+            });
+            turns(3).await;
+            set.detach_all();
+            assert!(set.is_empty());
+            drop(set);
+            writer.write_all(&[42]).await.unwrap();
+            let byte = coop::time::timeout(Duration::from_secs(1), done_rx)
+                .await
+                .expect("the detached task did not finish")
+                .expect("the detached task was dropped");
+            assert_eq!(byte, 42);
+        });
+    });
+}
+
+#[test]
+fn join_next_on_an_empty_set_is_none_at_once() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let mut set = JoinSet::<u32>::default();
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(matches!(set.poll_join_next(&mut cx), Poll::Ready(None)));
+            assert!(set.try_join_next().is_none());
+            // And again once emptied.
+            set.spawn(async { 1 });
+            assert_eq!(next(&mut set).await.unwrap().unwrap(), 1);
+            assert!(matches!(set.poll_join_next(&mut cx), Poll::Ready(None)));
+            assert!(set.join_next().await.is_none());
+        });
+    });
+}
+
+#[test]
+fn join_all_returns_every_output_in_the_order_the_tasks_finish() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let listener = util::listener();
+            let mut set = JoinSet::new();
+            let mut writers = Vec::new();
+            for _ in 0..3 {
+                let (reader, writer) = pair(&listener).await;
+                set.spawn(read_one(reader, None));
+                writers.push(writer);
+            }
+            // Each task finishes before the next byte is sent: completion
+            // order is 1, 2, 0.
+            let writes = async move {
+                for i in [1usize, 2, 0] {
+                    writers[i].write_all(&[i as u8]).await.unwrap();
+                    coop::time::sleep(Duration::from_millis(20)).await;
+                }
+                writers
+            };
+            let (outputs, _writers) = futures::join!(set.join_all(), writes);
+            assert_eq!(outputs, [1, 2, 0]);
+        });
+    });
+}
+
+/// `join_all` resumes a task's panic (its payload, not a wrapper), and the
+/// set's drop in that panic aborts the task still waiting.
+#[test]
+fn join_all_resumes_a_task_s_panic_and_aborts_the_rest() {
+    with_deadline(10, || {
+        let rt = coop::Runtime::new().unwrap();
+        let (reader, silent) = rt.block_on(async { pair(&util::listener()).await });
+        let (guard, dropped) = flag();
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            rt.block_on(async {
+                let mut set = JoinSet::new();
+                set.spawn(read_one(reader, Some(guard)));
+                set.spawn(async {
+                    coop::yield_now().await;
+                    std::panic::panic_any(17u32)
+                });
+                set.join_all().await
+            })
+        }))
+        .unwrap_err();
+        assert_eq!(panicked.downcast_ref::<u32>(), Some(&17));
+        assert!(!dropped.get());
+        rt.block_on(turns(3));
+        assert!(dropped.get(), "the waiting task was not aborted");
+        drop(silent);
+    });
+}
+
+#[test]
+fn join_all_panics_on_a_cancelled_task() {
+    with_deadline(10, || {
+        let panicked = catch_unwind(|| {
+            coop::block_on(async {
+                let mut set = JoinSet::new();
+                set.spawn(std::future::pending::<()>());
+                set.abort_all();
+                set.join_all().await
+            })
+        })
+        .unwrap_err();
+        let message = panicked.downcast_ref::<String>().unwrap();
+        assert_eq!(message, "task was cancelled");
+    });
+}
+
+#[test]
+fn try_join_next_returns_a_finished_task_without_waiting() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let listener = util::listener();
+            let (reader, mut writer) = pair(&listener).await;
+            let mut set = JoinSet::new();
+            set.spawn(read_one(reader, None));
+            set.spawn(async { 5 });
+            assert!(set.try_join_next().is_none(), "nothing has run yet");
+            turns(3).await;
+            assert_eq!(set.try_join_next().unwrap().unwrap(), 5);
+            assert!(set.try_join_next().is_none(), "the other task waits");
+            assert_eq!(set.len(), 1);
+            writer.write_all(&[9]).await.unwrap();
+            assert_eq!(next(&mut set).await.unwrap().unwrap(), 9);
+            assert!(set.try_join_next().is_none());
+        });
+    });
+}
+
+/// A `try_join_next` after a `poll_join_next` that returned `Pending`
+/// must not take away the wake that `poll_join_next` promised: the
+/// awaiting task is woken when a task of the set finishes.
+#[test]
+fn try_join_next_keeps_the_wake_promised_by_poll_join_next() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let listener = util::listener();
+            let (reader, mut writer) = pair(&listener).await;
+            let mut set = JoinSet::new();
+            set.spawn(read_one(reader, None));
+            turns(3).await; // the task waits on its socket
+            // The waiter is a task of its own, polled only when its own
+            // waker fires: a lost wake leaves it pending (awaited in this
+            // future, a timeout's last poll could still reach it).
+            let waiter = coop::spawn(async move {
+                poll_fn(|cx| {
+                    if let Poll::Ready(result) = set.poll_join_next(cx) {
+                        return Poll::Ready(result);
+                    }
+                    // Pending, and the wake is promised to `cx`'s waker.
+                    match set.try_join_next() {
+                        Some(result) => Poll::Ready(Some(result)),
+                        None => Poll::Pending,
+                    }
+                })
+                .await
+            });
+            turns(3).await; // the waiter is pending
+            writer.write_all(&[3]).await.unwrap();
+            let result = coop::time::timeout(Duration::from_secs(1), waiter)
+                .await
+                .expect("the wake promised by poll_join_next was lost")
+                .unwrap();
+            assert_eq!(result.unwrap().unwrap(), 3);
+        });
+    });
+}
+
+/// `spawn` is `#[track_caller]`: the trace records this file's line, not
+/// `join_set.rs`'s, as it does for `coop::spawn`. `extend` too.
+#[test]
+fn a_set_s_spawns_are_recorded_at_the_caller_s_line() {
+    with_deadline(10, || {
+        let rt = coop::Runtime::builder().trace(true).build().unwrap();
+        rt.block_on(async {
+            let mut set = JoinSet::new();
+            set.spawn(async { 1 });
+            set.extend((2..=3).map(|i| async move { i }));
+            set.spawn_blocking(|| 4);
+            let mut all = set.join_all().await;
+            all.sort();
+            assert_eq!(all, [1, 2, 3, 4]);
+        });
+        let trace = rt.trace().unwrap();
+        let locations: Vec<String> = trace
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                coop::trace::Event::Spawn { name, location, .. }
+                    if name.as_deref() != Some("block_on") =>
+                {
+                    Some(location.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(locations.len(), 4, "{locations:?}");
+        for location in &locations {
+            assert!(location.starts_with("tests/join_set.rs:"), "{locations:?}");
+        }
+    });
+}
+
+/// Cancellation goes down the tree: aborting a task that owns a set drops
+/// the set, which aborts the set's tasks, which would otherwise wait on
+/// their sockets forever.
+#[test]
+fn aborting_the_task_that_owns_a_set_aborts_the_set_s_tasks() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let listener = util::listener();
+            let (reader, _silent) = pair(&listener).await;
+            let (guard, dropped) = flag();
+            let owner = coop::spawn(async move {
+                let mut set = JoinSet::new();
+                set.spawn(read_one(reader, Some(guard)));
+                set.join_next().await
+            });
+            turns(3).await; // the owner waits on the set, the child on its socket
+            owner.abort();
+            assert!(owner.await.unwrap_err().is_cancelled());
+            turns(3).await;
+            assert!(dropped.get(), "the set's task outlived its owner");
+        });
+    });
+}
+
+/// A set owned by a task that the runtime's drop cancels aborts its own
+/// tasks from inside that shutdown: no panic, and their destructors run.
+#[test]
+fn a_set_dropped_as_its_runtime_shuts_down_aborts_quietly() {
+    with_deadline(10, || {
+        let rt = coop::Runtime::new().unwrap();
+        let (reader, silent) = rt.block_on(async { pair(&util::listener()).await });
+        let (guard, dropped) = flag();
+        rt.spawn(async move {
+            let mut set = JoinSet::new();
+            set.spawn(read_one(reader, Some(guard)));
+            std::future::pending::<()>().await;
+            drop(set);
+        });
+        rt.block_on(turns(3));
+        assert!(!dropped.get());
+        drop(rt);
+        assert!(dropped.get());
+        drop(silent);
+    });
+}
