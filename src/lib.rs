@@ -50,7 +50,10 @@
 //!    [`task::Builder::spawn_on`] to name the task).
 //! 5. **Due timers fire** ([`time`]). Sleeps and timeouts file their
 //!    deadline in a hierarchical timer wheel; each turn the loop advances the
-//!    wheel to "now" and wakes the tasks whose timers came due.
+//!    wheel to "now" and wakes the tasks whose timers came due. "Now" comes
+//!    from the runtime's clock, which a test may pause
+//!    ([`Builder::start_paused`]): with nothing else to do, a paused loop
+//!    jumps to the next deadline instead of sleeping until it.
 //! 6. **With nothing left to run, the loop waits in `mio::Poll`**
 //!    ([`reactor`]): until a socket becomes ready, the wheel's next deadline,
 //!    or another thread wakes it. An idle loop sleeps in the kernel and burns
