@@ -409,7 +409,8 @@ fn a_remote_handle_that_says_finished_has_its_result() {
 }
 
 /// A task spawned from another thread can be named, as a local one is
-/// (`task::Builder::spawn_on`, tokio's order: future, then handle), and
+/// (`task::Builder::spawn_on`, tokio's order: future, then handle; and
+/// `spawn_with_on` for a future built on the loop's thread), and
 /// the name shows where a local task's does: the trace's spawn event and
 /// the SVG's lane. Both remote spawns record their caller's line, not a
 /// line inside coop, as a local spawn does (`spawned at file:line`).
@@ -423,11 +424,28 @@ fn a_builder_names_a_remote_task_and_every_remote_spawn_records_its_caller() {
                 .name("remote-7")
                 .spawn_on(async { 1 }, &handle);
             let unnamed = handle.spawn(async { 2 });
-            (named, unnamed)
+            let built = coop::task::Builder::new()
+                .name("remote-built")
+                .spawn_with_on(
+                    || async {
+                        // Not Send: an Rc held across an await.
+                        let three = std::rc::Rc::new(3);
+                        coop::yield_now().await;
+                        *three
+                    },
+                    &handle,
+                );
+            (named, unnamed, built)
         });
-        let (named, unnamed) = spawner.join().unwrap();
-        let (one, two) = rt.block_on(async { (named.await.unwrap(), unnamed.await.unwrap()) });
-        assert_eq!((one, two), (1, 2));
+        let (named, unnamed, built) = spawner.join().unwrap();
+        let (one, two, three) = rt.block_on(async {
+            (
+                named.await.unwrap(),
+                unnamed.await.unwrap(),
+                built.await.unwrap(),
+            )
+        });
+        assert_eq!((one, two, three), (1, 2, 3));
         let trace = rt.trace().unwrap();
         let spawns: Vec<(Option<String>, String)> = trace
             .events
@@ -441,9 +459,10 @@ fn a_builder_names_a_remote_task_and_every_remote_spawn_records_its_caller() {
                 _ => None,
             })
             .collect();
-        assert_eq!(spawns.len(), 2, "{spawns:?}");
+        assert_eq!(spawns.len(), 3, "{spawns:?}");
         assert_eq!(spawns[0].0.as_deref(), Some("remote-7"), "{spawns:?}");
         assert_eq!(spawns[1].0, None, "{spawns:?}");
+        assert_eq!(spawns[2].0.as_deref(), Some("remote-built"), "{spawns:?}");
         for (_, location) in &spawns {
             assert!(location.starts_with("tests/handle.rs:"), "{spawns:?}");
         }

@@ -88,7 +88,8 @@ where
 /// Spawns tasks with a name, which shows in slow-poll warnings and traces:
 /// on the current runtime ([`spawn`](Builder::spawn)), on the blocking pool
 /// ([`spawn_blocking`](Builder::spawn_blocking)), or on a runtime reached
-/// from any thread through its [`Handle`] ([`spawn_on`](Builder::spawn_on)).
+/// from any thread through its [`Handle`] ([`spawn_on`](Builder::spawn_on),
+/// or [`spawn_with_on`](Builder::spawn_with_on) to build the future there).
 ///
 /// ```
 /// coop::block_on(async {
@@ -150,6 +151,35 @@ impl Builder {
         F::Output: Send + 'static,
     {
         handle.spawn_named(move || future, self.name, Location::caller())
+    }
+
+    /// Builds a future on `handle`'s loop thread and spawns it there, as
+    /// [`Handle::spawn_with`] does (for a future that is not `Send`: one
+    /// that holds coop sockets), with this builder's name.
+    ///
+    /// ```
+    /// let rt = coop::Runtime::new().unwrap();
+    /// let handle = rt.handle();
+    /// let task = std::thread::spawn(move || {
+    ///     coop::task::Builder::new()
+    ///         .name("listener")
+    ///         .spawn_with_on(|| async {
+    ///             let listener = coop::net::TcpListener::bind("127.0.0.1:0")?;
+    ///             listener.local_addr()
+    ///         }, &handle)
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert!(rt.block_on(task).unwrap().is_ok());
+    /// ```
+    #[track_caller]
+    pub fn spawn_with_on<M, F>(self, make: M, handle: &Handle) -> RemoteJoinHandle<F::Output>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        handle.spawn_named(make, self.name, Location::caller())
     }
 
     /// Runs `f` on the blocking pool as [`spawn_blocking`](crate::spawn_blocking) does.
