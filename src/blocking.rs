@@ -129,8 +129,8 @@ where
         }
     };
     // The job runs in real time, so a paused clock (tests) must not jump
-    // past it while its result is awaited: the waiter holds the clock
-    // until it returns, or is aborted or dropped.
+    // past it: the waiter holds the clock until it returns, or is aborted
+    // or dropped, whether or not anyone awaits its handle (as in tokio).
     let hold = core.timers.clock().hold();
     let waiter = async move {
         let _hold = hold;

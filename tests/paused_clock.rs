@@ -288,3 +288,90 @@ fn time_outside_a_runtime_is_the_real_time() {
     assert!(before <= now && now <= Instant::now());
     assert!(std::panic::catch_unwind(time::pause).is_err());
 }
+
+/// Thirty years: `sleep(Duration::MAX)`'s "never" is about that far.
+const DECADES: Duration = Duration::from_secs(86_400 * 365 * 29);
+
+#[test]
+fn a_sleep_of_duration_max_never_ends_early_even_after_a_far_jump() {
+    // The first `sleep(Duration::MAX)` is the only timer, so the clock
+    // jumps to its "never", 30 years ahead of the machine. The second one
+    // must again be 30 years ahead of the *clock*. (Review, session 34:
+    // "never" was counted from the machine's time, so the second sleep,
+    // and every interval tick after the first far one, was due at once.)
+    for backend in [TimerBackend::Wheel, TimerBackend::Heap, TimerBackend::BTree] {
+        with_deadline(10, move || {
+            let rt = paused(backend);
+            rt.block_on(async {
+                let start = time::now();
+                time::sleep(Duration::MAX).await;
+                let first = time::now();
+                assert!(first - start >= DECADES, "{backend:?}: {:?}", first - start);
+                time::sleep(Duration::MAX).await;
+                let second = time::now() - first;
+                assert!(
+                    second >= DECADES,
+                    "{backend:?}: the second slept {second:?}"
+                );
+                let mut never = time::interval(Duration::MAX);
+                let ticks = [never.tick().await, never.tick().await, never.tick().await];
+                assert!(ticks[1] - ticks[0] >= DECADES, "{backend:?}");
+                assert!(
+                    ticks[2] - ticks[1] >= DECADES,
+                    "{backend:?}: the third tick came {:?} after the second",
+                    ticks[2] - ticks[1]
+                );
+            });
+        });
+    }
+}
+
+#[test]
+fn a_filed_sleep_is_elapsed_by_its_runtimes_clock_between_block_on_calls() {
+    // The clock stands still while the machine's runs on, so between two
+    // `block_on` calls the machine's time says a 20 ms sleep filed on the
+    // paused clock is over when it is not. (Review, session 34.)
+    with_deadline(10, || {
+        let rt = paused(TimerBackend::Wheel);
+        std::thread::sleep(Duration::from_millis(50));
+        #[allow(clippy::async_yields_async)] // the sleep is the point
+        let mut sleep = rt.block_on(async {
+            let mut sleep = Box::pin(time::sleep(Duration::from_millis(20)));
+            assert!(futures::poll!(sleep.as_mut()).is_pending()); // filed
+            sleep
+        });
+        assert!(
+            !sleep.is_elapsed(),
+            "elapsed by the machine's clock, not by the runtime's"
+        );
+        let start = rt.block_on(async { time::now() });
+        rt.block_on(sleep.as_mut());
+        assert!(sleep.is_elapsed());
+        assert_eq!(
+            rt.block_on(async { time::now() }) - start,
+            Duration::from_millis(20)
+        );
+    });
+}
+
+#[test]
+fn a_detached_blocking_job_holds_the_clock_until_it_ends() {
+    // Nobody awaits the job, but it runs in real time, and its small task
+    // on the loop holds the clock until the result is in (as tokio's
+    // blocking tasks do): the hour of sleep waits for the job's 100 ms.
+    with_deadline(10, || {
+        let rt = paused(TimerBackend::Wheel);
+        let wall = Instant::now();
+        rt.block_on(async {
+            drop(coop::spawn_blocking(|| {
+                std::thread::sleep(Duration::from_millis(100))
+            }));
+            time::sleep(HOUR).await;
+        });
+        let waited = wall.elapsed();
+        assert!(
+            waited >= Duration::from_millis(100) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+    });
+}

@@ -27,12 +27,14 @@
 //! wait. A loop with nothing ready in between may as well jump.
 //!
 //! Two things hold auto-advance back, because they are work the loop cannot
-//! see finishing on its own clock: a `spawn_blocking` job whose result a
-//! task awaits (it runs on a real thread, in real time), and, of course,
-//! anything ready now. Sockets are checked (without waiting) before every
-//! jump, so a reply already on its way over loopback wins over a timeout;
-//! a reply that the *kernel* has not yet delivered does not (as in tokio:
-//! pause the clock for tests of timing logic, not for measuring a peer).
+//! see finishing on its own clock: a `spawn_blocking` job (it runs on a
+//! real thread, in real time) until its result is in, whether or not a
+//! task awaits it (as tokio's blocking tasks do; aborting its handle lets
+//! the clock go), and, of course, anything ready now. Sockets are checked
+//! (without waiting) before every jump, so a reply already on its way over
+//! loopback wins over a timeout; a reply that the *kernel* has not yet
+//! delivered does not (as in tokio: pause the clock for tests of timing
+//! logic, not for measuring a peer).
 //!
 //! Only coop's own timers follow the paused clock: `sleep`, `timeout`,
 //! `interval` and [`now`]. `std::time::Instant::now()` keeps telling the
@@ -62,12 +64,13 @@ pub(crate) struct Clock {
     /// so a clock never paused reads `Instant::now()` as it is.
     resumed: Cell<Option<(Instant, Instant)>>,
     /// How many [`ClockHold`]s are alive: work that runs in real time and
-    /// whose end a task awaits (a `spawn_blocking` job). While any is, a
+    /// whose end the loop will see (a `spawn_blocking` job). While any is, a
     /// paused clock does not auto-advance; the loop waits for the work
     /// instead. Shared with the holds, which count themselves out as they
-    /// drop. Counted on the loop's thread only (the hold lives in the task
-    /// that awaits the job), so no wake can slip between the count and the
-    /// loop's look at it.
+    /// drop. Counted on the loop's thread only (the hold lives in the small
+    /// task that `spawn_blocking` spawns to take the job's result, awaited
+    /// or not), so no wake can slip between the count and the loop's look
+    /// at it.
     holds: Rc<Cell<usize>>,
 }
 

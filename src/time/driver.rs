@@ -1,11 +1,14 @@
 //! The timer driver: the loop's side of time.
 //!
-//! The loop talks to timers in two places (see [`crate::runtime`]):
+//! The loop talks to timers in two places (see [`crate::runtime`]), and a
+//! third with a paused clock:
 //!
 //! - step 2 of every turn, [`Timers::fire_due`]: advance the queue to the
 //!   current tick and wake every task whose timer came due;
 //! - step 3, [`Timers::next_timeout`]: how long `mio::Poll` may sleep before
-//!   the next timer needs attention.
+//!   the next timer needs attention;
+//! - step 5, [`Timers::auto_advance`], only when the clock is paused: jump
+//!   to that moment instead of sleeping until it (see `clock.rs`).
 //!
 //! # Ticks, and why deadlines round up
 //!
@@ -225,7 +228,11 @@ impl Timers {
         }
     }
 
-    /// When the next timer comes due: the start of its tick.
+    /// When the queue next needs attention: the start of the next timer's
+    /// tick, or, on the wheel, of an earlier tick at which it must cascade
+    /// (see [`TimerQueue::next_deadline`]). A paused clock's jump there
+    /// fires nothing; the next turn plans the next jump, and each such
+    /// jump moves a timer one level down the wheel.
     fn next_deadline(&self) -> Option<Instant> {
         let tick = self.queue.borrow().next_deadline()?;
         self.start.checked_add(Duration::from_millis(tick))

@@ -43,8 +43,8 @@
 //!
 //! Only coop's timers and [`now`] follow the paused clock;
 //! `std::time::Instant::now()` keeps the real time. A socket that is ready
-//! always wins over the jump, and a `spawn_blocking` job that a task
-//! awaits holds the clock back (it runs in real time). Work on other
+//! always wins over the jump, and a `spawn_blocking` job holds the clock
+//! back until it ends, awaited or not (it runs in real time). Work on other
 //! threads sent through a [`Handle`](crate::runtime::Handle) does not: the
 //! clock may jump past a timeout while such work is still on its way, as in
 //! tokio. The design is in `src/time/clock.rs`.

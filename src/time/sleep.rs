@@ -35,9 +35,15 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 
 /// An `Instant` far enough ahead to mean "never" (about 30 years), for
 /// durations whose end does not fit in an `Instant`.
+///
+/// Thirty years from now by the runtime's clock ([`super::now`]), not by
+/// the machine's: a paused clock that has jumped to one such "never" (it
+/// was the only timer left) stands 30 years ahead of the machine, and a
+/// second `sleep(Duration::MAX)` counted from the machine's time would be
+/// due at once.
 pub(crate) fn far_or(deadline: Option<Instant>) -> Instant {
     deadline.unwrap_or_else(|| {
-        let now = Instant::now();
+        let now = super::now();
         now.checked_add(Duration::from_secs(86_400 * 365 * 30))
             .unwrap_or(now)
     })
@@ -76,12 +82,18 @@ impl Sleep {
 
     /// Now, by the clock of the runtime this sleep is filed with if that
     /// runtime's loop is running, else by the current runtime's: the
-    /// runtime that will poll it. Only a paused clock (tests) makes the
-    /// two differ from the real time.
+    /// runtime that will poll it. Outside every runtime (between two
+    /// `block_on` calls), by the clock of the one it is filed with, the
+    /// likeliest to poll it next: the machine's time would call a sleep on
+    /// a paused clock elapsed when it is not. Only a paused clock (tests)
+    /// makes these differ from the real time.
     fn now(&self) -> Instant {
         match &self.timer {
             Some((timers, _)) if timers.looping() => timers.now(),
-            _ => super::now(),
+            Some((timers, _)) => {
+                context::with_current(|core| core.timers.now()).unwrap_or_else(|| timers.now())
+            }
+            None => super::now(),
         }
     }
 
