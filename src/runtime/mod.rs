@@ -39,8 +39,9 @@
 //! A runtime whose clock is paused (tests: [`Builder::start_paused`]) never
 //! sleeps in step 3 for a timer. It checks for I/O without waiting, and if
 //! that, the other threads and the yielded tasks brought nothing to run, a
-//! fifth step moves the clock to the next timer's deadline, which the next
-//! turn fires ([`crate::time`] explains why that is safe).
+//! fifth step moves the clock to the next timer's tick, which the next turn
+//! fires (or, on the wheel, to a tick where it cascades, a step nearer):
+//! [`crate::time`] explains why that is safe.
 
 pub(crate) mod context;
 pub(crate) mod executor;

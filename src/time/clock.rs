@@ -214,8 +214,8 @@ pub fn resume() {
 /// ```
 ///
 /// # Panics
-/// Outside a runtime, or if the clock is not paused (a running clock
-/// cannot be set).
+/// When first polled (it is an `async fn`): outside a runtime, or if the
+/// clock is not paused (a running clock cannot be set).
 pub async fn advance(duration: Duration) {
     let moved = context::with_current(|core| {
         let clock = core.timers.clock();
