@@ -59,6 +59,21 @@ async fn turns(n: usize) {
     }
 }
 
+/// A set of three tasks, each reading one byte from its own loopback
+/// connection, and the three writing ends: task `i` finishes when
+/// `writers[i]` writes.
+async fn three_readers() -> (JoinSet<u8>, Vec<TcpStream>) {
+    let listener = util::listener();
+    let mut set = JoinSet::new();
+    let mut writers = Vec::new();
+    for _ in 0..3 {
+        let (reader, writer) = pair(&listener).await;
+        set.spawn(read_one(reader, None));
+        writers.push(writer);
+    }
+    (set, writers)
+}
+
 /// `join_next`, failing (instead of hanging) if no result comes within a
 /// second.
 async fn next<T: 'static>(set: &mut JoinSet<T>) -> Option<Result<T, coop::JoinError>> {
@@ -74,14 +89,7 @@ async fn next<T: 'static>(set: &mut JoinSet<T>) -> Option<Result<T, coop::JoinEr
 fn results_come_out_in_the_order_the_tasks_finish() {
     with_deadline(10, || {
         coop::block_on(async {
-            let listener = util::listener();
-            let mut set = JoinSet::new();
-            let mut writers = Vec::new();
-            for _ in 0..3 {
-                let (reader, writer) = pair(&listener).await;
-                set.spawn(read_one(reader, None));
-                writers.push(writer);
-            }
+            let (mut set, mut writers) = three_readers().await;
             assert_eq!(set.len(), 3);
             for i in [2, 0, 1] {
                 writers[i].write_all(&[i as u8]).await.unwrap();
@@ -249,14 +257,7 @@ fn join_next_on_an_empty_set_is_none_at_once() {
 fn join_all_returns_every_output_in_the_order_the_tasks_finish() {
     with_deadline(10, || {
         coop::block_on(async {
-            let listener = util::listener();
-            let mut set = JoinSet::new();
-            let mut writers = Vec::new();
-            for _ in 0..3 {
-                let (reader, writer) = pair(&listener).await;
-                set.spawn(read_one(reader, None));
-                writers.push(writer);
-            }
+            let (set, mut writers) = three_readers().await;
             // Each task finishes before the next byte is sent: completion
             // order is 1, 2, 0.
             let writes = async move {
