@@ -26,15 +26,17 @@
 //! event loop: not a thread that sleeps, but a deadline that sizes the next
 //! wait. A loop with nothing ready in between may as well jump.
 //!
-//! Two things hold auto-advance back, because they are work the loop cannot
-//! see finishing on its own clock: a `spawn_blocking` job (it runs on a
-//! real thread, in real time) until its result is in, whether or not a
-//! task awaits it (as tokio's blocking tasks do; aborting its handle lets
-//! the clock go), and, of course, anything ready now. Sockets are checked
-//! (without waiting) before every jump, so a reply already on its way over
-//! loopback wins over a timeout; a reply that the *kernel* has not yet
-//! delivered does not (as in tokio: pause the clock for tests of timing
-//! logic, not for measuring a peer).
+//! Two things hold auto-advance back, because the loop cannot see them
+//! finish on its own clock:
+//!
+//! - **Anything ready now.** Sockets are checked (without waiting) before
+//!   every jump, so a reply already on its way over loopback wins over a
+//!   timeout. A reply that the *kernel* has not yet delivered does not (as
+//!   in tokio: pause the clock for tests of timing logic, not for measuring
+//!   a peer).
+//! - **A `spawn_blocking` job**, which runs on a real thread in real time,
+//!   until its result is in, whether or not a task awaits it (as tokio's
+//!   blocking tasks do; aborting its handle lets the clock go).
 //!
 //! Only coop's own timers follow the paused clock: `sleep`, `timeout`,
 //! `interval` and [`now`]. `std::time::Instant::now()` keeps telling the
