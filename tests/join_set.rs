@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
-use coop::net::{TcpListener, TcpStream};
+use coop::net::TcpStream;
 use coop::task::JoinSet;
 use util::with_deadline;
 
@@ -35,9 +35,10 @@ fn flag() -> (Flag, Rc<Cell<bool>>) {
     (Flag(dropped.clone()), dropped)
 }
 
-/// A connected loopback pair: (the side a task reads, the side the test
-/// writes or keeps silent).
-async fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+/// A connected loopback pair, on a listener of its own: (the side a task
+/// reads, the side the test writes or keeps silent).
+async fn pair() -> (TcpStream, TcpStream) {
+    let listener = util::listener();
     let addr = listener.local_addr().unwrap();
     let (client, accepted) = futures::join!(TcpStream::connect(addr), listener.accept());
     (client.unwrap(), accepted.unwrap().0)
@@ -63,11 +64,10 @@ async fn turns(n: usize) {
 /// connection, and the three writing ends: task `i` finishes when
 /// `writers[i]` writes.
 async fn three_readers() -> (JoinSet<u8>, Vec<TcpStream>) {
-    let listener = util::listener();
     let mut set = JoinSet::new();
     let mut writers = Vec::new();
     for _ in 0..3 {
-        let (reader, writer) = pair(&listener).await;
+        let (reader, writer) = pair().await;
         set.spawn(read_one(reader, None));
         writers.push(writer);
     }
@@ -136,12 +136,11 @@ fn a_panicking_task_comes_out_as_a_panic_error_and_the_others_still_finish() {
 fn abort_all_cancels_every_task_and_runs_their_destructors() {
     with_deadline(10, || {
         coop::block_on(async {
-            let listener = util::listener();
             let mut set = JoinSet::new();
             let mut flags = Vec::new();
             let mut silent = Vec::new();
             for _ in 0..3 {
-                let (reader, writer) = pair(&listener).await;
+                let (reader, writer) = pair().await;
                 let (guard, dropped) = flag();
                 set.spawn(read_one(reader, Some(guard)));
                 flags.push(dropped);
@@ -167,8 +166,7 @@ fn abort_all_cancels_every_task_and_runs_their_destructors() {
 fn dropping_the_set_aborts_its_running_tasks_and_drops_finished_outputs() {
     with_deadline(10, || {
         coop::block_on(async {
-            let listener = util::listener();
-            let (reader, _silent) = pair(&listener).await;
+            let (reader, _silent) = pair().await;
             let (running_guard, running_dropped) = flag();
             let (output, output_dropped) = flag();
             let mut set = JoinSet::new();
@@ -192,8 +190,7 @@ fn dropping_the_set_aborts_its_running_tasks_and_drops_finished_outputs() {
 fn shutdown_aborts_every_task_and_leaves_the_set_empty() {
     with_deadline(10, || {
         coop::block_on(async {
-            let listener = util::listener();
-            let (reader, _silent) = pair(&listener).await;
+            let (reader, _silent) = pair().await;
             let (guard, dropped) = flag();
             let mut set = JoinSet::new();
             set.spawn(read_one(reader, Some(guard)));
@@ -214,8 +211,7 @@ fn shutdown_aborts_every_task_and_leaves_the_set_empty() {
 fn detach_all_lets_the_tasks_finish_after_the_set_is_gone() {
     with_deadline(10, || {
         coop::block_on(async {
-            let listener = util::listener();
-            let (reader, mut writer) = pair(&listener).await;
+            let (reader, mut writer) = pair().await;
             let (done_tx, done_rx) = futures::channel::oneshot::channel();
             let mut set = JoinSet::new();
             set.spawn(async move {
@@ -279,7 +275,7 @@ fn join_all_returns_every_output_in_the_order_the_tasks_finish() {
 fn join_all_resumes_a_task_s_panic_and_aborts_the_rest() {
     with_deadline(10, || {
         let rt = coop::Runtime::new().unwrap();
-        let (reader, silent) = rt.block_on(async { pair(&util::listener()).await });
+        let (reader, silent) = rt.block_on(async { pair().await });
         let (guard, dropped) = flag();
         let panicked = catch_unwind(AssertUnwindSafe(|| {
             rt.block_on(async {
@@ -322,8 +318,7 @@ fn join_all_panics_on_a_cancelled_task() {
 fn try_join_next_returns_a_finished_task_without_waiting() {
     with_deadline(10, || {
         coop::block_on(async {
-            let listener = util::listener();
-            let (reader, mut writer) = pair(&listener).await;
+            let (reader, mut writer) = pair().await;
             let mut set = JoinSet::new();
             set.spawn(read_one(reader, None));
             set.spawn(async { 5 });
@@ -346,8 +341,7 @@ fn try_join_next_returns_a_finished_task_without_waiting() {
 fn try_join_next_keeps_the_wake_promised_by_poll_join_next() {
     with_deadline(10, || {
         coop::block_on(async {
-            let listener = util::listener();
-            let (reader, mut writer) = pair(&listener).await;
+            let (reader, mut writer) = pair().await;
             let mut set = JoinSet::new();
             set.spawn(read_one(reader, None));
             turns(3).await; // the task waits on its socket
@@ -420,8 +414,7 @@ fn a_set_s_spawns_are_recorded_at_the_caller_s_line() {
 fn aborting_the_task_that_owns_a_set_aborts_the_set_s_tasks() {
     with_deadline(10, || {
         coop::block_on(async {
-            let listener = util::listener();
-            let (reader, _silent) = pair(&listener).await;
+            let (reader, _silent) = pair().await;
             let (guard, dropped) = flag();
             let owner = coop::spawn(async move {
                 let mut set = JoinSet::new();
@@ -443,7 +436,7 @@ fn aborting_the_task_that_owns_a_set_aborts_the_set_s_tasks() {
 fn a_set_dropped_as_its_runtime_shuts_down_aborts_quietly() {
     with_deadline(10, || {
         let rt = coop::Runtime::new().unwrap();
-        let (reader, silent) = rt.block_on(async { pair(&util::listener()).await });
+        let (reader, silent) = rt.block_on(async { pair().await });
         let (guard, dropped) = flag();
         rt.spawn(async move {
             let mut set = JoinSet::new();
