@@ -113,10 +113,15 @@ where
         panic!("coop::spawn_blocking called outside of a coop runtime")
     };
     let (tx, rx) = futures::channel::oneshot::channel();
+    // The job runs in real time, so a paused clock (tests) must not jump
+    // past it: the waiter holds the clock until it returns, or is aborted
+    // or dropped, whether or not anyone awaits its handle (as in tokio).
+    let hold = core.timers.clock().hold();
     // A small task on the loop waits for the result, so the caller gets
     // an ordinary JoinHandle (await, abort, is_finished). It is spawned
     // first, so that the job can carry its number.
     let waiter = async move {
+        let _hold = hold;
         match rx.await {
             Ok(Ok(value)) => value,
             // Re-raise the job's panic in this task: the executor
@@ -127,14 +132,6 @@ where
                  or the pool could not start a thread (see the log)"
             ),
         }
-    };
-    // The job runs in real time, so a paused clock (tests) must not jump
-    // past it: the waiter holds the clock until it returns, or is aborted
-    // or dropped, whether or not anyone awaits its handle (as in tokio).
-    let hold = core.timers.clock().hold();
-    let waiter = async move {
-        let _hold = hold;
-        waiter.await
     };
     let name = name.or_else(|| Some("spawn_blocking".to_owned()));
     let (task, handle) = core.executor.spawn(waiter, name, location);
