@@ -175,12 +175,7 @@ pub fn now() -> Instant {
 /// Outside a runtime, or if the clock is already paused.
 #[track_caller]
 pub fn pause() {
-    let paused = context::with_current(|core| core.timers.clock().pause());
-    match paused {
-        None => panic!("coop::time::pause called outside of a coop runtime"),
-        Some(Err(why)) => panic!("coop::time::pause: {why}"),
-        Some(Ok(())) => {}
-    }
+    on_current_clock("pause", Clock::pause);
 }
 
 /// Starts the current runtime's paused clock again, at the real rate, from
@@ -190,12 +185,7 @@ pub fn pause() {
 /// Outside a runtime, or if the clock is not paused.
 #[track_caller]
 pub fn resume() {
-    let resumed = context::with_current(|core| core.timers.clock().resume());
-    match resumed {
-        None => panic!("coop::time::resume called outside of a coop runtime"),
-        Some(Err(why)) => panic!("coop::time::resume: {why}"),
-        Some(Ok(())) => {}
-    }
+    on_current_clock("resume", Clock::resume);
 }
 
 /// Moves the current runtime's paused clock forward by `duration`, then
@@ -219,22 +209,27 @@ pub fn resume() {
 /// When first polled (it is an `async fn`): outside a runtime, or if the
 /// clock is not paused (a running clock cannot be set).
 pub async fn advance(duration: Duration) {
-    let moved = context::with_current(|core| {
-        let clock = core.timers.clock();
+    on_current_clock("advance", |clock| {
         if !clock.is_paused() {
             return Err("the clock is not paused (see coop::time::pause)");
         }
         clock.jump_to(super::sleep::far_or(clock.now().checked_add(duration)));
         Ok(())
     });
-    match moved {
-        None => panic!("coop::time::advance called outside of a coop runtime"),
-        Some(Err(why)) => panic!("coop::time::advance: {why}"),
-        Some(Ok(())) => {}
-    }
     // The loop fires due timers after this turn's tasks, and runs a task
     // that yielded only after the tasks those timers woke.
     crate::yield_now().await;
+}
+
+/// Runs `f` on the current runtime's clock, for `coop::time::{what}`;
+/// panics outside a runtime, or with the reason `f` refused.
+#[track_caller]
+fn on_current_clock(what: &str, f: impl FnOnce(&Clock) -> Result<(), &'static str>) {
+    match context::with_current(|core| f(core.timers.clock())) {
+        None => panic!("coop::time::{what} called outside of a coop runtime"),
+        Some(Err(why)) => panic!("coop::time::{what}: {why}"),
+        Some(Ok(())) => {}
+    }
 }
 
 #[cfg(test)]
