@@ -259,8 +259,8 @@ impl Builder {
 
     /// Starts the runtime with its clock paused (default: off), for tests
     /// of timing logic: the clock stands still, and when the loop has
-    /// nothing to do but wait for a timer, it jumps to the timer's deadline
-    /// instead of waiting, so an hour of `sleep` takes no time. `timeout`,
+    /// nothing to do but wait for a timer, it jumps to the timer (to its
+    /// tick) instead of waiting, so an hour of `sleep` takes no time. `timeout`,
     /// `interval` and [`time::now`](crate::time::now) follow the paused
     /// clock; `std::time::Instant::now()` does not. See
     /// [`crate::time`](crate::time#a-clock-that-stands-still), and
@@ -396,7 +396,8 @@ impl Runtime {
                 }
                 Some(Duration::ZERO)
             } else {
-                // (A paused clock says zero here, and plans step 5.)
+                // (A paused clock says zero here and plans step 5,
+                // unless a blocking job holds it: chapter 04.)
                 core.timers.next_timeout()
             };
             polls_since_io = 0;
