@@ -91,6 +91,20 @@ pub(crate) struct Reactor {
     /// The task being polled right now, if any (set by the executor around
     /// each poll): a wait with its waker stores its id instead.
     running: Cell<Option<Running>>,
+    /// What is left of the running task's cooperative budget: how many
+    /// more socket operations may succeed in this poll before the next one
+    /// gives the loop back instead (see [`out_of_budget`]). Filled
+    /// to [`TASK_BUDGET`] whenever a poll begins. Here, beside `running`,
+    /// because socket operations are what spend it, and each one reaches
+    /// the reactor already.
+    ///
+    /// [`out_of_budget`]: Self::out_of_budget
+    /// [`TASK_BUDGET`]: crate::runtime::TASK_BUDGET
+    budget: Cell<u8>,
+    /// An [`unconstrained`](crate::task::unconstrained) future is being
+    /// polled: a spent budget holds nothing back. Asked only once the
+    /// budget is spent, so it costs the fast road nothing.
+    unconstrained: Cell<bool>,
     /// Read the clock when the next wait returns: set by the loop before a
     /// wait it times (the runtime's park timing), so that it can count its
     /// sleep up to that moment, not up to the end of the dispatch that
@@ -361,16 +375,61 @@ impl Reactor {
             sources: RefCell::new(Slab::new()),
             io_events: Cell::new(0),
             running: Cell::new(None),
+            budget: Cell::new(0),
+            unconstrained: Cell::new(false),
             time_next_wait: Cell::new(false),
             wait_ended: Cell::new(None),
         };
         Ok((reactor, waker))
     }
 
-    /// Says which task is being polled (`None` between polls).
+    /// Says which task is being polled (`None` between polls), and gives
+    /// it a full budget.
     #[inline]
     pub(crate) fn set_running(&self, running: Option<Running>) {
         self.running.set(running);
+        self.budget.set(crate::runtime::TASK_BUDGET);
+    }
+
+    /// Whether the running task has spent its budget, so that a socket
+    /// operation must give the loop back before it is tried (the caller
+    /// wakes the task and returns `Pending`, as `yield_now` does). Never
+    /// while no task of this runtime is being polled (a socket polled
+    /// outside its loop: no poll of ours would ever refill the budget),
+    /// nor inside [`unconstrained`](crate::task::unconstrained).
+    #[inline]
+    pub(crate) fn out_of_budget(&self) -> bool {
+        self.budget.get() == 0 && self.budget_binds()
+    }
+
+    /// The rare half of [`out_of_budget`](Self::out_of_budget): the budget
+    /// is spent; does that hold the operation back?
+    #[cold]
+    #[inline(never)]
+    fn budget_binds(&self) -> bool {
+        self.running.get().is_some() && !self.unconstrained.get()
+    }
+
+    /// An operation succeeded: one unit of the budget is spent. (An
+    /// operation that waits spends nothing: it gives the loop back anyway.)
+    #[inline]
+    pub(crate) fn spend_budget(&self) {
+        self.budget.set(self.budget.get().saturating_sub(1));
+    }
+
+    /// Marks the start of an [`unconstrained`](crate::task::unconstrained)
+    /// poll, returning what to give [`constrain`](Self::constrain) at its
+    /// end: the budget and the mark as they stood, so that the task's own
+    /// budget is where the unconstrained part found it (and a nested one
+    /// leaves its outer one unconstrained).
+    pub(crate) fn unconstrain(&self) -> (u8, bool) {
+        (self.budget.get(), self.unconstrained.replace(true))
+    }
+
+    /// Ends an [`unconstrain`](Self::unconstrain)ed poll.
+    pub(crate) fn constrain(&self, (budget, unconstrained): (u8, bool)) {
+        self.budget.set(budget);
+        self.unconstrained.set(unconstrained);
     }
 
     /// The task being polled, if any.

@@ -121,9 +121,17 @@ impl<S: Source> IoSource<S> {
         mut op: impl FnMut(&S) -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
+        if self.reactor.out_of_budget() {
+            // The task has done its share of operations for this poll,
+            // all without waiting: it gives the loop back, as a yield,
+            // and tries again on its next poll, with a new budget.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let mut sources = self.reactor.sources.borrow_mut();
         let io = &mut sources[self.key];
         if let Some(result) = self.attempt(io, dir, &mut op, &drained) {
+            self.reactor.spend_budget();
             return Poll::Ready(result);
         }
         // Not ready: store the waker, to be woken by the next event. Only

@@ -73,6 +73,22 @@ use executor::Executor;
 /// long turn polls more than this between two checks).
 pub const EVENT_INTERVAL: u32 = 61;
 
+/// How many socket operations a task may complete in one poll without
+/// waiting: the next one gives the loop back instead, as a `yield_now`
+/// would (its cooperative budget; tokio's is 128 too).
+///
+/// A task gives control back only where it must wait. One whose sockets
+/// are always ready (a reader whose peer writes faster than it reads, an
+/// accept loop under a flood of connections, a writer to a fast reader)
+/// would never have to, and every other task, timer and socket would wait
+/// for it. The budget is filled whenever a poll begins; each operation
+/// that succeeds at once spends one unit (one that waits spends nothing);
+/// and an operation that finds it spent wakes its task and returns
+/// `Pending` without trying. [`task::consume_budget`](crate::task::consume_budget)
+/// spends one by hand, in a loop that does no coop I/O;
+/// [`task::unconstrained`](crate::task::unconstrained) lifts the limit.
+pub const TASK_BUDGET: u8 = 128;
+
 /// How many ready events one wait on the OS may return, unless
 /// [`Builder::event_capacity`] says otherwise.
 ///

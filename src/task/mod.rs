@@ -12,7 +12,10 @@
 //! - [`join`]: `JoinHandle` and `JoinError`.
 //! - [`join_set`]: `JoinSet`, a set of tasks that it owns, joined in the
 //!   order they finish.
+//! - [`budget`]: the cooperative budget, by hand: `consume_budget` and
+//!   `unconstrained`.
 
+mod budget;
 pub(crate) mod cell;
 pub(crate) mod id;
 mod join;
@@ -20,6 +23,7 @@ mod join_set;
 pub(crate) mod waker;
 mod yield_now;
 
+pub use budget::{consume_budget, unconstrained};
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;
 pub use yield_now::yield_now;

@@ -1,0 +1,263 @@
+//! The cooperative budget: a task whose sockets never make it wait still
+//! gives the loop back (chapter 01, "A task that never has to wait").
+//!
+//! Each test fills a kernel buffer first, so that every operation of the
+//! task under test succeeds at once, and spawns a second task behind it
+//! that notes how far the first had got when it was first polled. Without
+//! a budget that is "all the way": the first task would never return
+//! `Pending`, and the second would wait for it to finish.
+
+mod util;
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io::Write;
+use std::rc::Rc;
+
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+
+use coop::net::{TcpStream, UdpSocket};
+use coop::runtime::TASK_BUDGET;
+use coop::task::{consume_budget, unconstrained};
+use util::{listener, with_deadline};
+
+/// Enough operations to run past the budget more than twice.
+const OPS: u32 = 4 * TASK_BUDGET as u32;
+
+/// Spawns `hog`, then a second task, and returns the count `progress` had
+/// when the second task first ran, and the count once `hog` finished.
+async fn seen_by_the_next_task(
+    hog: impl Future<Output = ()> + 'static,
+    progress: Rc<Cell<u32>>,
+) -> (u32, u32) {
+    let hog = coop::spawn(hog);
+    let look = progress.clone();
+    let seen = coop::spawn(async move { look.get() }).await.unwrap();
+    hog.await.unwrap();
+    (seen, progress.get())
+}
+
+/// One more for `count`.
+fn bump(count: &Cell<u32>) {
+    count.set(count.get() + 1);
+}
+
+/// A connected pair whose server side has `OPS` chunks of 64 bytes
+/// waiting in its receive buffer (checked with `peek`, so that no read
+/// below can come up short of data still on its way).
+async fn stream_with_data_waiting() -> (TcpStream, std::net::TcpStream) {
+    let listener = listener();
+    let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    client.write_all(&vec![7; OPS as usize * 64]).unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    let mut all = vec![0; OPS as usize * 64];
+    while server.peek(&mut all).await.unwrap() < all.len() {
+        coop::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    (server, client)
+}
+
+/// Reads `OPS` chunks of 64 bytes, each there before it is asked for.
+async fn read_chunks(mut server: TcpStream, reads: Rc<Cell<u32>>) {
+    let mut chunk = [0; 64];
+    for _ in 0..OPS {
+        server.read_exact(&mut chunk).await.unwrap();
+        bump(&reads);
+    }
+}
+
+#[test]
+fn a_reader_whose_data_is_all_there_lets_the_next_task_run() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let (server, _client) = stream_with_data_waiting().await;
+            let reads = Rc::new(Cell::new(0));
+            let (seen, done) =
+                seen_by_the_next_task(read_chunks(server, reads.clone()), reads).await;
+            assert_eq!(done, OPS);
+            assert_eq!(
+                seen,
+                u32::from(TASK_BUDGET),
+                "the next task ran after {seen} reads, not after one budget"
+            );
+        });
+    });
+}
+
+#[test]
+fn a_writer_whose_buffer_has_room_lets_the_next_task_run() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let listener = listener();
+            let mut client = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (_server, _) = listener.accept().await.unwrap();
+            let writes = Rc::new(Cell::new(0));
+            let count = writes.clone();
+            // OPS x 64 bytes = 32 KiB: the peer's receive window takes
+            // them all, unread.
+            let writer = async move {
+                for _ in 0..OPS {
+                    client.write_all(&[1; 64]).await.unwrap();
+                    bump(&count);
+                }
+            };
+            let (seen, done) = seen_by_the_next_task(writer, writes).await;
+            assert_eq!(done, OPS);
+            assert_eq!(seen, u32::from(TASK_BUDGET));
+        });
+    });
+}
+
+#[test]
+fn an_accept_loop_under_a_backlog_lets_the_next_task_run() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            // The handshakes end in the kernel, before any accept.
+            let clients: Vec<_> = (0..OPS)
+                .map(|_| std::net::TcpStream::connect(addr).unwrap())
+                .collect();
+            let accepted = Rc::new(Cell::new(0));
+            let count = accepted.clone();
+            let acceptor = async move {
+                for _ in 0..OPS {
+                    listener.accept().await.unwrap();
+                    bump(&count);
+                }
+            };
+            let (seen, done) = seen_by_the_next_task(acceptor, accepted).await;
+            assert_eq!(done, OPS);
+            assert_eq!(seen, u32::from(TASK_BUDGET));
+            drop(clients);
+        });
+    });
+}
+
+#[test]
+fn a_udp_receiver_with_datagrams_queued_lets_the_next_task_run() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            // Room for every datagram: each costs the kernel far more
+            // than its 8 bytes.
+            socket2::SockRef::from(&socket)
+                .set_recv_buffer_size(4 << 20)
+                .unwrap();
+            let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            for n in 0..OPS {
+                sender
+                    .send_to(&u64::from(n).to_le_bytes(), socket.local_addr().unwrap())
+                    .unwrap();
+            }
+            let received = Rc::new(Cell::new(0));
+            let count = received.clone();
+            let receiver = async move {
+                let mut buf = [0; 8];
+                for n in 0..OPS {
+                    let (len, _) = socket.recv_from(&mut buf).await.unwrap();
+                    assert_eq!(buf[..len], u64::from(n).to_le_bytes());
+                    bump(&count);
+                }
+            };
+            let (seen, done) = seen_by_the_next_task(receiver, received).await;
+            assert_eq!(done, OPS);
+            assert_eq!(seen, u32::from(TASK_BUDGET));
+        });
+    });
+}
+
+#[test]
+fn unconstrained_lets_a_task_run_past_its_budget() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let (server, _client) = stream_with_data_waiting().await;
+            let reads = Rc::new(Cell::new(0));
+            let hog = unconstrained(read_chunks(server, reads.clone()));
+            let (seen, _) = seen_by_the_next_task(hog, reads).await;
+            assert_eq!(seen, OPS, "an unconstrained reader was stopped");
+        });
+    });
+}
+
+#[test]
+fn the_budget_is_back_after_an_unconstrained_future_returns() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let (server, _client) = stream_with_data_waiting().await;
+            let reads = Rc::new(Cell::new(0));
+            let count = reads.clone();
+            let hog = async move {
+                // A few budget-free steps first; the reads after them are
+                // counted again, from where the task's budget stood.
+                unconstrained(async {
+                    for _ in 0..2 * u32::from(TASK_BUDGET) {
+                        consume_budget().await;
+                    }
+                })
+                .await;
+                read_chunks(server, count).await;
+            };
+            let (seen, _) = seen_by_the_next_task(hog, reads).await;
+            assert_eq!(seen, u32::from(TASK_BUDGET));
+        });
+    });
+}
+
+#[test]
+fn consume_budget_makes_a_cpu_loop_give_the_loop_back() {
+    with_deadline(20, || {
+        let runtime = coop::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let steps = Rc::new(Cell::new(0));
+            let count = steps.clone();
+            let cpu = async move {
+                for _ in 0..OPS {
+                    consume_budget().await;
+                    bump(&count);
+                }
+            };
+            let (seen, done) = seen_by_the_next_task(cpu, steps).await;
+            assert_eq!(done, OPS);
+            // 128 calls spend the budget; the next gives the loop back.
+            assert_eq!(seen, u32::from(TASK_BUDGET));
+        });
+        // Each time the budget ran out the task woke itself: a yield.
+        let yields = runtime.metrics().wakes.yields;
+        assert!(
+            yields >= u64::from(OPS / u32::from(TASK_BUDGET)) - 1,
+            "{yields} yields"
+        );
+    });
+}
+
+#[test]
+fn consume_budget_outside_a_runtime_is_ready_at_once() {
+    futures::executor::block_on(async {
+        for _ in 0..OPS {
+            consume_budget().await;
+        }
+    });
+}
+
+#[test]
+fn a_socket_polled_outside_its_loop_is_not_held_to_a_budget() {
+    with_deadline(20, || {
+        let (server, client) = coop::block_on(stream_with_data_waiting());
+        // Another executor, no coop loop: ready reads never return
+        // Pending for want of budget (no coop task would renew it).
+        let polls = Rc::new(Cell::new(0));
+        let count = polls.clone();
+        let reads = Rc::new(Cell::new(0));
+        let mut read = Box::pin(read_chunks(server, reads.clone()));
+        futures::executor::block_on(futures::future::poll_fn(|cx| {
+            bump(&count);
+            read.as_mut().poll(cx)
+        }));
+        assert_eq!(reads.get(), OPS);
+        assert_eq!(polls.get(), 1, "the reads were cut into several polls");
+        drop(client);
+    });
+}
