@@ -93,12 +93,12 @@ pub(crate) struct Reactor {
     running: Cell<Option<Running>>,
     /// What is left of the running task's cooperative budget: how many
     /// more socket operations may succeed in this poll before the next one
-    /// gives the loop back instead (see [`out_of_budget`]). Filled
-    /// to [`TASK_BUDGET`] whenever a poll begins. Here, beside `running`,
+    /// gives the loop back instead (see [`take_budget`]). Filled
+    /// to [`TASK_BUDGET`] whenever a task's poll begins. Here, beside `running`,
     /// because socket operations are what spend it, and each one reaches
     /// the reactor already.
     ///
-    /// [`out_of_budget`]: Self::out_of_budget
+    /// [`take_budget`]: Self::take_budget
     /// [`TASK_BUDGET`]: crate::runtime::TASK_BUDGET
     budget: Cell<u8>,
     /// An [`unconstrained`](crate::task::unconstrained) future is being
@@ -384,37 +384,42 @@ impl Reactor {
     }
 
     /// Says which task is being polled (`None` between polls), and gives
-    /// it a full budget.
+    /// a task that begins its poll a full budget.
     #[inline]
     pub(crate) fn set_running(&self, running: Option<Running>) {
         self.running.set(running);
-        self.budget.set(crate::runtime::TASK_BUDGET);
+        if running.is_some() {
+            self.budget.set(crate::runtime::TASK_BUDGET);
+        }
     }
 
-    /// Whether the running task has spent its budget, so that a socket
-    /// operation must give the loop back before it is tried (the caller
-    /// wakes the task and returns `Pending`, as `yield_now` does). Never
-    /// while no task of this runtime is being polled (a socket polled
-    /// outside its loop: no poll of ours would ever refill the budget),
-    /// nor inside [`unconstrained`](crate::task::unconstrained).
+    /// Takes one unit of the running task's budget for an operation about
+    /// to be tried, or returns false if the budget is spent: the operation
+    /// must then give the loop back instead (its caller wakes the task and
+    /// returns `Pending`, as `yield_now` does). A spent budget holds
+    /// nothing back while no task of this runtime is being polled (a
+    /// socket polled outside its loop: no poll of ours would ever refill
+    /// it), nor inside [`unconstrained`](crate::task::unconstrained).
+    ///
+    /// The count may wrap below zero then, to 255: harmless, since it
+    /// binds nobody until the next poll refills it, and `unconstrained`
+    /// puts back what it found.
     #[inline]
-    pub(crate) fn out_of_budget(&self) -> bool {
-        self.budget.get() == 0 && self.budget_binds()
+    pub(crate) fn take_budget(&self) -> bool {
+        let left = self.budget.get();
+        if left == 0 && self.budget_binds() {
+            return false;
+        }
+        self.budget.set(left.wrapping_sub(1));
+        true
     }
 
-    /// The rare half of [`out_of_budget`](Self::out_of_budget): the budget
+    /// The rare half of [`take_budget`](Self::take_budget): the budget
     /// is spent; does that hold the operation back?
     #[cold]
     #[inline(never)]
     fn budget_binds(&self) -> bool {
         self.running.get().is_some() && !self.unconstrained.get()
-    }
-
-    /// An operation succeeded: one unit of the budget is spent. (An
-    /// operation that waits spends nothing: it gives the loop back anyway.)
-    #[inline]
-    pub(crate) fn spend_budget(&self) {
-        self.budget.set(self.budget.get().saturating_sub(1));
     }
 
     /// Marks the start of an [`unconstrained`](crate::task::unconstrained)

@@ -6,11 +6,18 @@
 //! ```text
 //! loop {
 //!     wait until the reactor says "ready" (else store waker, return Pending)
+//!     spend a unit of the task's budget (if none is left: wake the task,
+//!         return Pending, a yield)
 //!     try the non-blocking operation
 //!         WouldBlock  → clear "ready", store the waker, return Pending
 //!         anything else (data, EOF, a real error) → return it
 //! }
 //! ```
+//!
+//! The budget ([`TASK_BUDGET`] operations per poll) is what makes a task
+//! whose sockets never make it wait give the loop back all the same.
+//!
+//! [`TASK_BUDGET`]: crate::runtime::TASK_BUDGET
 //!
 //! A waker is stored only where a loop will see the event: a source polled
 //! outside its own runtime's loop gets an error instead (see
@@ -34,6 +41,15 @@ use mio::{Interest, Token};
 
 use super::{Reactor, ScheduledIo};
 use crate::runtime::context;
+
+/// Why [`IoSource::attempt`] brought no result.
+enum Stop {
+    /// The source is not ready, or the operation would block: wait for
+    /// the next event.
+    Wait,
+    /// The running task's budget is spent: give the loop back.
+    Budget,
+}
 
 /// Which half of a source an operation uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,18 +137,21 @@ impl<S: Source> IoSource<S> {
         mut op: impl FnMut(&S) -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
-        if self.reactor.out_of_budget() {
-            // The task has done its share of operations for this poll,
-            // all without waiting: it gives the loop back, as a yield,
-            // and tries again on its next poll, with a new budget.
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
         let mut sources = self.reactor.sources.borrow_mut();
         let io = &mut sources[self.key];
-        if let Some(result) = self.attempt(io, dir, &mut op, &drained) {
-            self.reactor.spend_budget();
-            return Poll::Ready(result);
+        // An operation about to be tried costs a unit of the task's budget
+        // (`take_budget`); one that waits costs nothing, as it gives the
+        // loop back anyway. With the budget spent, the task has done its
+        // share for this poll without waiting once: it gives the loop
+        // back, as a yield, and tries again at its next poll, with a new
+        // budget.
+        match self.attempt(io, dir, &mut op, &drained, || self.reactor.take_budget()) {
+            Ok(result) => return Poll::Ready(result),
+            Err(Stop::Budget) => {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Err(Stop::Wait) => {}
         }
         // Not ready: store the waker, to be woken by the next event. Only
         // this socket's own reactor will see that event, and only while
@@ -154,10 +173,12 @@ impl<S: Source> IoSource<S> {
     }
 
     /// The operation itself, shared by the waiting and the trying roads:
-    /// `op` runs while the slot says `dir` is ready, and what it returns
-    /// teaches the slot. `None` means it would block (readiness is now
-    /// forgotten, and so is any closed state: a `WouldBlock` proves the
-    /// direction open); anything else is the result to hand back.
+    /// `op` runs while the slot says `dir` is ready and `may_try` agrees
+    /// (the waiting road's budget), and what it returns teaches the slot.
+    /// `Err` says why there is no result: the slot is not ready, or the
+    /// operation would block (readiness is then forgotten, and so is any
+    /// closed state: a `WouldBlock` proves the direction open), or
+    /// `may_try` said no.
     #[inline(always)]
     fn attempt<R>(
         &self,
@@ -165,17 +186,21 @@ impl<S: Source> IoSource<S> {
         dir: Direction,
         op: &mut impl FnMut(&S) -> io::Result<R>,
         drained: &impl Fn(&R) -> bool,
-    ) -> Option<io::Result<R>> {
+        may_try: impl Fn() -> bool,
+    ) -> Result<io::Result<R>, Stop> {
+        if !io.ready(dir) {
+            return Err(Stop::Wait);
+        }
+        if !may_try() {
+            return Err(Stop::Budget);
+        }
         loop {
-            if !io.ready(dir) {
-                return None;
-            }
             match op(&self.io) {
                 Ok(result) => {
                     if drained(&result) && !io.urgent {
                         io.clear_ready(dir);
                     }
-                    return Some(Ok(result));
+                    return Ok(Ok(result));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // The direction is neither ready nor closed, whatever
@@ -185,11 +210,11 @@ impl<S: Source> IoSource<S> {
                         Direction::Read => io.read_closed = false,
                         Direction::Write => io.write_closed = false,
                     }
-                    return None;
+                    return Err(Stop::Wait);
                 }
                 // EINTR: the call was cut short by a signal; just retry.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Some(Err(e)),
+                Err(e) => return Ok(Err(e)),
             }
         }
     }
@@ -217,8 +242,8 @@ impl<S: Source> IoSource<S> {
         drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
         let mut sources = self.reactor.sources.borrow_mut();
-        self.attempt(&mut sources[self.key], dir, &mut op, &drained)
-            .unwrap_or_else(|| Err(io::ErrorKind::WouldBlock.into()))
+        self.attempt(&mut sources[self.key], dir, &mut op, &drained, || true)
+            .unwrap_or_else(|_| Err(io::ErrorKind::WouldBlock.into()))
     }
 
     /// [`try_io_drain`](Self::try_io_drain) for an operation with no

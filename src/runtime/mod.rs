@@ -81,10 +81,10 @@ pub const EVENT_INTERVAL: u32 = 61;
 /// are always ready (a reader whose peer writes faster than it reads, an
 /// accept loop under a flood of connections, a writer to a fast reader)
 /// would never have to, and every other task, timer and socket would wait
-/// for it. The budget is filled whenever a poll begins; each operation
-/// that succeeds at once spends one unit (one that waits spends nothing);
-/// and an operation that finds it spent wakes its task and returns
-/// `Pending` without trying. [`task::consume_budget`](crate::task::consume_budget)
+/// for it. The budget is filled whenever a task's poll begins; each
+/// operation that is tried spends one unit (one whose socket is not ready
+/// waits, and spends nothing); and an operation that finds the budget
+/// spent wakes its task and returns `Pending` without trying. [`task::consume_budget`](crate::task::consume_budget)
 /// spends one by hand, in a loop that does no coop I/O;
 /// [`task::unconstrained`](crate::task::unconstrained) lifts the limit.
 pub const TASK_BUDGET: u8 = 128;

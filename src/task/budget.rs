@@ -9,7 +9,7 @@
 //! the task goes on at its next poll, behind everything queued meanwhile,
 //! as after a `yield_now`. The budget lives in the reactor beside the
 //! identity of the running task, because socket operations, which spend
-//! it, reach the reactor anyway (`Reactor::out_of_budget`).
+//! it, reach the reactor anyway (`Reactor::take_budget`).
 //!
 //! A loop that does no coop I/O (it drains a `futures` channel, say, or
 //! computes) can take part with [`consume_budget`]; a future that must not
@@ -59,14 +59,7 @@ impl Future for ConsumeBudget {
         if self.yielded {
             return Poll::Ready(());
         }
-        let spent = context::with_current(|core| {
-            let spent = core.reactor.out_of_budget();
-            if !spent {
-                core.reactor.spend_budget();
-            }
-            spent
-        });
-        if spent != Some(true) {
+        if context::with_current(|core| core.reactor.take_budget()) != Some(false) {
             return Poll::Ready(());
         }
         self.yielded = true;
