@@ -61,7 +61,11 @@
 //! 7. **Readiness wakes the waiting tasks**: a stored id is queued
 //!    directly, a stored waker is called. The next turn begins.
 //! 8. **Sockets** ([`net`]) are where tasks meet the reactor: every
-//!    `WouldBlock` becomes "note who waits, return `Pending`".
+//!    `WouldBlock` becomes "note who waits, return `Pending`". Every
+//!    operation tried spends a unit of the task's budget
+//!    ([`runtime::TASK_BUDGET`] per poll), so that a task whose sockets
+//!    never make it wait still gives the loop back
+//!    ([`task::consume_budget`], [`task::unconstrained`]).
 //!    [`signal`] turns Unix signals into readiness the same way, through a
 //!    self-pipe (Ctrl-C as a future, for graceful shutdown).
 //! 9. **Blocking work leaves the loop** ([`blocking`]): [`spawn_blocking`]
