@@ -261,3 +261,79 @@ fn a_socket_polled_outside_its_loop_is_not_held_to_a_budget() {
         drop(client);
     });
 }
+
+#[test]
+fn consume_budget_gives_the_loop_back_once_every_budget() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let steps = Rc::new(Cell::new(0));
+            let count = steps.clone();
+            let cpu = coop::spawn(async move {
+                for _ in 0..OPS {
+                    consume_budget().await;
+                    bump(&count);
+                }
+            });
+            // Runs after each of the CPU task's turns (both yield, and
+            // the CPU task was queued first), and notes how far it got.
+            let seen = coop::spawn(async move {
+                let mut seen = Vec::new();
+                loop {
+                    seen.push(steps.get());
+                    if steps.get() == OPS {
+                        return seen;
+                    }
+                    coop::yield_now().await;
+                }
+            });
+            let seen = seen.await.unwrap();
+            cpu.await.unwrap();
+            // Every call spends a unit, the one that gave the loop back
+            // too (in the turn where it returns, as a socket operation
+            // tried again does): each turn takes exactly one budget.
+            let budget = u32::from(TASK_BUDGET);
+            assert_eq!(seen, [budget, 2 * budget, 3 * budget, OPS]);
+        });
+    });
+}
+
+/// A waker that opens (and closes) a coop socket when woken, then wakes
+/// `0`: a combinator's waker may run any code, the reactor's included.
+struct OpensASocket(std::task::Waker);
+
+impl std::task::Wake for OpensASocket {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        drop(UdpSocket::bind("127.0.0.1:0").unwrap());
+        self.0.wake_by_ref();
+    }
+}
+
+#[test]
+fn the_waker_of_an_operation_over_budget_may_use_the_reactor() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let target = socket.local_addr().unwrap();
+            // Spend this poll's budget: the send below, ready, must yield.
+            for _ in 0..TASK_BUDGET {
+                consume_budget().await;
+            }
+            let mut yields = 0;
+            let sent = std::future::poll_fn(|cx| {
+                let waker =
+                    std::task::Waker::from(std::sync::Arc::new(OpensASocket(cx.waker().clone())));
+                let polled =
+                    socket.poll_send_to(&mut std::task::Context::from_waker(&waker), b"x", target);
+                yields += usize::from(polled.is_pending());
+                polled
+            })
+            .await
+            .unwrap();
+            assert_eq!((sent, yields), (1, 1));
+        });
+    });
+}

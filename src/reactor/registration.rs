@@ -148,6 +148,10 @@ impl<S: Source> IoSource<S> {
         match self.attempt(io, dir, &mut op, &drained, || self.reactor.take_budget()) {
             Ok(result) => return Poll::Ready(result),
             Err(Stop::Budget) => {
+                // The slab's borrow ends first: a waker that is not the
+                // task's own runs its owner's code, which may open, drop
+                // or poll a socket (a `Wake` impl does it in safe code).
+                drop(sources);
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }

@@ -608,7 +608,8 @@ pub struct WakeCounts {
     pub timer: u64,
     /// Wakes by another task.
     pub task: u64,
-    /// Tasks that woke themselves (`yield_now`).
+    /// Tasks that woke themselves (`yield_now`, or a socket operation or
+    /// `consume_budget` that found the task's budget spent).
     pub yields: u64,
     /// Wakes from other threads.
     pub remote: u64,

@@ -56,10 +56,13 @@ impl Future for ConsumeBudget {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.yielded {
-            return Poll::Ready(());
-        }
-        if context::with_current(|core| core.reactor.take_budget()) != Some(false) {
+        let spent = context::with_current(|core| core.reactor.take_budget()) == Some(false);
+        // After its one yield, a call ends at once, but it still takes its
+        // unit from the new budget, as a socket operation tried again
+        // does: so every turn holds exactly `TASK_BUDGET` calls, not one
+        // more. (The unit is there unless a combinator polls this again
+        // within the same poll of the task; it ends then all the same.)
+        if self.yielded || !spent {
             return Poll::Ready(());
         }
         self.yielded = true;

@@ -43,7 +43,8 @@ pub enum WakeReason {
         /// The waking task's number.
         by: u64,
     },
-    /// It woke itself during its own poll (`yield_now`), and was still
+    /// It woke itself during its own poll (`yield_now`, or a spent
+    /// budget: `runtime::TASK_BUDGET`), and was still
     /// pending when the poll ended: the wake is recorded then. (One that
     /// finished in that poll did not yield, and its wake is dropped.)
     Yield,
