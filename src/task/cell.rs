@@ -23,7 +23,8 @@
 //! One [`TaskCell`] is shared, through `Rc`, by the executor's slab slot and
 //! by the task's [`JoinHandle`](super::JoinHandle). Its output type is erased
 //! for the executor by the [`Task`] trait and kept for the handle by
-//! [`JoinTarget`].
+//! [`JoinTarget`]; an [`AbortHandle`](super::AbortHandle) sees it through
+//! [`AbortTarget`], which has no output type at all.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -90,8 +91,9 @@ pub(crate) struct TaskCell<F: Future> {
     /// This task's waker (an `Arc<TaskWaker>`). Kept here so polling needs
     /// no refcount traffic: `Context::from_waker(&self.waker)` borrows it.
     waker: Waker,
-    /// Set by `JoinHandle::abort`: the next turn cancels the task instead
-    /// of polling it. Read at every poll, so it sits beside the stage.
+    /// Set by `JoinHandle::abort` (or `AbortHandle::abort`): the next turn
+    /// cancels the task instead of polling it. Read at every poll, so it
+    /// sits beside the stage.
     aborted: Cell<bool>,
     /// The waker of whoever awaits the join handle.
     join_waker: Cell<Option<Waker>>,
@@ -132,11 +134,20 @@ pub(crate) trait Task {
     fn fail(&self, error: JoinError);
 }
 
-/// What a [`JoinHandle`](super::JoinHandle) needs from its task.
-pub(crate) trait JoinTarget<T> {
-    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
+/// What an [`AbortHandle`](super::AbortHandle) needs from its task: the
+/// part of [`JoinTarget`] that does not name the output type, so that a
+/// handle with no type parameter can reach it (by trait upcasting from
+/// `dyn JoinTarget<T>`).
+pub(crate) trait AbortTarget {
+    /// Sets the abort flag and wakes the task, unless it has finished.
     fn abort(&self);
+    /// True once the stage is no longer `Running`.
     fn is_finished(&self) -> bool;
+}
+
+/// What a [`JoinHandle`](super::JoinHandle) needs from its task.
+pub(crate) trait JoinTarget<T>: AbortTarget {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
     /// Drops the output if the task finished and nobody took it (the
     /// handle is being dropped).
     fn discard_output(&self);
@@ -248,13 +259,6 @@ impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
         }
     }
 
-    fn abort(&self) {
-        if !self.is_finished() {
-            self.aborted.set(true);
-            self.waker.wake_by_ref();
-        }
-    }
-
     fn discard_output(&self) {
         // `try_borrow_mut` fails only while the task is being polled: it
         // has no output then.
@@ -265,6 +269,15 @@ impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
             let output = std::mem::replace(&mut *stage, Stage::Consumed);
             drop(stage);
             drop(output); // may panic: the handle's drop catches it
+        }
+    }
+}
+
+impl<F: Future> AbortTarget for TaskCell<F> {
+    fn abort(&self) {
+        if !self.is_finished() {
+            self.aborted.set(true);
+            self.waker.wake_by_ref();
         }
     }
 

@@ -4,11 +4,12 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
-use super::cell::JoinTarget;
+use super::AbortHandle;
+use super::cell::{AbortTarget, JoinTarget};
 use crate::runtime::executor::drop_quietly;
 
 /// An owned permission to await a spawned task's output.
@@ -17,7 +18,9 @@ use crate::runtime::executor::drop_quietly;
 /// task's output, or `Err` if the task panicked or was cancelled.
 ///
 /// Dropping the handle *detaches* the task: it keeps running, and its output
-/// is dropped when it finishes. To stop a task, call [`abort`](Self::abort).
+/// is dropped when it finishes. To stop a task, call [`abort`](Self::abort),
+/// or keep an [`abort_handle`](Self::abort_handle), which can stop it after
+/// this handle is gone.
 ///
 /// The task runs only while its own runtime's loop does. A handle awaited
 /// in another runtime's `block_on` waits until the task's runtime runs
@@ -58,6 +61,26 @@ impl<T> JoinHandle<T> {
     /// True once the task has finished: completed, panicked or cancelled.
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
+    }
+
+    /// A handle that can [`abort`](AbortHandle::abort) the task, but not
+    /// await it: it has no output type, and it works after this
+    /// `JoinHandle` is dropped or awaited.
+    ///
+    /// ```
+    /// coop::block_on(async {
+    ///     let handle = coop::spawn(std::future::pending::<()>());
+    ///     let abort = handle.abort_handle();
+    ///     abort.abort();
+    ///     assert!(handle.await.unwrap_err().is_cancelled());
+    ///     assert!(abort.is_finished());
+    /// });
+    /// ```
+    pub fn abort_handle(&self) -> AbortHandle {
+        // Weak, so that the abort handle keeps nothing in the cell alive;
+        // upcast (`dyn JoinTarget<T>` to `dyn AbortTarget`) to forget `T`.
+        let task: Weak<dyn JoinTarget<T>> = Rc::downgrade(&self.task);
+        AbortHandle::new(task as Weak<dyn AbortTarget>)
     }
 }
 

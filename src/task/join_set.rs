@@ -41,10 +41,13 @@
 //!
 //! # Where it differs from tokio's
 //!
-//! The names and the meaning follow `tokio::task::JoinSet`. `spawn` returns
-//! nothing, where tokio's returns an `AbortHandle`: coop has no abort
-//! handle apart from the `JoinHandle`, which the set keeps. `spawn_on`
-//! takes a [`Runtime`], whose [`spawn`](Runtime::spawn) returns a local
+//! The names and the meaning follow `tokio::task::JoinSet`. As in tokio,
+//! `spawn` (and `spawn_on`, `spawn_blocking`) returns an [`AbortHandle`]:
+//! the set keeps the `JoinHandle`, and the caller may cancel that one task
+//! with the handle (it then comes out of [`join_next`](JoinSet::join_next)
+//! as a cancelled [`JoinError`]) or drop the handle, which changes
+//! nothing. Unlike tokio's, the handle is not `Send`, as no local handle
+//! is. `spawn_on` takes a [`Runtime`], whose [`spawn`](Runtime::spawn) returns a local
 //! `JoinHandle` (a [`Handle`](crate::runtime::Handle)'s tasks come back as
 //! `RemoteJoinHandle`s and cannot join this set). There is no
 //! `spawn_local`: coop's `spawn` takes futures that are not `Send`
@@ -57,7 +60,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::{JoinError, JoinHandle};
+use super::{AbortHandle, JoinError, JoinHandle};
 use crate::runtime::Runtime;
 
 /// A collection of spawned tasks, owned by the set, whose results come
@@ -128,14 +131,36 @@ impl<T: 'static> JoinSet<T> {
     /// does, and keeps its handle in the set. The spawn is recorded (in
     /// traces and slow-poll warnings) at the caller's line.
     ///
+    /// Returns an [`AbortHandle`] for this one task: aborted, the task
+    /// stays in the set and comes out of [`join_next`](Self::join_next) as
+    /// a cancelled [`JoinError`] (or with its output, if it had finished).
+    /// Dropping the handle does nothing.
+    ///
+    /// ```
+    /// coop::block_on(async {
+    ///     let mut set = coop::task::JoinSet::new();
+    ///     let stuck = set.spawn(std::future::pending::<u32>());
+    ///     stuck.abort();
+    ///     let result = set.join_next().await.unwrap();
+    ///     assert!(result.unwrap_err().is_cancelled());
+    /// });
+    /// ```
+    ///
     /// # Panics
     /// If called outside a `coop` runtime.
     #[track_caller]
-    pub fn spawn<F>(&mut self, future: F)
+    pub fn spawn<F>(&mut self, future: F) -> AbortHandle
     where
         F: Future<Output = T> + 'static,
     {
-        self.tasks.push(crate::spawn(future));
+        self.insert(crate::spawn(future))
+    }
+
+    /// Keeps `handle` in the set and returns an abort handle for its task.
+    fn insert(&mut self, handle: JoinHandle<T>) -> AbortHandle {
+        let abort = handle.abort_handle();
+        self.tasks.push(handle);
+        abort
     }
 
     /// Spawns `future` on `runtime` from outside it, as [`Runtime::spawn`]
@@ -152,31 +177,34 @@ impl<T: 'static> JoinSet<T> {
     /// all.sort();
     /// assert_eq!(all, [10, 20, 30]);
     /// ```
+    ///
+    /// Returns an [`AbortHandle`] for the task, as [`spawn`](Self::spawn)
+    /// does.
     #[track_caller]
-    pub fn spawn_on<F>(&mut self, future: F, runtime: &Runtime)
+    pub fn spawn_on<F>(&mut self, future: F, runtime: &Runtime) -> AbortHandle
     where
         F: Future<Output = T> + 'static,
     {
-        self.tasks.push(runtime.spawn(future));
+        self.insert(runtime.spawn(future))
     }
 
     /// Runs `f` on the blocking pool, as [`coop::spawn_blocking`](crate::spawn_blocking)
     /// does, and keeps its handle in the set.
     ///
-    /// Aborting it (by [`abort_all`](Self::abort_all) or by dropping the
-    /// set) cancels the wait for the result, not the closure: a closure
-    /// that has started runs to its end on its pool thread, and its result
-    /// is dropped.
+    /// Aborting it (by the returned [`AbortHandle`], by
+    /// [`abort_all`](Self::abort_all) or by dropping the set) cancels the
+    /// wait for the result, not the closure: a closure that has started
+    /// runs to its end on its pool thread, and its result is dropped.
     ///
     /// # Panics
     /// If called outside a `coop` runtime.
     #[track_caller]
-    pub fn spawn_blocking<F>(&mut self, f: F)
+    pub fn spawn_blocking<F>(&mut self, f: F) -> AbortHandle
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send,
     {
-        self.tasks.push(crate::spawn_blocking(f));
+        self.insert(crate::spawn_blocking(f))
     }
 
     /// Waits until a task of the set finishes and returns its result,

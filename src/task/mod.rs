@@ -10,11 +10,14 @@
 //! - [`waker`]: `std::task::Wake`, and the two roads to the run queue.
 //! - [`cell`]: the task's life cycle and the state it shares with its handle.
 //! - [`join`]: `JoinHandle` and `JoinError`.
+//! - [`abort`]: `AbortHandle`, the right to cancel a task without the
+//!   right to await it.
 //! - [`join_set`]: `JoinSet`, a set of tasks that it owns, joined in the
 //!   order they finish.
 //! - [`budget`]: the cooperative budget, by hand: `consume_budget` and
 //!   `unconstrained`.
 
+mod abort;
 mod budget;
 pub(crate) mod cell;
 pub(crate) mod id;
@@ -23,6 +26,7 @@ mod join_set;
 pub(crate) mod waker;
 mod yield_now;
 
+pub use abort::AbortHandle;
 pub use budget::{consume_budget, unconstrained};
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;
