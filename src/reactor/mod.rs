@@ -92,11 +92,11 @@ pub(crate) struct Reactor {
     /// each poll): a wait with its waker stores its id instead.
     running: Cell<Option<Running>>,
     /// What is left of the running task's cooperative budget: how many
-    /// more socket operations may succeed in this poll before the next one
-    /// gives the loop back instead (see [`take_budget`]). Filled
-    /// to [`TASK_BUDGET`] whenever a task's poll begins. Here, beside `running`,
-    /// because socket operations are what spend it, and each one reaches
-    /// the reactor already.
+    /// more socket operations may be tried in this poll before the next
+    /// one gives the loop back instead (see [`take_budget`]). Filled to
+    /// [`TASK_BUDGET`] whenever a task's poll begins. Here, beside
+    /// `running`, because socket operations are what spend it, and each
+    /// one reaches the reactor already.
     ///
     /// [`take_budget`]: Self::take_budget
     /// [`TASK_BUDGET`]: crate::runtime::TASK_BUDGET

@@ -73,7 +73,7 @@ use executor::Executor;
 /// long turn polls more than this between two checks).
 pub const EVENT_INTERVAL: u32 = 61;
 
-/// How many socket operations a task may complete in one poll without
+/// How many socket operations a task may try in one poll without
 /// waiting: the next one gives the loop back instead, as a `yield_now`
 /// would (its cooperative budget; tokio's is 128 too).
 ///
@@ -84,8 +84,9 @@ pub const EVENT_INTERVAL: u32 = 61;
 /// for it. The budget is filled whenever a task's poll begins; each
 /// operation that is tried spends one unit (one whose socket is not ready
 /// waits, and spends nothing); and an operation that finds the budget
-/// spent wakes its task and returns `Pending` without trying. [`task::consume_budget`](crate::task::consume_budget)
-/// spends one by hand, in a loop that does no coop I/O;
+/// spent wakes its task and returns `Pending` without trying.
+/// [`task::consume_budget`](crate::task::consume_budget) spends one by
+/// hand, in a loop that does no coop I/O;
 /// [`task::unconstrained`](crate::task::unconstrained) lifts the limit.
 pub const TASK_BUDGET: u8 = 128;
 
