@@ -282,7 +282,8 @@ impl<S: Source> IoSource<S> {
     }
 }
 
-/// `Ok` where a coop runtime runs, else [`no_runtime`]'s error: asked
+/// `Ok` where a coop runtime is current (its loop running, or entered),
+/// else [`no_runtime`]'s error: asked
 /// before an operation that would register a socket afterwards (an
 /// `accept(2)`, a `connect(2)`) or needs the blocking pool (a name look-up),
 /// so that it fails before it has done anything the failure would undo.
@@ -291,12 +292,13 @@ pub(crate) fn require_runtime() -> io::Result<()> {
 }
 
 /// The error for a socket or signal made (or a name looked up for a
-/// socket) where no coop runtime runs. (A `Signal` waits on a pipe
+/// socket) where no coop runtime is current. (A `Signal` waits on a pipe
 /// registered like a socket, so it shares these errors.)
 pub(crate) fn no_runtime() -> io::Error {
     io::Error::other(
         "coop sockets and signals must be created inside a coop runtime \
-         (from a future run by coop::block_on)",
+         (from a future run by coop::block_on, or under the guard of \
+         Runtime::enter)",
     )
 }
 

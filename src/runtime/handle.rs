@@ -118,7 +118,8 @@ impl Handle {
         Handle { remote }
     }
 
-    /// The handle of the runtime whose loop runs this code.
+    /// The handle of the current runtime: the one whose loop runs this
+    /// code, or the one entered with [`Runtime::enter`](super::Runtime::enter).
     ///
     /// # Panics
     /// Outside a `coop` runtime (a blocking-pool job is outside: take the

@@ -343,11 +343,15 @@ impl Runtime {
     /// Runs the event loop on this thread until `future` completes, and
     /// returns its output.
     ///
+    /// Under an [`EnterGuard`] (of this runtime or another) it runs as
+    /// anywhere else, and the entered runtime is current again when it
+    /// returns.
+    ///
     /// # Panics
-    /// If called while a `coop` runtime is current on this thread: from
-    /// inside a task (use `.await` there instead), or from a task's
-    /// destructor while a runtime shuts down (the shutdown logs that panic
-    /// and goes on). A panic of `future`
+    /// If called while a `coop` loop runs on this thread: from inside a
+    /// task or the `block_on` future (use `.await` there instead), or from
+    /// a task's destructor while a runtime shuts down (the shutdown logs
+    /// that panic and goes on). A panic of `future`
     /// itself propagates; panics of spawned tasks do not (they go to their
     /// join handles).
     #[track_caller]
@@ -464,6 +468,67 @@ impl Runtime {
         }
     }
 
+    /// Makes this runtime the thread's current runtime, without running its
+    /// loop, until the returned guard is dropped (tokio's `Runtime::enter`).
+    ///
+    /// Code outside [`block_on`](Self::block_on) can then do what needs a
+    /// current runtime: create sockets (`TcpListener::bind`,
+    /// `UdpSocket::bind`, `TcpStream::from_std`), which register with this
+    /// runtime's reactor; [`coop::spawn`](crate::spawn) tasks, which are
+    /// queued here and run when a `block_on` of this runtime next runs the
+    /// loop; build sleeps and timeouts, which then read this runtime's
+    /// clock (it matters when the clock is paused: see
+    /// [`Builder::start_paused`]); and take [`Handle::current`].
+    ///
+    /// Nothing *waits* under the guard alone: no loop runs. A socket made
+    /// here and awaited outside any `block_on` gives the same "not running"
+    /// error as one moved out of its runtime, and a `Sleep` polled here
+    /// panics as it does outside every runtime. Inside a later `block_on`
+    /// of this runtime they work as if made there.
+    ///
+    /// ```
+    /// use futures::io::{AsyncReadExt, AsyncWriteExt};
+    /// let rt = coop::Runtime::new().unwrap();
+    /// let listener = {
+    ///     let _guard = rt.enter();
+    ///     coop::net::TcpListener::bind("127.0.0.1:0").unwrap()
+    /// };
+    /// let addr = listener.local_addr().unwrap();
+    /// rt.block_on(async move {
+    ///     let server = coop::spawn(async move {
+    ///         let (mut conn, _) = listener.accept().await.unwrap();
+    ///         conn.write_all(b"hi").await.unwrap();
+    ///     });
+    ///     let mut client = coop::net::TcpStream::connect(addr).await.unwrap();
+    ///     let mut reply = [0; 2];
+    ///     client.read_exact(&mut reply).await.unwrap();
+    ///     assert_eq!(&reply, b"hi");
+    ///     server.await.unwrap();
+    /// });
+    /// ```
+    ///
+    /// `block_on` under the guard, of this runtime or another, runs as
+    /// usual; this runtime is current again when it returns. Guards nest
+    /// (entering another runtime, or this one again): the newest guard
+    /// still alive decides. They may be dropped in any order (tokio
+    /// panics on an out-of-order drop): each takes back only its own
+    /// entry, so dropping an older guard first leaves the newer one's
+    /// runtime current, and dropping the last leaves none.
+    ///
+    /// # Panics
+    /// Where `block_on` would: while a `coop` loop runs on this thread
+    /// (inside a task or a `block_on` future, where the running loop's
+    /// runtime is current already, and a guard held across an `.await`
+    /// would make this one current for every task polled meanwhile), or
+    /// in a destructor run by a runtime's drop.
+    #[track_caller]
+    pub fn enter(&self) -> EnterGuard<'_> {
+        EnterGuard {
+            _context: context::enter_entered(self.core.clone()),
+            _runtime: std::marker::PhantomData,
+        }
+    }
+
     /// Spawns `future` as a task of this runtime from outside it: the task
     /// is queued now, and runs when a [`block_on`](Self::block_on) call on
     /// this runtime next runs the loop (tasks run only then). A server can
@@ -494,6 +559,25 @@ impl Runtime {
     /// [`Builder::trace`]`(true)`.
     pub fn trace(&self) -> Option<Trace> {
         self.core.executor.trace.as_ref().map(|t| t.snapshot())
+    }
+}
+
+/// The guard of [`Runtime::enter`]: while it lives, its runtime is the
+/// thread's current runtime (with no loop running). Dropping it takes that
+/// back; see [`Runtime::enter`] for nesting and order.
+///
+/// `!Send`, like the runtime: the current runtime is a per-thread thing.
+#[must_use = "the runtime is current only while the guard lives"]
+pub struct EnterGuard<'a> {
+    /// Removes this guard's entry from the thread's context when dropped.
+    _context: context::ContextGuard,
+    /// Borrows the runtime: it cannot be dropped while it is entered.
+    _runtime: std::marker::PhantomData<&'a Runtime>,
+}
+
+impl std::fmt::Debug for EnterGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
     }
 }
 

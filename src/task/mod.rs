@@ -46,7 +46,9 @@ use crate::runtime::{Handle, RemoteJoinHandle};
 /// starts on one of the loop's next turns, not inside `spawn`.
 ///
 /// # Panics
-/// If called outside a `coop` runtime (outside `block_on`). A destructor
+/// If called outside a `coop` runtime (outside `block_on`, and not under
+/// the guard of [`Runtime::enter`](crate::Runtime::enter), whose spawns
+/// run at the runtime's next `block_on`). A destructor
 /// run while a runtime is dropped may still spawn on it: that task is
 /// dropped with the others, never polled.
 ///
@@ -87,7 +89,8 @@ where
         drop(future);
         panic!(
             "coop::spawn called outside of a coop runtime: \
-             spawn tasks from inside coop::block_on (or Runtime::block_on)"
+             spawn tasks from inside coop::block_on (or Runtime::block_on), \
+             or under the guard of Runtime::enter"
         )
     };
     core.executor.spawn(future, name, location).1

@@ -160,11 +160,13 @@ impl Future for Sleep {
             }
         }
         // The current runtime's timers, if its loop runs: a runtime being
-        // dropped is current too (for its tasks' destructors), but no loop
-        // will fire a timer filed with it, so that is a panic, not a wait.
+        // dropped is current too (for its tasks' destructors), and so is one
+        // entered with `Runtime::enter`, but no loop will fire a timer filed
+        // with either, so that is a panic, not a wait.
         let timers = context::with_running(|core| core.timers.clone()).expect(
             "coop::time::Sleep polled outside of a coop runtime \
-             (or while its runtime is being dropped, with no loop to fire it)",
+             (or while its runtime is being dropped, or only entered with \
+             Runtime::enter: no loop would fire it)",
         );
         let key = timers.insert(this.deadline, cx.waker().clone());
         this.timer = Some((timers, key));
