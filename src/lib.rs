@@ -32,6 +32,8 @@
 //! 1. **[`block_on`] starts the loop** ([`runtime`]). The future you pass is
 //!    polled on this thread; [`spawn`] adds more tasks beside it. Each turn
 //!    of the loop polls *only the tasks that were ready when the turn began*.
+//!    ([`Runtime::enter`] makes a runtime current without running its loop,
+//!    to bind sockets or spawn before `block_on`.)
 //! 2. **A task is a slot in a slab** ([`task`]). Spawning boxes the future,
 //!    gives it a slab key plus a generation, and queues that id. Its
 //!    [`JoinHandle`] shares the slot's cell and receives the output.
