@@ -1,6 +1,6 @@
 //! `AbortHandle`: cancelling a task without its `JoinHandle`.
 //!
-//! Each task here is a [`Probe`] (or holds one): it counts its polls and
+//! Each task here is a `util::Probe` (or holds one): it counts its polls and
 //! its drops, so a test sees that an abort dropped the future and that no
 //! poll came after it.
 #![allow(clippy::async_yields_async)] // tests return join handles from block_on on purpose
@@ -8,44 +8,11 @@
 mod util;
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 
 use coop::task::{AbortHandle, JoinSet};
 use coop::{JoinError, JoinHandle};
-use util::with_deadline;
-
-/// Counts polls and drops of a future that is never ready on its own.
-struct Probe {
-    polls: Rc<Cell<u32>>,
-    drops: Rc<Cell<u32>>,
-}
-
-impl Future for Probe {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
-        self.polls.set(self.polls.get() + 1);
-        Poll::Pending
-    }
-}
-
-impl Drop for Probe {
-    fn drop(&mut self) {
-        self.drops.set(self.drops.get() + 1);
-    }
-}
-
-fn probe() -> (Probe, Rc<Cell<u32>>, Rc<Cell<u32>>) {
-    let polls = Rc::new(Cell::new(0));
-    let drops = Rc::new(Cell::new(0));
-    let p = Probe {
-        polls: polls.clone(),
-        drops: drops.clone(),
-    };
-    (p, polls, drops)
-}
+use util::{probe, turns, with_deadline};
 
 /// Sets its flag when dropped: a task's output whose drop must be seen.
 struct Flag(Rc<Cell<bool>>);
@@ -53,13 +20,6 @@ struct Flag(Rc<Cell<bool>>);
 impl Drop for Flag {
     fn drop(&mut self) {
         self.0.set(true);
-    }
-}
-
-/// Lets the loop run a few turns.
-async fn turns(n: usize) {
-    for _ in 0..n {
-        coop::yield_now().await;
     }
 }
 

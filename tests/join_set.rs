@@ -18,7 +18,7 @@ use futures::io::{AsyncReadExt, AsyncWriteExt};
 
 use coop::net::TcpStream;
 use coop::task::JoinSet;
-use util::with_deadline;
+use util::{turns, with_deadline};
 
 /// Sets its flag when dropped: shows that a task's future (or output) was
 /// dropped.
@@ -51,13 +51,6 @@ async fn read_one(mut stream: TcpStream, guard: Option<Flag>) -> u8 {
     let mut byte = [0u8];
     stream.read_exact(&mut byte).await.unwrap();
     byte[0]
-}
-
-/// Lets the loop run a few turns.
-async fn turns(n: usize) {
-    for _ in 0..n {
-        coop::yield_now().await;
-    }
 }
 
 /// A set of three tasks, each reading one byte from its own loopback

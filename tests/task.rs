@@ -9,44 +9,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use coop::{JoinError, JoinHandle};
-use util::{PanicOnDrop, with_deadline};
-
-/// Counts polls and drops of a future that is never ready on its own.
-struct Probe {
-    polls: Rc<Cell<u32>>,
-    drops: Rc<Cell<u32>>,
-}
-
-impl Future for Probe {
-    type Output = ();
-    fn poll(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> Poll<()> {
-        self.polls.set(self.polls.get() + 1);
-        Poll::Pending
-    }
-}
-
-impl Drop for Probe {
-    fn drop(&mut self) {
-        self.drops.set(self.drops.get() + 1);
-    }
-}
-
-fn probe() -> (Probe, Rc<Cell<u32>>, Rc<Cell<u32>>) {
-    let polls = Rc::new(Cell::new(0));
-    let drops = Rc::new(Cell::new(0));
-    let p = Probe {
-        polls: polls.clone(),
-        drops: drops.clone(),
-    };
-    (p, polls, drops)
-}
-
-/// Lets the loop run a few turns.
-async fn turns(n: usize) {
-    for _ in 0..n {
-        coop::yield_now().await;
-    }
-}
+use util::{PanicOnDrop, probe, turns, with_deadline};
 
 #[test]
 fn spawn_and_join_returns_output() {

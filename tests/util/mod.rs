@@ -257,3 +257,50 @@ fn run_delay() -> Duration {
         .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
         .map_or(Duration::ZERO, Duration::from_nanos)
 }
+
+/// Counts polls and drops of a future that is never ready on its own:
+/// a test sees whether an abort dropped a task's future, and that no
+/// poll came after.
+pub struct Probe {
+    polls: std::rc::Rc<std::cell::Cell<u32>>,
+    drops: std::rc::Rc<std::cell::Cell<u32>>,
+}
+
+impl std::future::Future for Probe {
+    type Output = ();
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.polls.set(self.polls.get() + 1);
+        std::task::Poll::Pending
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
+
+/// A [`Probe`], with its poll and drop counters.
+pub fn probe() -> (
+    Probe,
+    std::rc::Rc<std::cell::Cell<u32>>,
+    std::rc::Rc<std::cell::Cell<u32>>,
+) {
+    let polls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let drops = std::rc::Rc::new(std::cell::Cell::new(0));
+    let p = Probe {
+        polls: polls.clone(),
+        drops: drops.clone(),
+    };
+    (p, polls, drops)
+}
+
+/// Lets the loop run a few turns.
+pub async fn turns(n: usize) {
+    for _ in 0..n {
+        coop::yield_now().await;
+    }
+}
