@@ -101,7 +101,7 @@ struct Frame {
 
 /// Who made a runtime current.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+enum Kind {
     /// `Runtime::enter`: current, no loop running.
     Entered,
     /// `Runtime::block_on`: its loop runs.
@@ -157,7 +157,7 @@ pub(crate) fn schedule_local(runtime_id: u64, id: TaskId) -> bool {
 /// runtime is being dropped (see [`enter_for_drop`]). Over a runtime
 /// entered with `Runtime::enter` it is allowed.
 #[track_caller]
-pub(crate) fn enter(core: Rc<Core>) -> ContextGuard {
+pub(crate) fn enter_for_loop(core: Rc<Core>) -> ContextGuard {
     // The panic comes out here, not in a closure, so that
     // `#[track_caller]` reports it at the `block_on` call.
     match push(core, Kind::Running) {
@@ -172,9 +172,9 @@ pub(crate) fn enter(core: Rc<Core>) -> ContextGuard {
 /// Makes `core` current, with no loop running, for `Runtime::enter`.
 ///
 /// # Panics
-/// Where [`enter`] does (see the module docs for why).
+/// Where [`enter_for_loop`] does (see the module docs for why).
 #[track_caller]
-pub(crate) fn enter_entered(core: Rc<Core>) -> ContextGuard {
+pub(crate) fn enter_for_user(core: Rc<Core>) -> ContextGuard {
     match push(core, Kind::Entered) {
         Some(guard) => guard,
         None => panic!(
@@ -276,15 +276,15 @@ mod tests {
         let a = Runtime::new().unwrap();
         let b = Runtime::new().unwrap();
         let (ida, idb) = (a.core.id, b.core.id);
-        let ga = enter_entered(a.core.clone());
-        let gb = enter_entered(b.core.clone());
-        let ga2 = enter_entered(a.core.clone());
+        let ga = enter_for_user(a.core.clone());
+        let gb = enter_for_user(b.core.clone());
+        let ga2 = enter_for_user(a.core.clone());
         assert_eq!(current_id(), Some(ida));
         drop(gb); // from the middle
         assert_eq!(current_id(), Some(ida));
         drop(ga2); // the newest: the oldest is current again
         assert_eq!(current_id(), Some(ida));
-        let gb = enter_entered(b.core.clone());
+        let gb = enter_for_user(b.core.clone());
         drop(ga); // from the bottom
         assert_eq!(current_id(), Some(idb));
         drop(gb);

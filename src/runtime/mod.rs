@@ -356,7 +356,7 @@ impl Runtime {
     /// join handles).
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        let _enter = context::enter(self.core.clone());
+        let _enter = context::enter_for_loop(self.core.clone());
         let core = &*self.core;
         let executor = &core.executor;
 
@@ -524,7 +524,7 @@ impl Runtime {
     #[track_caller]
     pub fn enter(&self) -> EnterGuard<'_> {
         EnterGuard {
-            _context: context::enter_entered(self.core.clone()),
+            _context: context::enter_for_user(self.core.clone()),
             _runtime: std::marker::PhantomData,
         }
     }

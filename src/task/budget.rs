@@ -18,9 +18,8 @@
 //! [`TASK_BUDGET`]: crate::runtime::TASK_BUDGET
 
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 
 use crate::reactor::Reactor;
 use crate::runtime::context;
@@ -42,33 +41,21 @@ use crate::runtime::context;
 /// });
 /// ```
 pub async fn consume_budget() {
-    ConsumeBudget { yielded: false }.await
-}
-
-/// The future of [`consume_budget`].
-struct ConsumeBudget {
-    /// It gave the loop back once already: the next poll is the task's
-    /// next turn, and ends it.
-    yielded: bool,
-}
-
-impl Future for ConsumeBudget {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let spent = context::with_current(|core| core.reactor.take_budget()) == Some(false);
-        // After its one yield, a call ends at once, but it still takes its
-        // unit from the new budget, as a socket operation tried again
-        // does: so every turn holds exactly `TASK_BUDGET` calls, not one
-        // more. (The unit is there unless a combinator polls this again
-        // within the same poll of the task; it ends then all the same.)
-        if self.yielded || !spent {
-            return Poll::Ready(());
-        }
-        self.yielded = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
+    if !take_unit() {
+        crate::yield_now().await;
+        // Back at the task's next poll, the call still takes its unit from
+        // the new budget, as a socket operation tried again does: so every
+        // turn holds exactly `TASK_BUDGET` calls, not one more. (The unit
+        // is there unless a combinator polls this again within the same
+        // poll of the task; the call ends then all the same.)
+        take_unit();
     }
+}
+
+/// Takes a unit of the current runtime's budget; false only if a coop
+/// task's budget is spent (see `Reactor::take_budget`).
+fn take_unit() -> bool {
+    context::with_current(|core| core.reactor.take_budget()) != Some(false)
 }
 
 /// Runs `future` with no budget: its socket operations never give the
