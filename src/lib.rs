@@ -65,8 +65,9 @@
 //! 8. **Sockets** ([`net`]) are where tasks meet the reactor: every
 //!    `WouldBlock` becomes "note who waits, return `Pending`". Every
 //!    operation tried spends a unit of the task's budget
-//!    ([`runtime::TASK_BUDGET`] per poll), so that a task whose sockets
-//!    never make it wait still gives the loop back
+//!    ([`runtime::TASK_BUDGET`] per poll), as does a sleep that completes
+//!    and a join handle that returns, so that a task that never has to
+//!    wait still gives the loop back
 //!    ([`task::consume_budget`], [`task::unconstrained`]).
 //!    [`signal`] turns Unix signals into readiness the same way, through a
 //!    self-pipe (Ctrl-C as a future, for graceful shutdown).

@@ -13,12 +13,14 @@ use std::cell::Cell;
 use std::future::Future;
 use std::io::Write;
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
 use coop::net::{TcpStream, UdpSocket};
 use coop::runtime::TASK_BUDGET;
 use coop::task::{consume_budget, unconstrained};
+use coop::time::MissedTickBehavior;
 use util::{listener, with_deadline};
 
 /// Enough operations to run past the budget more than twice.
@@ -334,6 +336,133 @@ fn the_waker_of_an_operation_over_budget_may_use_the_reactor() {
             .await
             .unwrap();
             assert_eq!((sent, yields), (1, 1));
+        });
+    });
+}
+
+#[test]
+fn a_loop_over_sleeps_already_due_lets_the_next_task_run() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let sleeps = Rc::new(Cell::new(0));
+            let count = sleeps.clone();
+            let hog = async move {
+                for _ in 0..OPS {
+                    coop::time::sleep(Duration::ZERO).await; // due at its first poll
+                    bump(&count);
+                }
+            };
+            let (seen, done) = seen_by_the_next_task(hog, sleeps).await;
+            assert_eq!(done, OPS);
+            assert_eq!(seen, u32::from(TASK_BUDGET));
+        });
+    });
+}
+
+#[test]
+fn an_interval_whose_ticks_are_overdue_lets_the_next_task_run() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let mut ticks = coop::time::interval(Duration::from_micros(1));
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
+            // Tens of thousands of ticks fall due meanwhile, far more than
+            // the loop below takes before the deadline of its last one.
+            std::thread::sleep(Duration::from_millis(50));
+            let count = Rc::new(Cell::new(0));
+            let counted = count.clone();
+            let hog = async move {
+                for _ in 0..OPS {
+                    ticks.tick().await;
+                    bump(&counted);
+                }
+            };
+            let (seen, done) = seen_by_the_next_task(hog, count).await;
+            assert_eq!(done, OPS);
+            assert_eq!(seen, u32::from(TASK_BUDGET));
+        });
+    });
+}
+
+#[test]
+fn awaiting_tasks_that_have_finished_lets_the_next_task_run() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            // Queued ahead of the two tasks below, so all have finished
+            // when the first of those awaits them.
+            let handles: Vec<_> = (0..OPS).map(|n| coop::spawn(async move { n })).collect();
+            let joined = Rc::new(Cell::new(0));
+            let count = joined.clone();
+            let hog = async move {
+                for (n, handle) in (0..OPS).zip(handles) {
+                    assert_eq!(handle.await.unwrap(), n);
+                    bump(&count);
+                }
+            };
+            let (seen, done) = seen_by_the_next_task(hog, joined).await;
+            assert_eq!(done, OPS);
+            assert_eq!(seen, u32::from(TASK_BUDGET));
+        });
+    });
+}
+
+#[test]
+fn a_join_set_of_finished_tasks_lets_the_next_task_run() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let mut set = coop::task::JoinSet::new();
+            for n in 0..OPS {
+                set.spawn(async move { n });
+            }
+            let joined = Rc::new(Cell::new(0));
+            let count = joined.clone();
+            let hog = async move {
+                while let Some(result) = set.join_next().await {
+                    result.unwrap();
+                    bump(&count);
+                }
+            };
+            let (seen, done) = seen_by_the_next_task(hog, joined).await;
+            assert_eq!(done, OPS);
+            assert!(
+                seen < OPS && seen >= u32::from(TASK_BUDGET),
+                "the next task ran after {seen} joins"
+            );
+        });
+    });
+}
+
+#[test]
+fn a_timeout_fires_though_its_future_spends_every_budget() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            // Spends its whole budget at every poll and never finishes: the
+            // deadline, polled after it each time, finds nothing left. It
+            // must fire all the same.
+            let spender = async {
+                loop {
+                    consume_budget().await;
+                }
+            };
+            let result = coop::time::timeout(Duration::from_millis(10), spender).await;
+            assert!(result.is_err());
+        });
+    });
+}
+
+#[test]
+fn a_task_held_back_by_its_budget_completes_its_sleep_at_the_next_poll() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            for _ in 0..TASK_BUDGET {
+                consume_budget().await;
+            }
+            // The budget is spent: this sleep yields once, then completes;
+            // the budget it finds then is a new one.
+            let sleep = coop::time::sleep(Duration::ZERO);
+            let mut sleep = std::pin::pin!(sleep);
+            assert!(futures::poll!(sleep.as_mut()).is_pending());
+            assert!(!futures::future::FusedFuture::is_terminated(&*sleep));
+            sleep.await;
         });
     });
 }

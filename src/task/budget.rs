@@ -11,6 +11,14 @@
 //! identity of the running task, because socket operations, which spend
 //! it, reach the reactor anyway (`Reactor::take_budget`).
 //!
+//! Two kinds of future besides sockets spend a unit each time they
+//! complete: a [`Sleep`](crate::time::Sleep) (and so an
+//! [`Interval`](crate::time::Interval)'s tick) and a
+//! [`JoinHandle`](crate::JoinHandle), through [`poll_proceed`]. A loop over
+//! ticks that are all overdue, or over handles of tasks that have all
+//! finished, is the same hog as a reader whose data is all there. A
+//! pending one spends nothing: waiting already gives the loop back.
+//!
 //! A loop that does no coop I/O (it drains a `futures` channel, say, or
 //! computes) can take part with [`consume_budget`]; a future that must not
 //! be cut short can be run with [`unconstrained`].
@@ -20,6 +28,7 @@
 use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use crate::reactor::Reactor;
 use crate::runtime::context;
@@ -49,6 +58,21 @@ pub async fn consume_budget() {
         // is there unless a combinator polls this again within the same
         // poll of the task; the call ends then all the same.)
         take_unit();
+    }
+}
+
+/// For a future about to complete: `Ready` with a unit of the running
+/// task's budget taken, or, if the budget is spent, `Pending` with the
+/// task woken to complete it at its next poll (a yield, as a socket
+/// operation over budget gives). Called only once the future knows it is
+/// ready, so that a future that waits spends nothing; tokio's
+/// `poll_proceed` takes the unit first and gives it back on `Pending`.
+pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
+    if take_unit() {
+        Poll::Ready(())
+    } else {
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 

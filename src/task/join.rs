@@ -84,10 +84,21 @@ impl<T> JoinHandle<T> {
     }
 }
 
+/// A handle whose task has finished spends a unit of the awaiting task's
+/// cooperative budget as it returns the result (see
+/// [`consume_budget`](super::consume_budget)): a loop that awaits a
+/// thousand finished tasks, as `JoinSet::join_next` does, gives the loop
+/// back every budget. With the budget spent, it returns the result at the
+/// task's next poll instead.
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.task.is_finished() {
+            // Before the result is taken, and outside the cell's borrow:
+            // the wake of a task held back here may run any waker's code.
+            std::task::ready!(super::poll_proceed(cx));
+        }
         self.task.poll_join(cx)
     }
 }

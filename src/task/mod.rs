@@ -27,6 +27,7 @@ pub(crate) mod waker;
 mod yield_now;
 
 pub use abort::AbortHandle;
+pub(crate) use budget::poll_proceed;
 pub use budget::{consume_budget, unconstrained};
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;

@@ -122,13 +122,39 @@ impl Sleep {
     }
 }
 
+/// A sleep that completes spends a unit of its task's cooperative budget
+/// (see [`crate::task::consume_budget`]): a loop over an interval whose
+/// ticks are all overdue gives the loop back as a reader whose data is all
+/// there does. With the budget spent, a sleep that is due completes at the
+/// task's next poll instead.
 impl Future for Sleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        if this.now() >= this.deadline {
-            if let Some((timers, key)) = this.timer.take() {
+        self.get_mut().poll_deadline(cx, Spend::Budget)
+    }
+}
+
+/// Whether a sleep that completes spends its task's budget.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spend {
+    /// It does: a plain sleep, an interval's tick.
+    Budget,
+    /// It does not: a [`timeout`](super::timeout())'s deadline, which must
+    /// fire even when the future it guards spends every budget.
+    Nothing,
+}
+
+impl Sleep {
+    /// [`poll`](Future::poll), with the budget spent or not (`spend`).
+    pub(crate) fn poll_deadline(&mut self, cx: &mut Context<'_>, spend: Spend) -> Poll<()> {
+        if self.now() >= self.deadline {
+            if spend == Spend::Budget {
+                // Before anything is taken out: a sleep held back here is
+                // still due, and completes at the next poll.
+                std::task::ready!(crate::task::poll_proceed(cx));
+            }
+            if let Some((timers, key)) = self.timer.take() {
                 timers.remove(key); // already fired, unless polled early by another wake
                 // The lateness belongs to the runtime whose task saw the
                 // sleep complete: the one it is filed with if that loop is
@@ -136,15 +162,15 @@ impl Future for Sleep {
                 // (it was moved, and is seen complete at its first poll
                 // there).
                 if timers.looping() {
-                    timers.record_lateness(this.deadline);
+                    timers.record_lateness(self.deadline);
                 } else if let Some(current) = context::with_current(|core| core.timers.clone()) {
-                    current.record_lateness(this.deadline);
+                    current.record_lateness(self.deadline);
                 }
             }
-            this.done = true;
+            self.done = true;
             return Poll::Ready(());
         }
-        if let Some((timers, key)) = &this.timer {
+        if let Some((timers, key)) = &self.timer {
             if timers.looping() {
                 if timers.update_waker(*key, cx.waker()) {
                     return Poll::Pending; // still filed here: the usual case
@@ -168,8 +194,8 @@ impl Future for Sleep {
              (or while its runtime is being dropped, or only entered with \
              Runtime::enter: no loop would fire it)",
         );
-        let key = timers.insert(this.deadline, cx.waker().clone());
-        this.timer = Some((timers, key));
+        let key = timers.insert(self.deadline, cx.waker().clone());
+        self.timer = Some((timers, key));
         Poll::Pending
     }
 }

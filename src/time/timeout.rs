@@ -6,7 +6,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use super::sleep::{far_or, sleep_until};
+use super::sleep::{Spend, far_or, sleep_until};
 
 /// The error of a [`timeout`] whose time ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +64,12 @@ pub async fn timeout_at<F: Future>(deadline: Instant, future: F) -> Result<F::Ou
         if let Poll::Ready(output) = future.as_mut().poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        std::pin::Pin::new(&mut sleep)
-            .poll(cx)
+        // The deadline spends no budget: a future that spends all of its
+        // task's budget at every poll (a reader whose data never runs
+        // out) must still be stopped by it. tokio polls its deadline
+        // unconstrained in that case for the same reason.
+        sleep
+            .poll_deadline(cx, Spend::Nothing)
             .map(|()| Err(Elapsed(())))
     })
     .await
