@@ -762,3 +762,48 @@ fn an_interval_is_a_stream_of_scheduled_instants() {
         });
     });
 }
+
+/// A waker whose `clone` files and cancels a timer. Only a hand-made
+/// `RawWaker` can run code when it is cloned (a `std::task::Wake` waker's
+/// clone is an `Arc` count), and only `unsafe` code can make one: the
+/// library forbids it, this test needs it to play the part of such a
+/// waker from another crate. Before `update_waker` cloned outside the
+/// timer queue's borrow, the clone's `insert` panicked on that borrow.
+mod timer_filing_waker {
+    use std::future::Future;
+    use std::task::{Context, RawWaker, RawWakerVTable, Waker};
+    use std::time::Duration;
+
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+
+    fn clone(_: *const ()) -> RawWaker {
+        let mut sleep = std::pin::pin!(coop::time::sleep(Duration::from_secs(60)));
+        let _ = sleep.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        RawWaker::new(std::ptr::null(), &VTABLE)
+    }
+
+    fn noop(_: *const ()) {}
+
+    pub fn waker() -> Waker {
+        // SAFETY: the data pointer is never read; every function of the
+        // table accepts any pointer.
+        unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+    }
+}
+
+#[test]
+fn a_sleep_polled_with_a_waker_whose_clone_files_a_timer() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let mut sleep = std::pin::pin!(time::sleep(Duration::from_millis(20)));
+            assert!(futures::poll!(sleep.as_mut()).is_pending()); // filed
+            // Polled again with another waker: the sleep keeps a clone of
+            // it, and that clone files a timer of its own.
+            let other = timer_filing_waker::waker();
+            let mut cx = std::task::Context::from_waker(&other);
+            assert!(sleep.as_mut().poll(&mut cx).is_pending());
+            // The clone it kept wakes nothing, so wait with the task's own.
+            sleep.await;
+        });
+    });
+}

@@ -133,13 +133,20 @@ impl Timers {
     /// Replaces a pending timer's waker if it would wake a different task.
     /// Returns false if the timer is no longer pending.
     pub(crate) fn update_waker(&self, key: TimerKey, waker: &Waker) -> bool {
+        match self.queue.borrow_mut().get_mut(key) {
+            Some(stored) if stored.will_wake(waker) => return true, // the usual case
+            Some(_) => {}
+            None => return false,
+        }
+        // Another waker: cloned, and the old one dropped, with no queue
+        // borrow held, as `remove`'s waker is: a waker's clone and drop
+        // may run any code (a hand-made `RawWaker`'s do), even code that
+        // files a timer; so the timer is looked up again after the clone.
+        let new = waker.clone();
         let replaced = match self.queue.borrow_mut().get_mut(key) {
-            Some(stored) if stored.will_wake(waker) => None,
-            Some(stored) => Some(std::mem::replace(stored, waker.clone())),
+            Some(stored) => std::mem::replace(stored, new),
             None => return false,
         };
-        // Dropped with no queue borrow held, as `remove`'s waker is: a
-        // waker's drop may run any code, even code that files a timer.
         drop(replaced);
         true
     }
