@@ -351,3 +351,61 @@ fn a_sleep_polled_under_the_guard_with_no_loop_panics_naming_enter() {
         assert_eq!(rt.metrics().timers_pending, 0);
     });
 }
+
+/// True if no runtime is current: a socket, a spawn and
+/// `Handle::current` all behave as outside every runtime.
+fn nothing_current() -> bool {
+    let socket_refused = match UdpSocket::bind("127.0.0.1:0") {
+        Ok(_) => false,
+        Err(e) => e
+            .to_string()
+            .contains("must be created inside a coop runtime"),
+    };
+    let spawn_refused = catch_unwind(|| drop(coop::spawn(async {}))).is_err();
+    let handle_refused = catch_unwind(coop::runtime::Handle::current).is_err();
+    socket_refused && spawn_refused && handle_refused
+}
+
+/// A guard that is `mem::forget`-ed never removes its entry, but the
+/// runtime's drop takes every entry of that runtime with it: the dead
+/// runtime is not left current (a spawn there would never run, nor be
+/// cancelled), and the entries of other runtimes, above or below it, stay.
+#[test]
+fn a_forgotten_guard_leaves_nothing_current_after_its_runtime_is_dropped() {
+    with_deadline(10, || {
+        // Alone.
+        let rt = Runtime::new().unwrap();
+        std::mem::forget(rt.enter());
+        std::mem::forget(rt.enter());
+        drop(rt);
+        assert!(nothing_current(), "the dropped runtime is not current");
+
+        // Between live guards of another runtime: that one stays current.
+        let a = Runtime::new().unwrap();
+        let ga = a.enter();
+        let b = Runtime::new().unwrap();
+        std::mem::forget(b.enter());
+        let ga2 = a.enter();
+        std::mem::forget(b.enter());
+        drop(b);
+        assert_eq!(current_of(&[&a]), Some(0));
+        drop(ga2);
+        assert_eq!(current_of(&[&a]), Some(0));
+        drop(ga);
+        assert!(nothing_current(), "no guard left");
+
+        // Dropped inside another runtime's loop, above its entry: the
+        // running loop stays current, and after it nothing is.
+        let c = Runtime::new().unwrap();
+        std::mem::forget(c.enter());
+        let a = &a;
+        a.block_on(async move {
+            drop(c);
+            assert_eq!(current_of(&[a]), Some(0), "a's loop runs");
+            coop::spawn(async { coop::yield_now().await })
+                .await
+                .unwrap();
+        });
+        assert!(nothing_current(), "nothing after the loop");
+    });
+}

@@ -46,6 +46,10 @@
 //! `EnterGuard` may not (dropped before a newer one, or moved into the
 //! `block_on` future and dropped there). Each guard removes its own frame,
 //! wherever it stands, and the current runtime is the newest frame left.
+//! A guard that never drops (an `EnterGuard` passed to `mem::forget`)
+//! leaves its frame behind; the end of its runtime's drop (the `Dropping`
+//! guard) removes every frame of that runtime still on the stack, so that
+//! a dead runtime is never current.
 //! tokio panics on an out-of-order drop instead, and leaves its context
 //! as it was: a panic from a destructor aborts the process if it comes
 //! during another panic, and the runtime left current would keep its core
@@ -240,16 +244,32 @@ impl Drop for ContextGuard {
         };
         let removed = CONTEXT.try_with(|context| {
             let mut frames = context.frames.borrow_mut();
-            // Usually the newest: search from the top.
+            // Usually the newest: search from the top. (Not found: a
+            // runtime's drop took it, see below.)
             let at = frames.iter().rposition(|frame| frame.serial == serial)?;
             let frame = frames.remove(at);
-            let previous = if at == frames.len() {
+            let mut newest_gone = at == frames.len();
+            // The end of a runtime's drop takes every frame of that
+            // runtime still here: those of `EnterGuard`s that were
+            // `mem::forget`-ed (no live guard can be left: each borrows
+            // the runtime). Left behind, they would keep the dead runtime
+            // current, taking sockets and spawns that no loop will ever
+            // serve, and its core alive.
+            let mut stale = Vec::new();
+            if frame.kind == Kind::Dropping && frames.iter().any(|f| f.core.id == frame.core.id) {
+                let all = std::mem::take(&mut *frames);
+                let kept;
+                (stale, kept) = all.into_iter().partition(|f| f.core.id == frame.core.id);
+                *frames = kept;
+                newest_gone = true; // (it may not have been: no matter)
+            }
+            let previous = if newest_gone {
                 let below = frames.last().map(|frame| frame.core.clone());
                 std::mem::replace(&mut *context.current.borrow_mut(), below)
             } else {
                 None // a frame below the newest: the current runtime stays
             };
-            Some((frame, previous))
+            Some((frame, stale, previous))
         });
         // The `Rc`s are dropped here, after the borrows end.
         drop(removed);
@@ -290,5 +310,27 @@ mod tests {
         drop(gb);
         assert_eq!(current_id(), None);
         assert_eq!(frames(), 0);
+    }
+
+    /// A forgotten guard's frame leaves with its runtime's drop, and
+    /// with it the frame's `Rc`: the core is freed, not leaked.
+    #[test]
+    fn a_runtime_s_drop_removes_the_frames_of_its_forgotten_guards() {
+        let a = Runtime::new().unwrap();
+        let b = Runtime::new().unwrap();
+        let ga = enter_for_user(a.core.clone());
+        std::mem::forget(b.enter());
+        std::mem::forget(enter_for_user(a.core.clone()));
+        std::mem::forget(b.enter());
+        let core_b = Rc::downgrade(&b.core);
+        drop(b);
+        assert!(core_b.upgrade().is_none(), "b's core was freed");
+        assert_eq!(frames(), 2, "a's two frames stay");
+        assert_eq!(current_id(), Some(a.core.id));
+        drop(ga);
+        let core_a = Rc::downgrade(&a.core);
+        drop(a);
+        assert!(core_a.upgrade().is_none(), "a's core was freed");
+        assert_eq!((frames(), current_id()), (0, None));
     }
 }

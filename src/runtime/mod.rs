@@ -567,12 +567,33 @@ impl Runtime {
 /// back; see [`Runtime::enter`] for nesting and order.
 ///
 /// `!Send`, like the runtime: the current runtime is a per-thread thing.
+///
+/// It borrows the runtime, which cannot be dropped (or moved) while the
+/// guard lives:
+///
+/// ```compile_fail,E0505
+/// let rt = coop::Runtime::new().unwrap();
+/// let _guard = rt.enter();
+/// drop(rt); // refused: `_guard` is dropped at the end of the scope
+/// ```
 #[must_use = "the runtime is current only while the guard lives"]
 pub struct EnterGuard<'a> {
     /// Removes this guard's entry from the thread's context when dropped.
     _context: context::ContextGuard,
-    /// Borrows the runtime: it cannot be dropped while it is entered.
+    /// Borrows the runtime: it cannot be dropped while it is entered (with
+    /// the `Drop` impl below; a guard that is `mem::forget`-ed lets go of
+    /// the borrow, and the runtime's drop removes its entry instead).
     _runtime: std::marker::PhantomData<&'a Runtime>,
+}
+
+/// Nothing to do here (the `ContextGuard` field removes the entry), but
+/// the impl must exist: it is what makes dropping the guard a use of its
+/// borrow. Without it the guard has no `Drop` of its own, the borrow checker
+/// lets the borrow end at the guard's last *explicit* use, and
+/// `let _guard = rt.enter(); drop(rt);` compiles, leaving the dropped
+/// runtime current until the end of the scope.
+impl Drop for EnterGuard<'_> {
+    fn drop(&mut self) {}
 }
 
 impl std::fmt::Debug for EnterGuard<'_> {
