@@ -205,13 +205,21 @@ fn a_clone_aborts_the_same_task() {
             let original = handle.abort_handle();
             let clone = original.clone();
             drop(original);
-            assert_eq!(format!("{clone:?}"), "AbortHandle { finished: false }");
+            let id = handle.id();
+            assert_eq!(clone.id(), id);
+            assert_eq!(
+                format!("{clone:?}"),
+                format!("AbortHandle {{ id: {id:?}, finished: false }}")
+            );
             clone.abort();
             turns(2).await;
             assert_eq!((polls.get(), drops.get()), (0, 1), "cancelled unpolled");
             assert!(clone.is_finished());
             assert!(handle.await.unwrap_err().is_cancelled());
-            assert_eq!(format!("{clone:?}"), "AbortHandle { finished: true }");
+            assert_eq!(
+                format!("{clone:?}"),
+                format!("AbortHandle {{ id: {id:?}, finished: true }}")
+            );
         });
     });
 }

@@ -589,3 +589,103 @@ fn a_join_handle_that_returned_sits_out_select() {
         });
     });
 }
+
+#[test]
+fn a_task_knows_its_id_and_its_handles_say_the_same() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let handle = coop::spawn(async { coop::task::id() });
+            let abort = handle.abort_handle();
+            let id = handle.id();
+            assert_eq!(abort.id(), id);
+            assert_eq!(handle.await.unwrap(), id, "the task saw another id");
+            // A JoinSet's abort handle names the task it cancels.
+            let mut set = coop::task::JoinSet::new();
+            let abort = set.spawn(async { coop::task::id() });
+            assert_eq!(set.join_next().await.unwrap().unwrap(), abort.id());
+        });
+    });
+}
+
+#[test]
+fn ids_are_never_reused_though_slots_are() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..100 {
+                // Each finishes before the next is spawned: all of them
+                // take the same slab slot, and each a new id.
+                let handle = coop::spawn(async { coop::task::id() });
+                let id = handle.await.unwrap();
+                assert!(seen.insert(id), "id {id} came twice");
+            }
+            // And they count up in spawn order.
+            let first = coop::spawn(async {}).id();
+            let second = coop::spawn(async {}).id();
+            assert!(first < second);
+        });
+    });
+}
+
+#[test]
+fn try_id_is_none_outside_a_task() {
+    with_deadline(10, || {
+        assert_eq!(coop::task::try_id(), None, "outside every runtime");
+        let runtime = coop::Runtime::new().unwrap();
+        runtime.block_on(async {
+            assert_eq!(coop::task::try_id(), None, "in the block_on future");
+            let inside = coop::spawn(async { coop::task::try_id() });
+            let id = inside.id();
+            assert_eq!(inside.await.unwrap(), Some(id), "in a task");
+            assert_eq!(coop::task::try_id(), None, "back in block_on");
+        });
+        let _entered = runtime.enter();
+        assert_eq!(coop::task::try_id(), None, "under Runtime::enter");
+    });
+}
+
+#[test]
+#[should_panic(expected = "coop::task::id called outside of a task")]
+fn id_outside_a_task_panics() {
+    coop::block_on(async {
+        coop::task::id();
+    });
+}
+
+/// Notes `task::try_id()` when dropped.
+struct NoteIdOnDrop(Rc<Cell<Option<Option<coop::task::Id>>>>);
+
+impl Drop for NoteIdOnDrop {
+    fn drop(&mut self) {
+        self.0.set(Some(coop::task::try_id()));
+    }
+}
+
+#[test]
+fn a_task_s_destructor_knows_its_id_when_aborted_but_not_when_its_runtime_drops_it() {
+    with_deadline(10, || {
+        let aborted = Rc::new(Cell::new(None));
+        let dropped = Rc::new(Cell::new(None));
+        let runtime = coop::Runtime::new().unwrap();
+        let (note_aborted, note_dropped) = (aborted.clone(), dropped.clone());
+        let id = runtime.block_on(async move {
+            let handle = coop::spawn(async move {
+                let _note = NoteIdOnDrop(note_aborted);
+                std::future::pending::<()>().await;
+            });
+            let id = handle.id();
+            turns(2).await; // polled once: it holds the note
+            handle.abort();
+            assert!(handle.await.unwrap_err().is_cancelled());
+            coop::spawn(async move {
+                let _note = NoteIdOnDrop(note_dropped);
+                std::future::pending::<()>().await;
+            });
+            turns(2).await;
+            id
+        });
+        assert_eq!(aborted.get(), Some(Some(id)), "dropped by its abort");
+        drop(runtime);
+        assert_eq!(dropped.get(), Some(None), "dropped with its runtime");
+    });
+}

@@ -144,6 +144,11 @@ impl Running {
         }
     }
 
+    /// The task.
+    pub(crate) fn task(&self) -> TaskId {
+        self.id
+    }
+
     /// Whether `waker` is the running task's own.
     #[inline]
     fn owns(&self, waker: &Waker) -> bool {

@@ -301,7 +301,10 @@ impl Executor {
         };
         self.push(id, WakeReason::Spawn);
         self.stats.spawned.set(self.stats.spawned.get() + 1);
-        (generation, JoinHandle::new(cell))
+        (
+            generation,
+            JoinHandle::new(cell, crate::task::Id::new(generation)),
+        )
     }
 
     /// Queues a woken task, unless it is queued already or gone, labelling

@@ -71,6 +71,7 @@
 use std::fmt;
 use std::rc::Weak;
 
+use super::Id;
 use super::cell::AbortTarget;
 
 /// An owned permission to cancel a spawned task, without awaiting it and
@@ -113,11 +114,20 @@ pub struct AbortHandle {
     /// handle keeps neither the cell's future nor its output alive (see
     /// the module docs); gone means finished.
     task: Weak<dyn AbortTarget>,
+    /// The task's number, for [`id`](Self::id).
+    id: Id,
 }
 
 impl AbortHandle {
-    pub(crate) fn new(task: Weak<dyn AbortTarget>) -> AbortHandle {
-        AbortHandle { task }
+    pub(crate) fn new(task: Weak<dyn AbortTarget>, id: Id) -> AbortHandle {
+        AbortHandle { task, id }
+    }
+
+    /// The task's [`Id`], as its [`JoinHandle::id`](super::JoinHandle::id)
+    /// says: to tell which of a [`JoinSet`](super::JoinSet)'s tasks a
+    /// handle cancels, or to key a map of handles.
+    pub fn id(&self) -> Id {
+        self.id
     }
 
     /// Asks the runtime to cancel the task, as
@@ -148,6 +158,7 @@ impl AbortHandle {
 impl fmt::Debug for AbortHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AbortHandle")
+            .field("id", &self.id)
             .field("finished", &self.is_finished())
             .finish()
     }

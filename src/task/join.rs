@@ -8,8 +8,8 @@ use std::rc::{Rc, Weak};
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
-use super::AbortHandle;
 use super::cell::{AbortTarget, JoinTarget};
+use super::{AbortHandle, Id};
 use crate::runtime::executor::drop_quietly;
 
 /// An owned permission to await a spawned task's output.
@@ -37,11 +37,20 @@ use crate::runtime::executor::drop_quietly;
 pub struct JoinHandle<T> {
     /// The task's shared cell, seen through its output type.
     task: Rc<dyn JoinTarget<T>>,
+    /// The task's number. Kept here, not in the cell: a cell exists per
+    /// task (per connection, in a server), a handle only while someone
+    /// holds it.
+    id: Id,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: Rc<dyn JoinTarget<T>>) -> JoinHandle<T> {
-        JoinHandle { task }
+    pub(crate) fn new(task: Rc<dyn JoinTarget<T>>, id: Id) -> JoinHandle<T> {
+        JoinHandle { task, id }
+    }
+
+    /// The task's [`Id`]: what [`task::id`](super::id) returns inside it.
+    pub fn id(&self) -> Id {
+        self.id
     }
 
     /// Asks the runtime to cancel the task. The task is not polled again:
@@ -80,7 +89,7 @@ impl<T> JoinHandle<T> {
         // Weak, so that the abort handle keeps nothing in the cell alive;
         // upcast (`dyn JoinTarget<T>` to `dyn AbortTarget`) to forget `T`.
         let task: Weak<dyn JoinTarget<T>> = Rc::downgrade(&self.task);
-        AbortHandle::new(task as Weak<dyn AbortTarget>)
+        AbortHandle::new(task as Weak<dyn AbortTarget>, self.id)
     }
 }
 
@@ -127,6 +136,7 @@ impl<T> Drop for JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
+            .field("id", &self.id)
             .field("finished", &self.is_finished())
             .finish()
     }

@@ -6,7 +6,8 @@
 //! an `.await` lives inside the future value, and "switching tasks" is
 //! returning from one `poll` and calling the next.
 //!
-//! - [`id`]: how a slot in the slab is named safely (key + generation).
+//! - [`id`]: how a slot in the slab is named safely (key + generation),
+//!   and a task's public number, [`Id`].
 //! - [`waker`]: `std::task::Wake`, and the two roads to the run queue.
 //! - [`cell`]: the task's life cycle and the state it shares with its handle.
 //! - [`join`]: `JoinHandle` and `JoinError`.
@@ -29,6 +30,7 @@ mod yield_now;
 pub use abort::AbortHandle;
 pub(crate) use budget::poll_proceed;
 pub use budget::{consume_budget, unconstrained};
+pub use id::Id;
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;
 pub use yield_now::yield_now;
@@ -66,6 +68,38 @@ where
     F: Future + 'static,
 {
     spawn_named(future, None, Location::caller())
+}
+
+/// The [`Id`] of the task being polled.
+///
+/// Inside a task's destructor too, when the task returns or an abort
+/// cancels it: both drop its future in the task's own turn.
+///
+/// # Panics
+/// Outside a task: outside every runtime, in the future given to
+/// `block_on` (which is not a task, as in tokio), and in a task's
+/// destructor when its runtime drops it, or after it panicked (both drop
+/// the future outside the task's turn). [`try_id`] says `None` instead.
+#[track_caller]
+pub fn id() -> Id {
+    try_id().expect("coop::task::id called outside of a task")
+}
+
+/// The [`Id`] of the task being polled, or `None` outside a task (see
+/// [`id`]).
+///
+/// ```
+/// coop::block_on(async {
+///     assert_eq!(coop::task::try_id(), None); // the block_on future
+///     let inside = coop::spawn(async { coop::task::try_id() });
+///     assert!(inside.await.unwrap().is_some());
+/// });
+/// assert_eq!(coop::task::try_id(), None); // no runtime
+/// ```
+pub fn try_id() -> Option<Id> {
+    let running = context::with_current(|core| core.reactor.running()).flatten()?;
+    let task = running.task();
+    (task.key != id::TaskId::MAIN_KEY).then(|| Id::new(task.generation))
 }
 
 /// `#[track_caller]`, and the panic outside any closure, so that a spawn
