@@ -14,7 +14,7 @@
 //!
 //! The generation alone already names a task for the whole life of its
 //! runtime, and it is what log lines and traces call the task by ("task
-//! 7"). It is public as [`Id`]: [`task::id`](super::id) inside a task,
+//! 7"). It is public as [`Id`]: [`task::id`](super::id()) inside a task,
 //! [`JoinHandle::id`](super::JoinHandle::id) and
 //! [`AbortHandle::id`](super::AbortHandle::id) outside it, as in tokio.
 

@@ -48,7 +48,7 @@ impl<T> JoinHandle<T> {
         JoinHandle { task, id }
     }
 
-    /// The task's [`Id`]: what [`task::id`](super::id) returns inside it.
+    /// The task's [`Id`]: what [`task::id`](super::id()) returns inside it.
     pub fn id(&self) -> Id {
         self.id
     }

@@ -6,7 +6,7 @@
 //! an `.await` lives inside the future value, and "switching tasks" is
 //! returning from one `poll` and calling the next.
 //!
-//! - [`id`]: how a slot in the slab is named safely (key + generation),
+//! - [`id`](mod@id): how a slot in the slab is named safely (key + generation),
 //!   and a task's public number, [`Id`].
 //! - [`waker`]: `std::task::Wake`, and the two roads to the run queue.
 //! - [`cell`]: the task's life cycle and the state it shares with its handle.
@@ -86,7 +86,7 @@ pub fn id() -> Id {
 }
 
 /// The [`Id`] of the task being polled, or `None` outside a task (see
-/// [`id`]).
+/// [`id`](id())).
 ///
 /// ```
 /// coop::block_on(async {
