@@ -22,8 +22,14 @@
 //! sets keep-alive, buffer sizes or linger on the very socket the reactor
 //! watches, without taking it away from the reactor.
 //!
+//! [`TcpSocket`] is the step before a `TcpListener` or a `TcpStream`: a
+//! socket that takes options (`SO_REUSEPORT`, buffer sizes, ...), the
+//! backlog, or a source address before it listens or connects.
+//!
 //! Creating a socket needs a running runtime (the socket registers with its
 //! reactor); outside one, the constructors return an `io::Error` saying so.
+//! (A `TcpSocket` registers nothing until `listen` or `connect`, and only
+//! they need the runtime.)
 //! Every error is an `std::io::Error` (the OS's own, or coop's when a socket
 //! is used outside its runtime), never a panic.
 
@@ -53,12 +59,14 @@ macro_rules! impl_fd {
 mod addr;
 mod split;
 mod tcp_listener;
+mod tcp_socket;
 mod tcp_stream;
 mod udp;
 
 pub use addr::ToSocketAddrs;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use tcp_listener::TcpListener;
+pub use tcp_socket::TcpSocket;
 pub use tcp_stream::TcpStream;
 pub use udp::UdpSocket;
 

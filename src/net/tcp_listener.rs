@@ -6,15 +6,14 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::task::{Context, Poll};
 
 use mio::Interest;
-use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{TcpStream, each_addr};
+use super::{TcpSocket, TcpStream, each_addr};
 use crate::reactor::registration::{Direction, IoSource, require_runtime};
 
 /// How many finished handshakes the kernel queues for `accept` (the kernel
 /// caps it at `net.core.somaxconn`). std, mio 1.x and tokio's `bind` use
 /// 128, which drops connections when a thousand clients connect at once.
-const BACKLOG: i32 = 1024;
+const BACKLOG: u32 = 1024;
 
 /// A TCP socket server, listening for connections.
 ///
@@ -38,7 +37,8 @@ impl_fd!(TcpListener);
 impl TcpListener {
     /// Binds to `addr` (with `SO_REUSEADDR`) and starts listening with a
     /// backlog of 1024. Port 0 picks a free port: see
-    /// [`local_addr`](Self::local_addr).
+    /// [`local_addr`](Self::local_addr). Other choices (`SO_REUSEPORT`,
+    /// another backlog, buffer sizes) take a [`TcpSocket`].
     ///
     /// `bind` is not `async`, so it takes `std`'s `ToSocketAddrs`, and a
     /// *name* (`"localhost:7000"`) is looked up right here by `std`'s
@@ -59,14 +59,14 @@ impl TcpListener {
     /// # });
     /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        let std_listener = each_addr(addr, |addr| {
-            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-            socket.set_reuse_address(true)?;
-            socket.bind(&addr.into())?;
-            socket.listen(BACKLOG)?;
-            Ok(std::net::TcpListener::from(socket))
-        })?;
-        TcpListener::from_std(std_listener)
+        // The steps of a `TcpSocket`, with coop's choices: so a listener
+        // made by hand with the same choices is this one.
+        each_addr(addr, |addr| {
+            let socket = TcpSocket::for_addr(addr)?;
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(BACKLOG)
+        })
     }
 
     /// Wraps a listener made elsewhere (switching it to non-blocking mode).

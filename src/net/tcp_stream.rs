@@ -89,13 +89,22 @@ impl TcpStream {
         // so before a handshake starts, not after (the server would see a
         // connection that closed at once).
         require_runtime()?;
-        // A non-blocking connect returns at once; the socket becomes
-        // writable when the handshake ends, successfully or not.
-        let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?;
-        // Once it is writable, the handshake is over: its error, if any,
-        // is the socket's pending error. Still not connected means our
-        // optimistic initial readiness was wrong; as `WouldBlock`, that
-        // clears it and stores our waker.
+        // A non-blocking connect returns at once; the handshake goes on
+        // in the kernel.
+        TcpStream::finish_connect(mio::net::TcpStream::connect(addr)?).await
+    }
+
+    /// Registers `stream`, whose non-blocking `connect(2)` has started,
+    /// and waits for its handshake to end: the wait every connect shares
+    /// (this type's, and [`TcpSocket::connect`](super::TcpSocket::connect)'s).
+    /// The caller has checked [`require_runtime`] before its `connect(2)`.
+    pub(crate) async fn finish_connect(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
+        let stream = TcpStream::from_mio(stream)?;
+        // The socket becomes writable when the handshake ends,
+        // successfully or not. Once it is writable, the handshake is
+        // over: its error, if any, is the socket's pending error. Still
+        // not connected means our optimistic initial readiness was
+        // wrong; as `WouldBlock`, that clears it and stores our waker.
         poll_fn(|cx| {
             stream.io.poll_io(cx, Direction::Write, |s| {
                 if let Some(e) = s.take_error()? {
