@@ -466,3 +466,25 @@ fn a_task_held_back_by_its_budget_completes_its_sleep_at_the_next_poll() {
         });
     });
 }
+
+/// `try_join_next` cannot yield (it is not `async`), so it returns a
+/// finished task's result whatever is left of the budget, as tokio's does
+/// (it polls the handles unconstrained). With the handle's unit charged,
+/// a task that had spent its budget got `None` ("no task has finished")
+/// though one had.
+#[test]
+fn try_join_next_returns_a_finished_task_though_the_budget_is_spent() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let mut set = coop::task::JoinSet::new();
+            set.spawn(async { 5 });
+            coop::yield_now().await; // the task runs, and finishes
+            coop::yield_now().await; // a fresh budget, spent below
+            for _ in 0..TASK_BUDGET {
+                consume_budget().await;
+            }
+            assert_eq!(set.try_join_next().unwrap().unwrap(), 5);
+            assert!(set.try_join_next().is_none());
+        });
+    });
+}

@@ -267,6 +267,22 @@ fn a_connect_outside_a_runtime_is_the_same_error_and_opens_no_connection() {
     });
 }
 
+/// `TcpListener::bind`, made of `TcpSocket`'s steps, tries each address in
+/// turn and returns the last one's error. Outside a runtime every address
+/// fails, and an address that could not even bind (here: one in use) must
+/// not hide the reason that holds for all of them. It did: the first
+/// address bound, listened and failed to register, and the error that
+/// came back was the second's `AddrInUse`.
+#[test]
+fn bind_outside_a_runtime_says_so_whatever_its_addresses() {
+    with_deadline(10, || {
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addrs = [any_port(), busy.local_addr().unwrap()];
+        let err = TcpListener::bind(&addrs[..]).unwrap_err();
+        assert!(err.to_string().contains("inside a coop runtime"), "{err}");
+    });
+}
+
 /// The IPv4 TCP sockets on this machine whose local port is `port`, from
 /// `/proc/net/tcp`: each one's state (`02` is `SYN_SENT`, `0A` is
 /// `LISTEN`) and receive queue, which for a listener is the number of

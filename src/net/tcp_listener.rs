@@ -59,6 +59,11 @@ impl TcpListener {
     /// # });
     /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        // Asked first, not left to each address's registration: outside a
+        // runtime every address fails there, after binding and listening
+        // for nothing, and `each_addr` returns the *last* error, which an
+        // address that could not bind (in use) would make the wrong one.
+        require_runtime()?;
         // The steps of a `TcpSocket`, with coop's choices: so a listener
         // made by hand with the same choices is this one.
         each_addr(addr, |addr| {

@@ -714,8 +714,9 @@ pub struct WakeCounts {
     pub timer: u64,
     /// Wakes by another task.
     pub task: u64,
-    /// Tasks that woke themselves (`yield_now`, or a socket operation or
-    /// `consume_budget` that found the task's budget spent).
+    /// Tasks that woke themselves (`yield_now`, or a socket operation,
+    /// `consume_budget`, a due sleep or a finished task's join handle that
+    /// found the task's budget spent).
     pub yields: u64,
     /// Wakes from other threads.
     pub remote: u64,

@@ -106,8 +106,9 @@ pub async fn unconstrained<F: Future>(future: F) -> F::Output {
 }
 
 /// Keeps the budget lifted while it lives (through a panic too), and puts
-/// it back as it was when dropped.
-struct Unconstrained {
+/// it back as it was when dropped. Also for `JoinSet::try_join_next`,
+/// which cannot yield.
+pub(super) struct Unconstrained {
     /// The current runtime's reactor, and the budget as it stood (`None`
     /// outside a runtime: there is nothing to lift).
     lifted: Option<(Rc<Reactor>, (u8, bool))>,
@@ -115,7 +116,7 @@ struct Unconstrained {
 
 impl Unconstrained {
     /// Lifts the current runtime's budget, if there is a current runtime.
-    fn lift() -> Unconstrained {
+    pub(super) fn lift() -> Unconstrained {
         Unconstrained {
             lifted: context::with_current(|core| {
                 let before = core.reactor.unconstrain();

@@ -240,7 +240,14 @@ impl<T: 'static> JoinSet<T> {
     /// It polls the handles whose tasks woke them, under the waker of the
     /// last [`poll_join_next`](Self::poll_join_next), so that the task it
     /// promised a wake still gets one.
+    ///
+    /// The budget does not hold a result back here, as it does in
+    /// `join_next` (each finished handle spends a unit): a function that is
+    /// not `async` cannot yield, and with the unit refused it would say
+    /// `None`, "no task has finished", when one has. tokio's polls its
+    /// handles unconstrained too.
     pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
+        let _lifted = super::budget::Unconstrained::lift();
         let waker = self.waker.as_ref().unwrap_or(Waker::noop());
         match self.tasks.poll_next_unpin(&mut Context::from_waker(waker)) {
             Poll::Ready(result) => result,
