@@ -488,3 +488,23 @@ fn try_join_next_returns_a_finished_task_though_the_budget_is_spent() {
         });
     });
 }
+
+#[test]
+fn a_timeout_entered_with_the_budget_spent_lets_its_future_go_first() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            for _ in 0..TASK_BUDGET {
+                consume_budget().await;
+            }
+            // The budget is spent, and the deadline has passed: the future
+            // (ready as soon as it may run) is held back by the budget, not
+            // by being slow, so it must not lose to the deadline.
+            let past = std::time::Instant::now() - Duration::from_millis(1);
+            let result = coop::time::timeout_at(past, consume_budget()).await;
+            assert!(
+                result.is_ok(),
+                "the deadline beat a future the budget held back"
+            );
+        });
+    });
+}

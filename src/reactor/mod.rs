@@ -419,6 +419,12 @@ impl Reactor {
         true
     }
 
+    /// Whether [`take_budget`](Self::take_budget) would let an operation
+    /// through now, without taking the unit.
+    pub(crate) fn budget_left(&self) -> bool {
+        self.budget.get() > 0 || !self.budget_binds()
+    }
+
     /// The rare half of [`take_budget`](Self::take_budget): the budget
     /// is spent; does that hold the operation back?
     #[cold]

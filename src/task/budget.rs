@@ -76,6 +76,12 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     }
 }
 
+/// Whether the running task has budget left (true outside a coop task,
+/// and under [`unconstrained`]), without spending any.
+pub(crate) fn budget_left() -> bool {
+    context::with_current(|core| core.reactor.budget_left()) != Some(false)
+}
+
 /// Takes a unit of the current runtime's budget; false only if a coop
 /// task's budget is spent (see `Reactor::take_budget`).
 fn take_unit() -> bool {

@@ -28,7 +28,7 @@ pub(crate) mod waker;
 mod yield_now;
 
 pub use abort::AbortHandle;
-pub(crate) use budget::poll_proceed;
+pub(crate) use budget::{budget_left, poll_proceed};
 pub use budget::{consume_budget, unconstrained};
 pub use id::Id;
 pub use join::{JoinError, JoinHandle};

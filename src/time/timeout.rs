@@ -61,16 +61,24 @@ pub async fn timeout_at<F: Future>(deadline: Instant, future: F) -> Result<F::Ou
     let mut future = pin!(future);
     let mut sleep = sleep_until(deadline);
     poll_fn(|cx| {
+        let had_budget = crate::task::budget_left();
         if let Poll::Ready(output) = future.as_mut().poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        // The deadline spends no budget: a future that spends all of its
-        // task's budget at every poll (a reader whose data never runs
-        // out) must still be stopped by it. tokio polls its deadline
-        // unconstrained in that case for the same reason.
-        sleep
-            .poll_deadline(cx, Spend::Nothing)
-            .map(|()| Err(Elapsed(())))
+        // If the future spent the last of the budget, the deadline spends
+        // none: a future that spends all of its task's budget at every
+        // poll (a reader whose data never runs out) must still be stopped
+        // by it. If the budget was spent before this poll began, the
+        // future was held back without a try, and a deadline that fired
+        // now would beat a future that may be ready: the deadline then
+        // waits for the budget too, and the future goes first again at
+        // the task's next poll. tokio's timeout makes the same two cases.
+        let spend = if had_budget {
+            Spend::Nothing
+        } else {
+            Spend::Budget
+        };
+        sleep.poll_deadline(cx, spend).map(|()| Err(Elapsed(())))
     })
     .await
 }
