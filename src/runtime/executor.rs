@@ -536,7 +536,10 @@ impl Executor {
         // the task returns inside its poll.
         self.cause.set(WakeReason::Task { by: id.generation });
         if let Some(payload) = payload {
-            log::debug!("task {id:?} panicked; the panic goes to its JoinHandle");
+            log::debug!(
+                "task {} panicked; the panic goes to its JoinHandle",
+                id.generation
+            );
             drop_quietly(TASK_DROP, || task.fail(JoinError::panic(payload)));
         }
         self.record_finish(id.generation);
