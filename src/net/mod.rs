@@ -1,4 +1,4 @@
-//! Async sockets: TCP and UDP on the reactor.
+//! Async sockets: TCP, UDP and Unix domain streams on the reactor.
 //!
 //! Each type wraps a non-blocking mio socket in an
 //! `IoSource` (see [`crate::reactor`]) and turns every `WouldBlock` into
@@ -25,6 +25,14 @@
 //! [`TcpSocket`] is the step before a `TcpListener` or a `TcpStream`: a
 //! socket that takes options (`SO_REUSEPORT`, buffer sizes, ...), the
 //! backlog, or a source address before it listens or connects.
+//!
+//! [`UnixListener`] and [`UnixStream`] are the same pattern on a socket
+//! bound to a *path* instead of an address: same readiness, same reactor,
+//! same `IoSource` calls, which never ask what kind of descriptor they
+//! watch. What differs (no Nagle, no urgent data, a `connect` with no
+//! handshake to wait for, a socket file that stays on disk after the
+//! listener is dropped) is in their module docs and in chapter 02, "Not
+//! only TCP: Unix sockets".
 //!
 //! Creating a socket needs a running runtime (the socket registers with its
 //! reactor); outside one, the constructors return an `io::Error` saying so.
@@ -56,12 +64,65 @@ macro_rules! impl_fd {
     };
 }
 
+/// Implements `AsyncRead` + `AsyncWrite` for a type that reaches a
+/// stream (`TcpStream`, `UnixStream`) through `$get`: the stream itself
+/// and a shared reference to it. The stream has the `poll_*_priv`
+/// methods the traits forward to.
+macro_rules! impl_async_io {
+    ($ty:ty, $self:ident => $get:expr) => {
+        impl futures::io::AsyncRead for $ty {
+            fn poll_read(
+                $self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $get.poll_read_priv(cx, buf)
+            }
+        }
+
+        impl futures::io::AsyncWrite for $ty {
+            fn poll_write(
+                $self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $get.poll_write_priv(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                $self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $get.poll_write_vectored_priv(cx, bufs)
+            }
+
+            fn poll_flush(
+                $self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                // Writes go straight to the kernel; there is no buffer here.
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_close(
+                $self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                $get.poll_close_priv()
+            }
+        }
+    };
+}
+
 mod addr;
 mod split;
 mod tcp_listener;
 mod tcp_socket;
 mod tcp_stream;
 mod udp;
+mod unix_listener;
+mod unix_stream;
 
 pub use addr::ToSocketAddrs;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
@@ -69,6 +130,8 @@ pub use tcp_listener::TcpListener;
 pub use tcp_socket::TcpSocket;
 pub use tcp_stream::TcpStream;
 pub use udp::UdpSocket;
+pub use unix_listener::UnixListener;
+pub use unix_stream::UnixStream;
 
 use std::io;
 use std::net::SocketAddr;

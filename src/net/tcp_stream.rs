@@ -3,10 +3,8 @@
 use std::future::poll_fn;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::io::{AsyncRead, AsyncWrite};
 use mio::Interest;
 
 use super::addr::{ToSocketAddrs, no_address, resolve};
@@ -374,7 +372,8 @@ const MSG_NOSIGNAL: std::ffi::c_int = 0x4000;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 const IOV_MAX: usize = 1024;
 
-/// A vectored write that never raises `SIGPIPE`.
+/// A vectored write that never raises `SIGPIPE`, on any stream socket
+/// (`UnixStream`'s vectored writes come here too).
 ///
 /// std's `write_vectored` is `writev(2)`, which takes no flags: on a
 /// connection the peer has reset it fails with `EPIPE` *and* the kernel
@@ -384,7 +383,11 @@ const IOV_MAX: usize = 1024;
 /// so vectored writes here do the same, through `sendmsg(2)` (socket2's
 /// `send_vectored_with_flags`). tokio's vectored write is std's `writev`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn write_vectored(s: &mio::net::TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+pub(super) fn write_vectored<S>(s: &S, bufs: &[IoSlice<'_>]) -> io::Result<usize>
+where
+    S: std::os::fd::AsFd,
+    for<'a> &'a S: Write,
+{
     let bufs = &bufs[..bufs.len().min(IOV_MAX)];
     socket2::SockRef::from(s).send_vectored_with_flags(bufs, MSG_NOSIGNAL)
 }
@@ -393,51 +396,12 @@ fn write_vectored(s: &mio::net::TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<u
 /// every socket it makes, as std does on its own; other systems may
 /// still raise `SIGPIPE` here.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn write_vectored(s: &mio::net::TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+pub(super) fn write_vectored<S>(s: &S, bufs: &[IoSlice<'_>]) -> io::Result<usize>
+where
+    S: std::os::fd::AsFd,
+    for<'a> &'a S: Write,
+{
     (&*s).write_vectored(bufs)
-}
-
-/// Implements `AsyncRead` + `AsyncWrite` for a type that derefs to a
-/// `TcpStream` through `$get`.
-macro_rules! impl_async_io {
-    ($ty:ty, $self:ident => $get:expr) => {
-        impl AsyncRead for $ty {
-            fn poll_read(
-                $self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &mut [u8],
-            ) -> Poll<io::Result<usize>> {
-                $get.poll_read_priv(cx, buf)
-            }
-        }
-
-        impl AsyncWrite for $ty {
-            fn poll_write(
-                $self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                $get.poll_write_priv(cx, buf)
-            }
-
-            fn poll_write_vectored(
-                $self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                bufs: &[IoSlice<'_>],
-            ) -> Poll<io::Result<usize>> {
-                $get.poll_write_vectored_priv(cx, bufs)
-            }
-
-            fn poll_flush($self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                // Writes go straight to the kernel; there is no buffer here.
-                Poll::Ready(Ok(()))
-            }
-
-            fn poll_close($self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                $get.poll_close_priv()
-            }
-        }
-    };
 }
 
 impl_async_io!(TcpStream, self => self.get_mut());

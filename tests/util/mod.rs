@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
-use coop::net::{TcpListener, TcpStream};
+use coop::net::TcpListener;
 
 /// Child processes the tests have running: the test that started each (its
 /// thread's name, which the test harness sets to the test's), and its PID.
@@ -83,8 +83,12 @@ pub fn listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")
 }
 
-/// The echo protocol every test server speaks: copy bytes back until EOF.
-pub async fn echo(mut stream: TcpStream) -> std::io::Result<u64> {
+/// The echo protocol every test server speaks: copy bytes back until EOF
+/// (over TCP, or any other stream: a `UnixStream`).
+pub async fn echo<S>(mut stream: S) -> std::io::Result<u64>
+where
+    S: futures::io::AsyncRead + futures::io::AsyncWrite + Unpin,
+{
     let mut buf = vec![0u8; 4096];
     let mut total = 0;
     loop {

@@ -1,0 +1,401 @@
+//! `UnixListener` and `UnixStream`: the reactor's pattern on a socket bound
+//! to a path. Each test works in a fresh directory of its own under the
+//! system's temporary directory, removed when the test ends.
+
+mod util;
+
+use std::cell::Cell;
+use std::io::{ErrorKind, IoSlice, Write};
+use std::net::Shutdown;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+
+use coop::net::{UnixListener, UnixStream};
+use coop::runtime::TASK_BUDGET;
+use util::{echo, with_deadline};
+
+/// A directory of the test's own, removed (with the socket files in it)
+/// on drop, so a failing test cleans up too: named by process id and a
+/// counter, so parallel tests and earlier runs never meet.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("coop-unix-{}-{n}", std::process::id()));
+        std::fs::create_dir(&dir).expect("create the test's directory");
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Accepts forever, echoing each connection in a task of its own.
+async fn serve_echo(listener: UnixListener) {
+    loop {
+        let (stream, _) = listener.accept().await.expect("accept");
+        coop::spawn(echo(stream));
+    }
+}
+
+#[test]
+fn a_client_gets_its_bytes_echoed_through_a_listener_on_a_path() {
+    with_deadline(10, || {
+        let dir = TempDir::new();
+        let path = dir.path("echo.sock");
+        coop::block_on(async move {
+            let listener = UnixListener::bind(&path).unwrap();
+            assert_eq!(listener.local_addr().unwrap().as_pathname(), Some(&*path));
+            coop::spawn(serve_echo(listener));
+
+            let mut client = UnixStream::connect(&path).await.unwrap();
+            assert_eq!(client.peer_addr().unwrap().as_pathname(), Some(&*path));
+            assert!(client.local_addr().unwrap().is_unnamed());
+            // More than one socket buffer's worth, so both sides wait on
+            // the reactor at least once.
+            let sent: Vec<u8> = (0..1_000_000u32).map(|i| i as u8).collect();
+            let mut back = vec![0; sent.len()];
+            let (mut writer, mut reader) = (&client, &client);
+            let (wrote, read) = futures::join!(
+                async {
+                    writer.write_all(&sent).await?;
+                    writer.close().await
+                },
+                reader.read_exact(&mut back),
+            );
+            wrote.unwrap();
+            read.unwrap();
+            assert!(back == sent, "the echo differs");
+            // The server saw our close and closed too.
+            assert_eq!(client.read(&mut [0; 8]).await.unwrap(), 0);
+        });
+        // The socket file outlives the listener, as in std and tokio.
+        assert!(dir.path("echo.sock").exists());
+    });
+}
+
+#[test]
+fn a_pair_talks_both_ways_with_no_path() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (mut a, mut b) = UnixStream::pair().unwrap();
+            assert!(a.peer_addr().unwrap().is_unnamed());
+            // The task hands `b` back rather than dropping it: `a`'s read
+            // must be woken by the reply, not by a hang-up.
+            let reader = coop::spawn(async move {
+                let mut got = [0; 5];
+                b.read_exact(&mut got).await.unwrap();
+                b.write_all(b"world").await.unwrap();
+                (got, b)
+            });
+            a.write_all(b"hello").await.unwrap();
+            let mut reply = [0; 5];
+            a.read_exact(&mut reply).await.unwrap();
+            let (got, _b) = reader.await.unwrap();
+            assert_eq!(&got, b"hello");
+            assert_eq!(&reply, b"world");
+        });
+    });
+}
+
+#[test]
+fn a_read_returns_zero_once_the_peer_has_closed() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (mut a, b) = UnixStream::pair().unwrap();
+            let mut buf = [0; 16];
+            // Waiting first, with nothing sent: the close must wake us.
+            let closer = coop::spawn(async move {
+                coop::time::sleep(std::time::Duration::from_millis(20)).await;
+                (&b).write_all(b"last").await.unwrap();
+                drop(b);
+            });
+            let mut got = Vec::new();
+            loop {
+                let n = a.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(got, b"last");
+            closer.await.unwrap();
+        });
+    });
+}
+
+/// A Unix difference: a peer that closes with bytes it never read resets
+/// the connection, and this side reads `ECONNRESET`, not end of file,
+/// once it has read what was sent.
+#[test]
+fn a_peer_that_closes_with_bytes_unread_leaves_a_reset() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (mut a, mut b) = UnixStream::pair().unwrap();
+            b.write_all(b"sent").await.unwrap();
+            a.write_all(b"never read").await.unwrap();
+            drop(b);
+            let mut got = [0; 4];
+            a.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"sent");
+            let err = a.read(&mut got).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+        });
+    });
+}
+
+#[test]
+fn close_shuts_the_write_side_and_the_read_side_still_works() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (mut a, mut b) = UnixStream::pair().unwrap();
+            a.write_all(b"question").await.unwrap();
+            a.close().await.unwrap();
+            let mut got = Vec::new();
+            b.read_to_end(&mut got).await.unwrap();
+            assert_eq!(got, b"question");
+            b.write_all(b"answer").await.unwrap();
+            let mut reply = [0; 6];
+            a.read_exact(&mut reply).await.unwrap();
+            assert_eq!(&reply, b"answer");
+            // A second close, or a shutdown, after the first is harmless.
+            a.close().await.unwrap();
+            b.shutdown(Shutdown::Both).unwrap();
+        });
+    });
+}
+
+/// A write to a stream whose peer has gone is `EPIPE`; the kernel would
+/// also raise `SIGPIPE`, which kills a process that does not ignore it
+/// (Rust's `main` ignores it, a C host may not). A handler that only sets
+/// a flag makes the signal visible without killing the test.
+#[test]
+fn a_write_to_a_closed_peer_is_broken_pipe_not_a_sigpipe() {
+    let sigpipe = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGPIPE, sigpipe.clone()).unwrap();
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            drop(b);
+            let slices = [IoSlice::new(b"ab"), IoSlice::new(b"cd")];
+            let results = [
+                (&a).write(b"hello").await,
+                (&a).write_vectored(&slices).await,
+                a.try_write(b"hello"),
+            ];
+            for result in results {
+                assert!(
+                    matches!(&result, Err(e) if e.kind() == ErrorKind::BrokenPipe),
+                    "{result:?}"
+                );
+            }
+        });
+    });
+    assert!(!sigpipe.load(Ordering::SeqCst), "a write raised SIGPIPE");
+}
+
+#[test]
+fn try_read_on_an_empty_stream_would_block_and_readable_waits_for_data() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut buf = [0; 8];
+            let err = a.try_read(&mut buf).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WouldBlock);
+            b.writable().await.unwrap();
+            assert_eq!(b.try_write(b"hi").unwrap(), 2);
+            let n = loop {
+                a.readable().await.unwrap();
+                match a.try_read(&mut buf) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                    result => break result.unwrap(),
+                }
+            };
+            assert_eq!(&buf[..n], b"hi");
+            assert_eq!(
+                a.try_read(&mut buf).unwrap_err().kind(),
+                ErrorKind::WouldBlock
+            );
+        });
+    });
+}
+
+#[test]
+fn one_loop_serves_two_hundred_concurrent_clients() {
+    const CLIENTS: usize = 200;
+    with_deadline(20, || {
+        let dir = TempDir::new();
+        let path = dir.path("many.sock");
+        coop::block_on(async move {
+            let listener = UnixListener::bind(&path).unwrap();
+            coop::spawn(serve_echo(listener));
+            let clients: Vec<_> = (0..CLIENTS)
+                .map(|i| {
+                    let path = path.clone();
+                    coop::spawn(async move {
+                        let mut stream = UnixStream::connect(&path).await.unwrap();
+                        let msg = format!("client {i} says hello").repeat(100);
+                        stream.write_all(msg.as_bytes()).await.unwrap();
+                        stream.close().await.unwrap();
+                        let mut back = String::new();
+                        stream.read_to_string(&mut back).await.unwrap();
+                        back == msg
+                    })
+                })
+                .collect();
+            for (i, client) in clients.into_iter().enumerate() {
+                assert!(client.await.unwrap(), "client {i} got a wrong echo");
+            }
+        });
+    });
+}
+
+#[test]
+fn connect_to_a_missing_path_is_not_found() {
+    with_deadline(10, || {
+        let dir = TempDir::new();
+        let path = dir.path("nobody.sock");
+        coop::block_on(async move {
+            let err = UnixStream::connect(&path).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        });
+    });
+}
+
+/// A Unix `connect(2)` does not wait: with the listener's backlog full it
+/// fails with `EAGAIN` at once, and no event would say when to retry, so
+/// `connect` returns that `WouldBlock` (as tokio's does).
+#[test]
+fn connect_to_a_full_backlog_is_would_block_not_a_hang() {
+    with_deadline(10, || {
+        let dir = TempDir::new();
+        let path = dir.path("full.sock");
+        coop::block_on(async move {
+            let socket =
+                socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+            socket
+                .bind(&socket2::SockAddr::unix(&path).unwrap())
+                .unwrap();
+            socket.listen(1).unwrap();
+            let _listener =
+                UnixListener::from_std(std::os::unix::net::UnixListener::from(socket)).unwrap();
+            let mut queued = Vec::new();
+            let err = loop {
+                match UnixStream::connect(&path).await {
+                    Ok(stream) => queued.push(stream),
+                    Err(e) => break e,
+                }
+                assert!(queued.len() < 100, "the backlog never filled");
+            };
+            assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err}");
+        });
+    });
+}
+
+#[test]
+fn bind_to_an_existing_path_is_addr_in_use_even_after_the_listener_is_gone() {
+    with_deadline(10, || {
+        let dir = TempDir::new();
+        let path = dir.path("taken.sock");
+        coop::block_on(async move {
+            let first = UnixListener::bind(&path).unwrap();
+            let err = UnixListener::bind(&path).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::AddrInUse, "{err}");
+            // The file stays when the listener goes: still in use.
+            drop(first);
+            let err = UnixListener::bind(&path).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::AddrInUse, "{err}");
+            // Removing the file frees the name.
+            std::fs::remove_file(&path).unwrap();
+            UnixListener::bind(&path).unwrap();
+        });
+    });
+}
+
+#[test]
+fn outside_a_runtime_the_constructors_are_errors_that_leave_nothing_behind() {
+    with_deadline(10, || {
+        let dir = TempDir::new();
+        let path = dir.path("outside.sock");
+        let no_runtime = |e: std::io::Error| e.to_string().contains("inside a coop runtime");
+
+        assert!(no_runtime(UnixListener::bind(&path).unwrap_err()));
+        assert!(!path.exists(), "bind made a socket file before failing");
+        assert!(no_runtime(UnixStream::pair().unwrap_err()));
+
+        // A connect polled outside: the server sees no connection.
+        let std_listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let connect = futures::executor::block_on(UnixStream::connect(&path));
+        assert!(no_runtime(connect.unwrap_err()));
+        assert!(
+            matches!(std_listener.accept(), Err(e) if e.kind() == ErrorKind::WouldBlock),
+            "a connect outside the runtime reached the listener"
+        );
+        let std_stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        assert!(no_runtime(UnixStream::from_std(std_stream).unwrap_err()));
+        // A listener made inside a runtime and polled outside it: accept
+        // fails before accept(2) takes the connection.
+        let listener = coop::block_on(async { UnixListener::from_std(std_listener) }).unwrap();
+        assert!(no_runtime(
+            futures::executor::block_on(listener.accept()).unwrap_err()
+        ));
+        // ... and the failed accept left the connection queued: the same
+        // socket, reached through its descriptor, still has it.
+        let fd = listener.as_fd().try_clone_to_owned().unwrap();
+        let (_stream, _) = std::os::unix::net::UnixListener::from(fd)
+            .accept()
+            .expect("the connection is still queued");
+    });
+}
+
+/// A connected pair whose reading end has `ops` chunks of 64 bytes queued.
+fn stream_with_data_waiting(ops: usize) -> (UnixStream, std::os::unix::net::UnixStream) {
+    let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    theirs.write_all(&vec![7; ops * 64]).unwrap();
+    (UnixStream::from_std(ours).unwrap(), theirs)
+}
+
+/// The cooperative budget applies as to any socket: a reader that never
+/// has to wait gives the loop back after `TASK_BUDGET` reads.
+#[test]
+fn a_reader_whose_data_is_all_there_lets_the_next_task_run() {
+    let ops = 4 * usize::from(TASK_BUDGET);
+    with_deadline(10, move || {
+        coop::block_on(async move {
+            let (mut stream, _theirs) = stream_with_data_waiting(ops);
+            let reads = Rc::new(Cell::new(0));
+            let count = reads.clone();
+            let hog = coop::spawn(async move {
+                let mut chunk = [0; 64];
+                for _ in 0..ops {
+                    stream.read_exact(&mut chunk).await.unwrap();
+                    count.set(count.get() + 1);
+                }
+            });
+            let look = reads.clone();
+            let seen = coop::spawn(async move { look.get() }).await.unwrap();
+            hog.await.unwrap();
+            assert_eq!(reads.get(), ops);
+            assert_eq!(
+                seen,
+                usize::from(TASK_BUDGET),
+                "the next task ran after {seen} reads, not after one budget"
+            );
+        });
+    });
+}
