@@ -340,14 +340,20 @@ impl TcpStream {
     }
 
     pub(crate) fn poll_close_priv(&self) -> Poll<io::Result<()>> {
-        match self.shutdown(Shutdown::Write) {
-            // `ENOTCONN`: the socket is closed already, by a reset from
-            // the peer or after both FINs (on Linux; macOS says it in
-            // more cases, see tokio#4665). Nothing left to shut,
-            // and a reset stays pending for the next read or write.
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Poll::Ready(Ok(())),
-            result => Poll::Ready(result),
-        }
+        Poll::Ready(closed(self.shutdown(Shutdown::Write)))
+    }
+}
+
+/// What `close` (`poll_close`) makes of shutting down a stream's write
+/// direction (a `TcpStream`'s or a `UnixStream`'s): `ENOTCONN` means the
+/// socket is closed already, by a reset from the peer or after both FINs
+/// (on Linux; macOS says it in more cases, see tokio#4665). Nothing is
+/// left to shut, so that is `Ok` (tokio's `shutdown` says `Ok` too), and
+/// a reset stays pending for the next read or write.
+pub(super) fn closed(shutdown: io::Result<()>) -> io::Result<()> {
+    match shutdown {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+        result => result,
     }
 }
 
@@ -355,8 +361,9 @@ impl TcpStream {
 /// moved some bytes but fewer than `len` found the kernel's buffer empty
 /// (a read) or full (a write), and readiness can be forgotten
 /// (`IoSource::poll_io_drain`). Zero bytes is end of file, not a drain.
+/// `UnixStream`'s reads and writes use it too.
 #[inline]
-fn short_of(len: usize) -> impl Fn(&usize) -> bool {
+pub(super) fn short_of(len: usize) -> impl Fn(&usize) -> bool {
     move |&n| n > 0 && n < len
 }
 

@@ -55,6 +55,7 @@ use std::task::{Context, Poll};
 
 use mio::Interest;
 
+use super::tcp_stream::{closed, short_of};
 use crate::reactor::registration::{Direction, IoSource, require_runtime};
 
 /// A Unix domain stream, readable and writable with the `futures::io`
@@ -220,18 +221,8 @@ impl UnixStream {
     }
 
     fn poll_close_priv(&self) -> Poll<io::Result<()>> {
-        match self.shutdown(Shutdown::Write) {
-            // Nothing left to shut (tokio's `shutdown` says `Ok` too).
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Poll::Ready(Ok(())),
-            result => Poll::Ready(result),
-        }
+        Poll::Ready(closed(self.shutdown(Shutdown::Write)))
     }
-}
-
-/// The drain test for a read or write of `len` bytes: some bytes, but
-/// fewer than asked. Zero bytes is end of file, not a drain.
-fn short_of(len: usize) -> impl Fn(&usize) -> bool {
-    move |&n| n > 0 && n < len
 }
 
 /// A write that never raises `SIGPIPE`: std's (through mio's), which on
