@@ -28,9 +28,9 @@
 //! polls have passed since the last check (tokio's `event_interval` uses the
 //! same number): two tasks passing a message back and forth take a turn per
 //! hop, and should not pay a syscall per hop. I/O is still never starved: it
-//! is checked the moment the queue runs dry, while it does not at the end
-//! of the first turn that brings the polls since the last check to 61, and
-//! before the next turn whenever a task yielded (`yield_now` promises that
+//! is checked the moment the queue runs dry; while the queue stays busy,
+//! at the end of the first turn that brings the polls since the last check
+//! to 61; and before the next turn whenever a task yielded (`yield_now` promises that
 //! the network gets a look before the yielding task runs again: a CPU-heavy
 //! task that yields between slices must not hold replies back for 61
 //! slices). The check comes only between turns, never inside step 1: a
