@@ -29,11 +29,12 @@ fn results_come_back_to_the_loop() {
 fn a_panic_in_the_closure_becomes_a_join_error() {
     with_deadline(20, || {
         coop::block_on(async {
-            let err = coop::spawn_blocking(|| -> u8 { panic!("job failed") })
-                .await
-                .unwrap_err();
+            let handle = coop::spawn_blocking(|| -> u8 { panic!("job failed") });
+            let id = handle.id();
+            let err = handle.await.unwrap_err();
             assert!(err.is_panic());
-            assert_eq!(err.to_string(), "task panicked: job failed");
+            assert_eq!(err.id(), id);
+            assert_eq!(err.to_string(), format!("task {id} panicked: job failed"));
             // The pool survives its job's panic.
             assert_eq!(coop::spawn_blocking(|| 3).await.unwrap(), 3);
         });

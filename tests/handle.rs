@@ -85,12 +85,22 @@ fn a_panic_goes_to_the_remote_handle_and_the_loop_carries_on() {
     with_deadline(20, || {
         let rt = Runtime::new().unwrap();
         let handle = rt.handle();
-        let failed = handle.spawn(async { panic!("remote task failed") });
+        let (id_tx, id_rx) = std::sync::mpsc::channel();
+        let failed = handle.spawn(async move {
+            id_tx.send(coop::task::id()).unwrap();
+            panic!("remote task failed")
+        });
         let fine = handle.spawn(async { 5 });
         let (failed, fine) = rt.block_on(async { (failed.await, fine.await) });
         let err = failed.unwrap_err();
         assert!(err.is_panic());
-        assert_eq!(err.to_string(), "task panicked: remote task failed");
+        // The id the loop gave the task reaches the error.
+        let id = id_rx.recv().unwrap();
+        assert_eq!(err.id(), id);
+        assert_eq!(
+            err.to_string(),
+            format!("task {id} panicked: remote task failed")
+        );
         assert_eq!(fine.unwrap(), 5);
     });
 }
@@ -150,11 +160,12 @@ fn a_dropped_runtime_cancels_queued_and_later_spawns() {
         drop(rt);
         assert!(queued_dropped.load(Ordering::SeqCst));
         assert!(queued.is_finished());
-        assert!(
-            futures::executor::block_on(queued)
-                .unwrap_err()
-                .is_cancelled()
-        );
+        let err = futures::executor::block_on(queued).unwrap_err();
+        assert!(err.is_cancelled());
+        // It never reached the loop, so it never had an id.
+        assert_eq!(err.try_id(), None);
+        assert_eq!(err.to_string(), "task was cancelled");
+        assert_eq!(format!("{err:?}"), "JoinError::Cancelled");
 
         let (late_dropped, guard) = flag();
         let late = handle.spawn(async move {
@@ -228,7 +239,10 @@ fn a_destructor_panic_after_the_output_reaches_the_remote_handle() {
         let handle = rt.handle();
         let err = rt.block_on(handle.spawn(ReadyThenPanic)).unwrap_err();
         assert!(err.is_panic(), "{err:?}");
-        assert_eq!(err.to_string(), "task panicked: late destructor panic");
+        assert_eq!(
+            err.to_string(),
+            format!("task {} panicked: late destructor panic", err.id())
+        );
         // And the loop carries on.
         assert_eq!(rt.block_on(handle.spawn(async { 1 })).unwrap(), 1);
     });
@@ -260,7 +274,10 @@ fn a_panic_in_the_poll_then_in_the_destructor_reaches_the_remote_handle() {
         let handle = rt.handle();
         let err = rt.block_on(handle.spawn(PanicTwice)).unwrap_err();
         assert!(err.is_panic(), "{err:?}");
-        assert_eq!(err.to_string(), "task panicked: the poll panicked");
+        assert_eq!(
+            err.to_string(),
+            format!("task {} panicked: the poll panicked", err.id())
+        );
         assert_eq!(rt.block_on(handle.spawn(async { 1 })).unwrap(), 1);
     });
 }
@@ -337,8 +354,10 @@ fn a_runtime_drop_drops_the_future_before_the_handle_says_finished() {
         };
         let started = Arc::new(AtomicBool::new(false));
         let started_in_task = started.clone();
+        let (id_tx, id_rx) = std::sync::mpsc::channel();
         let task = rt.handle().spawn(async move {
             let _check = check;
+            id_tx.send(coop::task::id()).unwrap();
             started_in_task.store(true, Ordering::SeqCst);
             futures::future::pending::<()>().await
         });
@@ -357,11 +376,11 @@ fn a_runtime_drop_drops_the_future_before_the_handle_says_finished() {
         );
         let task = slot.lock().unwrap().take().unwrap();
         assert!(task.is_finished());
-        assert!(
-            futures::executor::block_on(task)
-                .unwrap_err()
-                .is_cancelled()
-        );
+        let err = futures::executor::block_on(task).unwrap_err();
+        assert!(err.is_cancelled());
+        // Dropped with its runtime, it sent no result: the id still
+        // reaches its handle (from the loop, when it took the task in).
+        assert_eq!(err.try_id(), Some(id_rx.recv().unwrap()));
     });
 }
 
@@ -492,6 +511,8 @@ fn a_remote_task_aborted_before_its_first_poll_counts_no_poll() {
             task.abort();
             let err = rt.block_on(task).unwrap_err();
             assert!(err.is_cancelled(), "{err:?}");
+            // Taken in, then cancelled: a task, with the id it was given.
+            assert!(err.try_id().is_some(), "{err:?}");
             assert!(!polled.load(Ordering::SeqCst));
             assert!(dropped.load(Ordering::SeqCst));
             // Still none when the dropped future's destructor panics.
@@ -641,6 +662,8 @@ fn a_panic_in_spawn_with_s_make_goes_to_the_handle_not_the_loop() {
         let (first, second) = rt.block_on(async { futures::join!(task, after) });
         let error = first.unwrap_err();
         assert!(error.is_panic(), "{error}");
+        // No task was made, so the error has no id, and none is made up.
+        assert_eq!(error.try_id(), None);
         assert_eq!(error.to_string(), "task panicked: make failed");
         assert_eq!(second.unwrap(), 5, "the loop went on");
         assert_eq!(

@@ -99,10 +99,11 @@ fn a_panicking_task_comes_out_as_a_panic_error_and_the_others_still_finish() {
         coop::block_on(async {
             let mut set = JoinSet::new();
             set.spawn(async { 1 });
-            set.spawn(async {
+            let boom = set.spawn(async {
                 coop::yield_now().await;
                 panic!("boom in the set");
             });
+            let boom = boom.id();
             set.spawn(async {
                 coop::time::sleep(Duration::from_millis(20)).await;
                 3
@@ -114,7 +115,10 @@ fn a_panicking_task_comes_out_as_a_panic_error_and_the_others_still_finish() {
                     Ok(n) => ok.push(n),
                     Err(e) => {
                         assert!(e.is_panic(), "{e:?}");
-                        assert_eq!(e.to_string(), "task panicked: boom in the set");
+                        assert_eq!(
+                            e.to_string(),
+                            format!("task {boom} panicked: boom in the set")
+                        );
                         panics += 1;
                     }
                 }
@@ -293,17 +297,21 @@ fn join_all_resumes_a_task_s_panic_and_aborts_the_rest() {
 #[test]
 fn join_all_panics_on_a_cancelled_task() {
     with_deadline(10, || {
-        let panicked = catch_unwind(|| {
+        let id = Cell::new(None);
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
             coop::block_on(async {
                 let mut set = JoinSet::new();
-                set.spawn(std::future::pending::<()>());
+                id.set(Some(set.spawn(std::future::pending::<()>()).id()));
                 set.abort_all();
                 set.join_all().await
             })
-        })
+        }))
         .unwrap_err();
         let message = panicked.downcast_ref::<String>().unwrap();
-        assert_eq!(message, "task was cancelled");
+        assert_eq!(
+            *message,
+            format!("task {} was cancelled", id.get().unwrap())
+        );
     });
 }
 
@@ -442,5 +450,65 @@ fn a_set_dropped_as_its_runtime_shuts_down_aborts_quietly() {
         drop(rt);
         assert!(dropped.get());
         drop(silent);
+    });
+}
+
+/// `join_next_with_id` gives each result with the id of the task it came
+/// from, the id of the `AbortHandle` that `spawn` returned: beside an
+/// output, and in the error of a task that panicked or was aborted, for
+/// a blocking job too.
+#[test]
+fn join_next_with_id_names_each_task_as_its_abort_handle_does() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let mut set = JoinSet::new();
+            let one = set.spawn(async { 1 }).id();
+            let panics = set
+                .spawn(async {
+                    coop::yield_now().await;
+                    panic!("boom")
+                })
+                .id();
+            let stuck = set.spawn(std::future::pending::<u32>());
+            stuck.abort();
+            let job = set.spawn_blocking(|| 4).id();
+            let job_panics = set.spawn_blocking(|| -> u32 { panic!("job failed") }).id();
+            let mut outputs = Vec::new();
+            let mut errors = Vec::new();
+            while let Some(result) = set.join_next_with_id().await {
+                match result {
+                    Ok((id, output)) => outputs.push((id, output)),
+                    Err(e) => errors.push((e.id(), e.is_panic())),
+                }
+            }
+            outputs.sort();
+            errors.sort();
+            let mut want_outputs = vec![(one, 1), (job, 4)];
+            want_outputs.sort();
+            let mut want_errors = vec![(panics, true), (stuck.id(), false), (job_panics, true)];
+            want_errors.sort();
+            assert_eq!(outputs, want_outputs);
+            assert_eq!(errors, want_errors);
+        });
+    });
+}
+
+/// `try_join_next_with_id` and `poll_join_next_with_id` give the same
+/// ids, and the plain methods the same results without them.
+#[test]
+fn try_and_poll_join_next_with_id_give_the_task_s_id() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let mut set = JoinSet::new();
+            let five = set.spawn(async { 5 }).id();
+            let six = set.spawn(async { 6 }).id();
+            assert!(set.try_join_next_with_id().is_none(), "nothing has run yet");
+            turns(3).await;
+            let first = set.try_join_next_with_id().unwrap().unwrap();
+            assert_eq!(first, (five, 5));
+            let second = poll_fn(|cx| set.poll_join_next_with_id(cx)).await;
+            assert_eq!(second.unwrap().unwrap(), (six, 6));
+            assert!(poll_fn(|cx| set.poll_join_next_with_id(cx)).await.is_none());
+        });
     });
 }

@@ -60,9 +60,12 @@ fn abort_drops_the_future_and_reports_cancelled() {
             assert_eq!(drops.get(), 1, "abort drops the future");
             assert_eq!(polls.get(), 1, "an aborted task is not polled again");
             assert!(handle.is_finished());
+            let id = handle.id();
             let err = handle.await.unwrap_err();
             assert!(err.is_cancelled() && !err.is_panic());
-            assert_eq!(err.to_string(), "task was cancelled");
+            assert_eq!(err.id(), id);
+            assert_eq!(err.to_string(), format!("task {id} was cancelled"));
+            assert_eq!(format!("{err:?}"), format!("JoinError::Cancelled({id:?})"));
         });
     });
 }
@@ -121,10 +124,15 @@ fn a_panicking_task_reaches_its_handle_and_not_the_loop() {
                 turns(1).await;
                 panic!("boom");
             });
+            let id = handle.id();
             let err: JoinError = handle.await.unwrap_err();
             assert!(err.is_panic() && !err.is_cancelled());
-            assert_eq!(err.to_string(), "task panicked: boom");
-            assert_eq!(format!("{err:?}"), "JoinError::Panic(\"boom\")");
+            assert_eq!(err.id(), id);
+            assert_eq!(err.to_string(), format!("task {id} panicked: boom"));
+            assert_eq!(
+                format!("{err:?}"),
+                format!("JoinError::Panic({id:?}, \"boom\")")
+            );
             let payload = err.into_panic();
             assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
             assert_eq!(bystander.await.unwrap(), "still here");
@@ -428,9 +436,14 @@ fn a_destructor_panic_after_the_output_reaches_the_handle() {
             }
         }
         coop::block_on(async {
-            let err = coop::spawn(ReadyThenPanic).await.unwrap_err();
+            let handle = coop::spawn(ReadyThenPanic);
+            let id = handle.id();
+            let err = handle.await.unwrap_err();
             assert!(err.is_panic());
-            assert_eq!(err.to_string(), "task panicked: late destructor panic");
+            assert_eq!(
+                err.to_string(),
+                format!("task {id} panicked: late destructor panic")
+            );
         });
     });
 }
@@ -687,5 +700,66 @@ fn a_task_s_destructor_knows_its_id_when_aborted_but_not_when_its_runtime_drops_
         assert_eq!(aborted.get(), Some(Some(id)), "dropped by its abort");
         drop(runtime);
         assert_eq!(dropped.get(), Some(None), "dropped with its runtime");
+    });
+}
+
+/// A `JoinError` names the task it came from: the id its `JoinHandle`
+/// gives, whichever way the task failed (a panic, an abort by the join
+/// handle or by an abort handle, the runtime's drop; a blocking job's
+/// panic and abort), among several tasks at once, so that a mixed-up id
+/// shows.
+#[test]
+fn a_join_error_carries_the_id_of_its_task() {
+    with_deadline(10, || {
+        let runtime = coop::Runtime::new().unwrap();
+        let unfinished = runtime.block_on(async {
+            let panics = coop::spawn(async {
+                coop::yield_now().await;
+                panic!("boom")
+            });
+            let aborted = coop::spawn(std::future::pending::<()>());
+            let by_abort_handle = coop::spawn(std::future::pending::<()>());
+            let fine = coop::spawn(async { coop::task::id() });
+            let job_panics = coop::spawn_blocking(|| -> u8 { panic!("job failed") });
+            let (release, wait) = std::sync::mpsc::channel::<()>();
+            let job_aborted = coop::spawn_blocking(move || wait.recv().ok());
+            let ids = [
+                panics.id(),
+                aborted.id(),
+                by_abort_handle.id(),
+                fine.id(),
+                job_panics.id(),
+                job_aborted.id(),
+            ];
+            let mut distinct = ids.to_vec();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+
+            aborted.abort();
+            by_abort_handle.abort_handle().abort();
+            job_aborted.abort();
+            let errors = [
+                panics.await.unwrap_err(),
+                aborted.await.unwrap_err(),
+                by_abort_handle.await.unwrap_err(),
+                job_panics.await.unwrap_err(),
+                job_aborted.await.unwrap_err(),
+            ];
+            drop(release);
+            let got: Vec<_> = errors.iter().map(JoinError::id).collect();
+            assert_eq!(got, [ids[0], ids[1], ids[2], ids[4], ids[5]]);
+            assert_eq!(fine.await.unwrap(), ids[3], "task::id agrees");
+            let kinds: Vec<_> = errors.iter().map(|e| e.is_panic()).collect();
+            assert_eq!(kinds, [true, false, false, true, false]);
+            // Left pending when the runtime drops.
+            coop::spawn(std::future::pending::<()>())
+        });
+        let id = unfinished.id();
+        drop(runtime);
+        let err = futures::executor::block_on(unfinished).unwrap_err();
+        assert!(err.is_cancelled());
+        assert_eq!((err.id(), err.try_id()), (id, Some(id)));
+        assert_eq!(err.to_string(), format!("task {id} was cancelled"));
     });
 }

@@ -33,10 +33,10 @@ use slab::Slab;
 
 use crate::reactor::{Reactor, Running};
 use crate::runtime::WakeCounts;
-use crate::task::JoinError;
 use crate::task::JoinHandle;
 use crate::task::cell::{Describe, Ran, Task, TaskCell, TaskMeta};
 use crate::task::id::TaskId;
+use crate::task::join::Failure;
 use crate::task::waker::{Remote, TaskWaker};
 use crate::trace::{Event, Recorder, WakeReason};
 
@@ -540,7 +540,7 @@ impl Executor {
                 "task {} panicked; the panic goes to its JoinHandle",
                 id.generation
             );
-            drop_quietly(TASK_DROP, || task.fail(JoinError::panic(payload)));
+            drop_quietly(TASK_DROP, || task.fail(Failure::panic(payload)));
         }
         self.record_finish(id.generation);
         let slot = self.tasks.borrow_mut().remove(id.key);
@@ -601,7 +601,7 @@ impl Executor {
             }
             for slot in slots {
                 self.record_finish(slot.generation);
-                drop_quietly(TASK_DROP, || slot.task.fail(JoinError::cancelled()));
+                drop_quietly(TASK_DROP, || slot.task.fail(Failure::Cancelled));
                 drop_quietly(TASK_DROP, move || drop(slot));
             }
         }

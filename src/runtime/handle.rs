@@ -53,7 +53,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use futures::FutureExt;
@@ -62,8 +62,9 @@ use futures::future::{AbortHandle, Abortable, Aborted};
 
 use super::context;
 use super::executor::{Executor, TASK_DROP, drop_quietly};
-use crate::task::JoinError;
+use crate::task::join::Failure;
 use crate::task::waker::Remote;
+use crate::task::{Id, JoinError};
 
 /// A future on its way to a loop: a closure that, run on the loop's thread,
 /// spawns it there.
@@ -230,11 +231,15 @@ impl Handle {
     {
         let (tx, rx) = oneshot::channel();
         let (abort, registration) = AbortHandle::new_pair();
-        let finished = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(Status {
+            finished: AtomicBool::new(false),
+            id: AtomicU64::new(0),
+        });
         let reply = Reply {
             tx: Some(tx),
-            finished: finished.clone(),
+            status: status.clone(),
         };
+        let loop_status = status.clone();
         let task = move |future: F, reply: Reply<F::Output>| async move {
             // Boxed, so that it can be dropped before the result is sent
             // (a handle that sees "cancelled" knows the future is gone),
@@ -267,23 +272,23 @@ impl Handle {
                     Ok(()) => Ok(output),
                     Err(payload) => {
                         drop_quietly(TASK_DROP, move || drop(output));
-                        Err(JoinError::panic(payload))
+                        Err(Failure::panic(payload))
                     }
                 },
                 // As an aborted local task: a panic in the drop the abort
                 // asked for is logged, and the task was still cancelled.
                 Ok(Err(Aborted)) => {
                     drop_quietly(TASK_DROP, move || drop(future));
-                    Err(JoinError::cancelled())
+                    Err(Failure::Cancelled)
                 }
                 // The first panic is the task's; one in the destructor
                 // after it is logged (so does `Executor::retire`).
                 Err(payload) => {
                     drop_quietly(TASK_DROP, move || drop(future));
-                    Err(JoinError::panic(payload))
+                    Err(Failure::panic(payload))
                 }
             };
-            if result.as_ref().is_err_and(JoinError::is_panic) {
+            if result.as_ref().is_err_and(Failure::is_panic) {
                 log::debug!(
                     "a task spawned through a Handle panicked; the panic goes to its handle"
                 );
@@ -294,9 +299,17 @@ impl Handle {
             // The future is built here, on the loop's thread. A panic in
             // `make` must not unwind the loop: it is the task's panic.
             match catch_unwind(AssertUnwindSafe(make)) {
-                // Detached at once: the result travels through `reply`.
-                Ok(future) => drop(executor.spawn(task(future, reply), name, location).1),
-                Err(payload) => reply.send(Err(JoinError::panic(payload))),
+                Ok(future) => {
+                    // Detached at once: the result travels through `reply`.
+                    let (number, _) = executor.spawn(task(future, reply), name, location);
+                    // The task's id exists from here on, before the task
+                    // can run (it is only queued): every result it sends,
+                    // or its reply's drop, comes after this store, and the
+                    // channel orders the two for the handle's thread.
+                    loop_status.id.store(number, Ordering::Release);
+                }
+                // No task was made, so there is no id to give the error.
+                Err(payload) => reply.send(Err(Failure::panic(payload))),
             }
         });
         if let Err(refused) = self.remote.inject(injected) {
@@ -309,7 +322,7 @@ impl Handle {
         RemoteJoinHandle {
             rx,
             abort,
-            finished,
+            status,
             returned: false,
         }
     }
@@ -323,17 +336,31 @@ impl fmt::Debug for Handle {
     }
 }
 
+/// What the loop tells a [`RemoteJoinHandle`] besides the result.
+struct Status {
+    /// Set when the task has finished, however it ended (see `Reply`'s
+    /// drop).
+    finished: AtomicBool,
+    /// The task's id (its generation), 0 until the loop has taken the
+    /// spawn in and made it a task; stays 0 if it never does (the runtime
+    /// was dropped first, or `make` panicked). The channel carries only
+    /// an id-less `Failure`, as a local task's cell stores one: the handle
+    /// reads the id here when it hands out the `JoinError`, and it is
+    /// known even when the task is dropped unpolled, with no result sent.
+    id: AtomicU64,
+}
+
 /// The task's end of a [`RemoteJoinHandle`]: the result's sender and the
 /// "finished" flag. Dropped without sending (the task was dropped with its
 /// runtime, or never reached a loop), it still marks the task finished,
 /// and the sender's drop tells the handle it was cancelled.
 struct Reply<T> {
-    tx: Option<oneshot::Sender<Result<T, JoinError>>>,
-    finished: Arc<AtomicBool>,
+    tx: Option<oneshot::Sender<Result<T, Failure>>>,
+    status: Arc<Status>,
 }
 
 impl<T> Reply<T> {
-    fn send(mut self, result: Result<T, JoinError>) {
+    fn send(mut self, result: Result<T, Failure>) {
         let tx = self.tx.take().expect("a reply is sent once");
         if let Err(unread) = tx.send(result) {
             // The handle was dropped (detached): the output, or a panic's
@@ -355,7 +382,7 @@ impl<T> Reply<T> {
 impl<T> Drop for Reply<T> {
     fn drop(&mut self) {
         drop(self.tx.take());
-        self.finished.store(true, Ordering::Release);
+        self.status.finished.store(true, Ordering::Release);
     }
 }
 
@@ -367,14 +394,20 @@ impl<T> Drop for Reply<T> {
 /// future's destructor) or was cancelled (aborted, or its runtime dropped
 /// before it finished); dropping the handle detaches the task; polling it
 /// again after it returned its result panics.
+///
+/// The handle has no [`Id`] of its own: the loop gives the task its id
+/// when it takes the spawn in, after `spawn` has returned. A
+/// [`JoinError`] from this handle still names its task by that id
+/// ([`JoinError::id`]), except when the spawn never became a task (see
+/// there).
 pub struct RemoteJoinHandle<T> {
     /// Where the task sends its result; a sender dropped unsent means the
     /// task was dropped, and so cancelled.
-    rx: oneshot::Receiver<Result<T, JoinError>>,
+    rx: oneshot::Receiver<Result<T, Failure>>,
     /// Sets the task's abort flag and wakes it.
     abort: AbortHandle,
-    /// Set when the task has finished, however it ended.
-    finished: Arc<AtomicBool>,
+    /// Whether the task has finished, and its id once the loop gave it one.
+    status: Arc<Status>,
     /// Set when `poll` has returned the result: a later poll panics, as a
     /// local `JoinHandle`'s does (the channel, empty then, would answer
     /// "cancelled", which is false).
@@ -395,7 +428,7 @@ impl<T> RemoteJoinHandle<T> {
     /// Once it says so, the result is there: the next poll of the handle
     /// returns it.
     pub fn is_finished(&self) -> bool {
-        self.finished.load(Ordering::Acquire)
+        self.status.finished.load(Ordering::Acquire)
     }
 }
 
@@ -409,8 +442,15 @@ impl<T> Future for RemoteJoinHandle<T> {
         let received = std::task::ready!(self.rx.poll_unpin(cx));
         self.returned = true;
         // The loop's thread may not have set it yet (see `Reply`'s drop).
-        self.finished.store(true, Ordering::Release);
-        Poll::Ready(received.unwrap_or_else(|oneshot::Canceled| Err(JoinError::cancelled())))
+        self.status.finished.store(true, Ordering::Release);
+        // The id was stored before the task could send or drop its reply
+        // (see `spawn_named`); 0 means the spawn never became a task.
+        let id = match self.status.id.load(Ordering::Acquire) {
+            0 => None,
+            number => Some(Id::new(number)),
+        };
+        let result = received.unwrap_or(Err(Failure::Cancelled));
+        Poll::Ready(result.map_err(|failure| failure.with_id(id)))
     }
 }
 

@@ -32,7 +32,7 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use super::JoinError;
+use super::join::Failure;
 use crate::runtime::executor::{TASK_DROP, drop_quietly};
 
 /// Where a task is in its life.
@@ -41,7 +41,8 @@ enum Stage<F: Future> {
     /// `Pin<Box<_>>` is how safe code pins a value that lives in a `RefCell`.
     Running(Pin<Box<F>>),
     /// Done; the output (or why there is none) waits for the join handle.
-    Finished(Result<F::Output, JoinError>),
+    /// The failure carries no task id: the handle adds it (see [`Failure`]).
+    Finished(Result<F::Output, Failure>),
     /// The join handle took the output.
     Consumed,
 }
@@ -131,7 +132,7 @@ pub(crate) trait Task {
     /// shuts down), dropping its future. Does nothing if already finished,
     /// except that a panic replaces an output not yet taken (the panic came
     /// from the future's destructor, after it returned).
-    fn fail(&self, error: JoinError);
+    fn fail(&self, error: Failure);
 }
 
 /// What an [`AbortHandle`](super::AbortHandle) needs from its task: the
@@ -147,7 +148,7 @@ pub(crate) trait AbortTarget {
 
 /// What a [`JoinHandle`](super::JoinHandle) needs from its task.
 pub(crate) trait JoinTarget<T>: AbortTarget {
-    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, Failure>>;
     /// Drops the output if the task finished and nobody took it (the
     /// handle is being dropped).
     fn discard_output(&self);
@@ -169,7 +170,7 @@ impl<F: Future> TaskCell<F> {
     /// Stores the result and tells the join handle. The old stage (the
     /// future) is dropped only after the new one is in place, so a destructor
     /// that panics leaves a consistent cell behind.
-    fn finish(&self, result: Result<F::Output, JoinError>) {
+    fn finish(&self, result: Result<F::Output, Failure>) {
         let old = std::mem::replace(&mut *self.stage.borrow_mut(), Stage::Finished(result));
         if let Some(waker) = self.join_waker.take() {
             waker.wake();
@@ -185,7 +186,7 @@ impl<F: Future> Task for TaskCell<F> {
             // panics: that panic is caught and logged here (the handle
             // still says cancelled), so that the executor does not take it
             // for a panic in a poll, and count, trace and time it as one.
-            drop_quietly(TASK_DROP, || self.fail(JoinError::cancelled()));
+            drop_quietly(TASK_DROP, || self.fail(Failure::Cancelled));
             return Ran::NotPolled;
         }
         let mut cx = Context::from_waker(&self.waker);
@@ -211,7 +212,7 @@ impl<F: Future> Task for TaskCell<F> {
         &self.waker
     }
 
-    fn fail(&self, error: JoinError) {
+    fn fail(&self, error: Failure) {
         let Ok(mut stage) = self.stage.try_borrow_mut() else {
             return;
         };
@@ -238,7 +239,7 @@ impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
         matches!(self.stage.try_borrow().as_deref(), Ok(Stage::Consumed))
     }
 
-    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Failure>> {
         // `try_borrow` fails only when a task awaits its own handle from
         // inside its own poll: it can never finish then, so Pending is right.
         let Ok(mut stage) = self.stage.try_borrow_mut() else {
@@ -306,6 +307,25 @@ mod tests {
             std::mem::size_of::<TaskCell<Fut>>()
         );
         assert!(std::mem::size_of::<super::super::waker::TaskWaker>() <= 24);
-        assert_eq!(std::mem::size_of::<JoinError>(), 8);
+    }
+
+    /// What a cell stores for a failed task is one pointer, and a finished
+    /// task's `Result` no more than it was before join errors carried
+    /// task ids: the id lives in the handle, not in the cell (see
+    /// `Failure`). The public `JoinError` may be bigger; the cell never
+    /// holds one.
+    #[test]
+    fn the_failure_a_cell_stores_stays_one_pointer() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<Failure>(), 8);
+        // What it would be with the id inside (see `Failure`'s docs).
+        assert_eq!(size_of::<Result<(), crate::task::JoinError>>(), 24);
+        assert_eq!(size_of::<Result<(), Failure>>(), 16);
+        assert_eq!(size_of::<Result<u64, Failure>>(), 16);
+        assert_eq!(
+            size_of::<Stage<std::future::Ready<()>>>(),
+            16,
+            "a finished unit task's stage grew"
+        );
     }
 }

@@ -108,7 +108,12 @@ impl<T> Future for JoinHandle<T> {
             // the wake of a task held back here may run any waker's code.
             std::task::ready!(super::poll_proceed(cx));
         }
-        self.task.poll_join(cx)
+        // The cell stores an id-less `Failure` (see there); the id is
+        // stamped on here, where it is known.
+        let id = self.id;
+        self.task
+            .poll_join(cx)
+            .map(|result| result.map_err(|failure| failure.with_id(Some(id))))
     }
 }
 
@@ -142,45 +147,103 @@ impl<T> fmt::Debug for JoinHandle<T> {
     }
 }
 
-/// Why a task gave no output: it panicked, or it was cancelled.
+/// Why a task gave no output: it panicked, or it was cancelled; and which
+/// task it was.
 ///
 /// `Send + Sync`, so it fits in `io::Error::other` and
 /// `Box<dyn Error + Send + Sync>`.
+///
+/// ```
+/// coop::block_on(async {
+///     let handle = coop::spawn(async { panic!("boom") });
+///     let id = handle.id();
+///     let err = handle.await.unwrap_err();
+///     assert_eq!(err.id(), id);
+///     assert_eq!(err.to_string(), format!("task {id} panicked: boom"));
+/// });
+/// ```
 pub struct JoinError {
-    repr: Repr,
+    /// What went wrong: the part the task's cell stored.
+    failure: Failure,
+    /// Which task it was. Not stored in the cell with the failure (which
+    /// must stay one pointer, see [`Failure`]) but stamped on by the
+    /// handle that hands the error out, which knows its task's id. `None`
+    /// only for a [`RemoteJoinHandle`](crate::runtime::RemoteJoinHandle)'s
+    /// task that never became a task on the loop (see [`try_id`](Self::try_id)).
+    id: Option<Id>,
 }
 
-enum Repr {
+/// A [`JoinError`] without its task's id: what a task's cell stores when
+/// the task panics or is cancelled, and what the remote-task channel
+/// carries.
+///
+/// One pointer on purpose: every task cell (one per connection, in a
+/// server) has room for a `Result<T, Failure>`, and panics are rare. The
+/// id is not here: the [`JoinHandle`] (or the `JoinSet`'s handle, or the
+/// `RemoteJoinHandle`) knows its task's id and adds it when it turns a
+/// `Failure` into the public `JoinError`. A cell that stored the id too
+/// would make every task's stage bigger (a `Result<(), _>` of a
+/// `JoinError` is 24 bytes, of a `Failure` 16) for a number its handle
+/// already holds.
+pub(crate) enum Failure {
     Cancelled,
     /// The payload is `Send` but not `Sync`; a `Mutex` makes the error
     /// `Sync` without `unsafe` (tokio uses an unsafe `SyncWrapper`). Boxed
-    /// so that a `JoinError` is one pointer: every task cell has room for
-    /// one, and panics are rare.
+    /// so that a `Failure` is one pointer.
     Panic(Box<Mutex<Box<dyn Any + Send + 'static>>>),
 }
 
+impl Failure {
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Failure {
+        Failure::Panic(Box::new(Mutex::new(payload)))
+    }
+
+    pub(crate) fn is_panic(&self) -> bool {
+        matches!(self, Failure::Panic(_))
+    }
+
+    /// The public error, naming task `id` (`None`: see [`JoinError::try_id`]).
+    pub(crate) fn with_id(self, id: Option<Id>) -> JoinError {
+        JoinError { failure: self, id }
+    }
+}
+
 impl JoinError {
-    pub(crate) fn cancelled() -> JoinError {
-        JoinError {
-            repr: Repr::Cancelled,
-        }
-    }
-
-    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError {
-            repr: Repr::Panic(Box::new(Mutex::new(payload))),
-        }
-    }
-
     /// True if the task was aborted, or the runtime shut down before it
     /// finished.
     pub fn is_cancelled(&self) -> bool {
-        matches!(self.repr, Repr::Cancelled)
+        matches!(self.failure, Failure::Cancelled)
     }
 
     /// True if the task panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
+        self.failure.is_panic()
+    }
+
+    /// The [`Id`] of the task that panicked or was cancelled: the one
+    /// [`JoinHandle::id`] (or the [`AbortHandle::id`] that
+    /// [`JoinSet::spawn`](super::JoinSet::spawn) returned) gives, and
+    /// [`task::id`](super::id()) gave inside the task.
+    ///
+    /// # Panics
+    /// Only for an error from a [`RemoteJoinHandle`](crate::runtime::RemoteJoinHandle)
+    /// whose task never reached the loop: its runtime was dropped before
+    /// it took the spawn in, or the closure given to
+    /// [`Handle::spawn_with`](crate::runtime::Handle::spawn_with) panicked.
+    /// A task's id is given by the loop when it takes the task in, so
+    /// such a task has none, and none is made up. [`try_id`](Self::try_id)
+    /// says `None` then. An error from a [`JoinHandle`] or a
+    /// [`JoinSet`](super::JoinSet) always has an id.
+    #[track_caller]
+    pub fn id(&self) -> Id {
+        self.id
+            .expect("JoinError::id: the task never reached its runtime's loop, so it has no id")
+    }
+
+    /// The [`Id`] of the task, as [`id`](Self::id) gives it, or `None` for
+    /// a remote task that never reached the loop (see there).
+    pub fn try_id(&self) -> Option<Id> {
+        self.id
     }
 
     /// The panic's payload, to inspect or to resume with
@@ -189,42 +252,58 @@ impl JoinError {
     /// # Panics
     /// If the task did not panic (check [`is_panic`](Self::is_panic)).
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        match self.repr {
-            Repr::Panic(payload) => payload.into_inner().unwrap_or_else(|e| e.into_inner()),
-            Repr::Cancelled => panic!("JoinError::into_panic called on a cancelled task"),
+        match self.failure {
+            Failure::Panic(payload) => payload.into_inner().unwrap_or_else(|e| e.into_inner()),
+            Failure::Cancelled => panic!("JoinError::into_panic called on a cancelled task"),
         }
     }
 
     /// The panic message, when the payload is a string (as `panic!` makes).
     fn panic_message(&self) -> Option<String> {
-        match &self.repr {
-            Repr::Panic(p) => {
+        match &self.failure {
+            Failure::Panic(p) => {
                 let p = p.lock().unwrap_or_else(|e| e.into_inner());
                 p.downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| p.downcast_ref::<String>().cloned())
             }
-            Repr::Cancelled => None,
+            Failure::Cancelled => None,
         }
     }
 }
 
+/// "task 7 was cancelled", "task 7 panicked: boom" (or "task 7 panicked",
+/// when the payload is no string); "task" alone when there is no id.
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.repr, self.panic_message()) {
-            (Repr::Cancelled, _) => f.write_str("task was cancelled"),
-            (Repr::Panic(_), Some(msg)) => write!(f, "task panicked: {msg}"),
-            (Repr::Panic(_), None) => f.write_str("task panicked"),
+        f.write_str("task")?;
+        if let Some(id) = self.id {
+            write!(f, " {id}")?;
+        }
+        match (&self.failure, self.panic_message()) {
+            (Failure::Cancelled, _) => f.write_str(" was cancelled"),
+            (Failure::Panic(_), Some(msg)) => write!(f, " panicked: {msg}"),
+            (Failure::Panic(_), None) => f.write_str(" panicked"),
         }
     }
 }
 
+/// `JoinError::Cancelled(Id(7))`, `JoinError::Panic(Id(7), "boom")`; as
+/// `JoinError::Cancelled` and `JoinError::Panic("boom")` when there is no
+/// id.
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.repr, self.panic_message()) {
-            (Repr::Cancelled, _) => f.write_str("JoinError::Cancelled"),
-            (Repr::Panic(_), Some(msg)) => write!(f, "JoinError::Panic({msg:?})"),
-            (Repr::Panic(_), None) => f.write_str("JoinError::Panic(..)"),
+        let id = self.id.map(|id| format!("{id:?}"));
+        match (&self.failure, id) {
+            (Failure::Cancelled, Some(id)) => write!(f, "JoinError::Cancelled({id})"),
+            (Failure::Cancelled, None) => f.write_str("JoinError::Cancelled"),
+            (Failure::Panic(_), id) => {
+                let id = id.map(|id| id + ", ").unwrap_or_default();
+                match self.panic_message() {
+                    Some(msg) => write!(f, "JoinError::Panic({id}{msg:?})"),
+                    None => write!(f, "JoinError::Panic({id}..)"),
+                }
+            }
         }
     }
 }

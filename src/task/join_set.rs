@@ -56,11 +56,12 @@
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic;
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::{AbortHandle, JoinError, JoinHandle};
+use super::{AbortHandle, Id, JoinError, JoinHandle};
 use crate::runtime::Runtime;
 
 /// A collection of spawned tasks, owned by the set, whose results come
@@ -96,7 +97,7 @@ pub struct JoinSet<T> {
     /// its result is returned (or when the set is emptied by
     /// [`detach_all`](Self::detach_all)). Each handle is polled only when
     /// its own task has woken it.
-    tasks: FuturesUnordered<JoinHandle<T>>,
+    tasks: FuturesUnordered<WithId<T>>,
     /// The waker of the last [`poll_join_next`](Self::poll_join_next) that
     /// returned `Pending`. [`try_join_next`](Self::try_join_next) has no
     /// waker of its own, but polling the set registers one: given a waker
@@ -159,7 +160,7 @@ impl<T: 'static> JoinSet<T> {
     /// Keeps `handle` in the set and returns an abort handle for its task.
     fn insert(&mut self, handle: JoinHandle<T>) -> AbortHandle {
         let abort = handle.abort_handle();
-        self.tasks.push(handle);
+        self.tasks.push(WithId(handle));
         abort
     }
 
@@ -210,12 +211,31 @@ impl<T: 'static> JoinSet<T> {
     /// Waits until a task of the set finishes and returns its result,
     /// removing the task from the set; `None` at once if the set is
     /// empty. Results come in the order the tasks finish: `Err` for a task
-    /// that panicked or was cancelled.
+    /// that panicked or was cancelled (its [`id`](JoinError::id) says
+    /// which).
     ///
     /// Cancel safe: if this future is dropped before it is ready (the
     /// losing branch of a `select!`), no task has left the set.
     pub async fn join_next(&mut self) -> Option<Result<T, JoinError>> {
         poll_fn(|cx| self.poll_join_next(cx)).await
+    }
+
+    /// As [`join_next`](Self::join_next), with the [`Id`] of the task
+    /// beside its output: the id of the [`AbortHandle`] that
+    /// [`spawn`](Self::spawn) returned, so that a result can be matched
+    /// to the task it came from. (An error names its task by
+    /// [`JoinError::id`].)
+    ///
+    /// ```
+    /// coop::block_on(async {
+    ///     let mut set = coop::task::JoinSet::new();
+    ///     let first = set.spawn(async { "first" }).id();
+    ///     let (id, output) = set.join_next_with_id().await.unwrap().unwrap();
+    ///     assert_eq!((id, output), (first, "first"));
+    /// });
+    /// ```
+    pub async fn join_next_with_id(&mut self) -> Option<Result<(Id, T), JoinError>> {
+        poll_fn(|cx| self.poll_join_next_with_id(cx)).await
     }
 
     /// Polls for the next task to finish, as [`join_next`](Self::join_next)
@@ -224,6 +244,15 @@ impl<T: 'static> JoinSet<T> {
     /// of `cx` will be woken when a task finishes. Only the waker of the
     /// latest call is kept.
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
+        self.poll_join_next_with_id(cx).map(without_id)
+    }
+
+    /// As [`poll_join_next`](Self::poll_join_next), with the task's [`Id`]
+    /// beside its output (see [`join_next_with_id`](Self::join_next_with_id)).
+    pub fn poll_join_next_with_id(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<(Id, T), JoinError>>> {
         let next = self.tasks.poll_next_unpin(cx);
         if next.is_pending() {
             match &self.waker {
@@ -247,6 +276,12 @@ impl<T: 'static> JoinSet<T> {
     /// `None`, "no task has finished", when one has. tokio's polls its
     /// handles unconstrained too.
     pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
+        without_id(self.try_join_next_with_id())
+    }
+
+    /// As [`try_join_next`](Self::try_join_next), with the task's [`Id`]
+    /// beside its output (see [`join_next_with_id`](Self::join_next_with_id)).
+    pub fn try_join_next_with_id(&mut self) -> Option<Result<(Id, T), JoinError>> {
         let _lifted = super::budget::Unconstrained::lift();
         let waker = self.waker.as_ref().unwrap_or(Waker::noop());
         match self.tasks.poll_next_unpin(&mut Context::from_waker(waker)) {
@@ -270,7 +305,7 @@ impl<T: 'static> JoinSet<T> {
     /// # Panics
     /// As tokio's does: if a task panicked, with that task's panic
     /// (resumed, so its message and payload are the task's); if a task
-    /// was cancelled, with the `JoinError`'s message ("task was
+    /// was cancelled, with the `JoinError`'s message ("task 7 was
     /// cancelled"). The panic drops the set, which aborts the tasks still
     /// in it. To handle errors otherwise, call
     /// [`join_next`](Self::join_next) in a loop.
@@ -293,7 +328,7 @@ impl<T> JoinSet<T> {
     /// as a cancelled [`JoinError`], or with its output if it had finished
     /// before the abort.
     pub fn abort_all(&mut self) {
-        for handle in self.tasks.iter() {
+        for WithId(handle) in self.tasks.iter() {
             handle.abort();
         }
     }
@@ -303,6 +338,28 @@ impl<T> JoinSet<T> {
     pub fn detach_all(&mut self) {
         self.tasks.clear();
     }
+}
+
+/// A handle in the set: a future of its task's result with the task's
+/// [`Id`] beside the output, so that the `_with_id` methods are the only
+/// road out of the set and the others drop the id (see [`without_id`]).
+/// An error carries the id already: [`JoinHandle`] stamps it.
+struct WithId<T>(JoinHandle<T>);
+
+impl<T> Future for WithId<T> {
+    type Output = Result<(Id, T), JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let id = self.0.id();
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|result| result.map(|output| (id, output)))
+    }
+}
+
+/// A `_with_id` result as its plain method returns it.
+fn without_id<T>(next: Option<Result<(Id, T), JoinError>>) -> Option<Result<T, JoinError>> {
+    next.map(|result| result.map(|(_, output)| output))
 }
 
 impl<T> Default for JoinSet<T> {

@@ -22,7 +22,7 @@ mod abort;
 mod budget;
 pub(crate) mod cell;
 pub(crate) mod id;
-mod join;
+pub(crate) mod join;
 mod join_set;
 pub(crate) mod waker;
 mod yield_now;
