@@ -1,6 +1,7 @@
-//! `UnixListener` and `UnixStream`: the reactor's pattern on a socket bound
-//! to a path. Each test works in a fresh directory of its own under the
-//! system's temporary directory, removed when the test ends.
+//! `UnixListener`, `UnixStream` (and its split halves) and `UnixDatagram`:
+//! the reactor's pattern on a socket bound to a path. Each test works in a
+//! fresh directory of its own under the system's temporary directory,
+//! removed when the test ends.
 
 mod util;
 
@@ -15,7 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
-use coop::net::{UnixListener, UnixStream};
+use coop::net::{
+    OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, UnixDatagram, UnixListener, UnixStream,
+    WriteHalf,
+};
 use coop::runtime::TASK_BUDGET;
 use util::{echo, with_deadline};
 
@@ -396,6 +400,332 @@ fn a_reader_whose_data_is_all_there_lets_the_next_task_run() {
                 usize::from(TASK_BUDGET),
                 "the next task ran after {seen} reads, not after one budget"
             );
+        });
+    });
+}
+
+// ---- split halves -------------------------------------------------------
+
+/// Borrowed halves of one stream read and write at once, in one task:
+/// more than a socket buffer's worth, so each half waits on the reactor
+/// while the other works.
+#[test]
+fn borrowed_halves_of_a_unix_stream_read_and_write_at_once() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            coop::spawn(echo(b));
+            let (mut rd, mut wr): (ReadHalf<'_, UnixStream>, WriteHalf<'_, UnixStream>) =
+                UnixStream::split(&a);
+            assert!(rd.as_ref().peer_addr().unwrap().is_unnamed());
+            let sent: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+            let mut back = vec![0; sent.len()];
+            let (wrote, read) = futures::join!(wr.write_all(&sent), rd.read_exact(&mut back));
+            wrote.unwrap();
+            read.unwrap();
+            assert!(back == sent, "the echo differs");
+        });
+    });
+}
+
+/// Owned halves move into two tasks; dropping the write half shuts the
+/// write direction down, so the peer reads end of file after the data,
+/// while the read half still reads the peer's answer.
+#[test]
+fn dropping_the_owned_write_half_of_a_unix_stream_gives_the_peer_eof() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (a, mut b) = UnixStream::pair().unwrap();
+            let (mut rd, mut wr): (OwnedReadHalf<UnixStream>, OwnedWriteHalf<UnixStream>) =
+                a.into_split();
+            let writer = coop::spawn(async move {
+                wr.write_all(b"question").await.unwrap();
+                // `wr` is dropped here: the peer must see end of file.
+            });
+            let mut got = Vec::new();
+            b.read_to_end(&mut got).await.unwrap();
+            assert_eq!(got, b"question");
+            writer.await.unwrap();
+            b.write_all(b"answer").await.unwrap();
+            let reader = coop::spawn(async move {
+                let mut reply = [0; 6];
+                rd.read_exact(&mut reply).await.unwrap();
+                reply
+            });
+            assert_eq!(&reader.await.unwrap(), b"answer");
+        });
+    });
+}
+
+/// Reunited halves are the stream again, not shut down by the parting;
+/// halves of two streams are refused and handed back.
+#[test]
+fn owned_halves_of_a_unix_stream_reunite_and_refuse_a_stranger() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (a, mut peer) = UnixStream::pair().unwrap();
+            let (rd, wr) = a.into_split();
+            let (_c, _other_peer) = UnixStream::pair().unwrap();
+            let (_other_rd, other_wr) = _c.into_split();
+            let err: ReuniteError<UnixStream> = rd.reunite(other_wr).unwrap_err();
+            assert!(
+                err.to_string().contains("not from the same stream"),
+                "{err}"
+            );
+            let ReuniteError(rd, _other_wr) = err;
+            let mut a: UnixStream = wr.reunite(rd).expect("halves of one stream");
+            a.write_all(b"whole").await.unwrap();
+            let mut got = [0; 5];
+            peer.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"whole");
+            // No shutdown when the halves parted: the peer has nothing to
+            // read yet, rather than end of file.
+            assert_eq!(
+                peer.try_read(&mut got).unwrap_err().kind(),
+                ErrorKind::WouldBlock
+            );
+            drop(a);
+            assert_eq!(peer.read(&mut got).await.unwrap(), 0);
+        });
+    });
+}
+
+// ---- UnixDatagram -------------------------------------------------------
+
+#[test]
+fn a_datagram_pair_carries_whole_messages_both_ways() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (a, b) = UnixDatagram::pair().unwrap();
+            assert!(a.peer_addr().unwrap().is_unnamed());
+            assert_eq!(a.send(b"one").await.unwrap(), 3);
+            assert_eq!(a.send(b"two!").await.unwrap(), 4);
+            let mut buf = [0; 16];
+            // One datagram per receive, whole, in order.
+            let n = b.recv(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"one");
+            let n = b.recv(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"two!");
+            b.send(b"back").await.unwrap();
+            let (n, from) = a.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"back");
+            assert!(from.is_unnamed());
+        });
+    });
+}
+
+#[test]
+fn datagrams_sent_to_a_path_come_from_the_senders_path() {
+    with_deadline(10, || {
+        let dir = TempDir::new();
+        let (server_path, client_path) = (dir.path("server.sock"), dir.path("client.sock"));
+        coop::block_on(async move {
+            let server = UnixDatagram::bind(&server_path).unwrap();
+            assert_eq!(
+                server.local_addr().unwrap().as_pathname(),
+                Some(&*server_path)
+            );
+            let client = UnixDatagram::bind(&client_path).unwrap();
+            client.send_to(b"ping", &server_path).await.unwrap();
+            let mut buf = [0; 16];
+            let (n, from) = server.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"ping");
+            let from = from.as_pathname().expect("the client bound a path");
+            assert_eq!(from, client_path);
+            server.send_to(b"pong", from).await.unwrap();
+            let (n, _) = client.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"pong");
+            // An unbound socket can send; its sender has no name.
+            let anonymous = UnixDatagram::unbound().unwrap();
+            assert_eq!(anonymous.try_send_to(b"hi", &server_path).unwrap(), 2);
+            let (_, from) = server.recv_from(&mut buf).await.unwrap();
+            assert!(from.is_unnamed());
+        });
+        // Like a listener's, the socket file stays.
+        assert!(dir.path("server.sock").exists());
+    });
+}
+
+/// `connect` sets the peer for `send` and `recv`, and `recv` skips a
+/// stranger's datagram that was queued before `connect` (the kernel keeps
+/// it, and `recv(2)` would hand it over as if the peer had sent it).
+#[test]
+fn a_connected_datagram_socket_sends_and_receives_only_its_peer() {
+    with_deadline(10, || {
+        let dir = TempDir::new();
+        let (a_path, b_path) = (dir.path("a.sock"), dir.path("b.sock"));
+        coop::block_on(async move {
+            let a = UnixDatagram::bind(&a_path).unwrap();
+            let b = UnixDatagram::bind(&b_path).unwrap();
+            let stranger = UnixDatagram::bind(dir.path("stranger.sock")).unwrap();
+            assert_eq!(
+                a.send(b"x").await.unwrap_err().kind(),
+                ErrorKind::NotConnected
+            );
+            stranger.send_to(b"stray", &a_path).await.unwrap();
+            a.connect(&b_path).unwrap();
+            assert_eq!(a.peer_addr().unwrap().as_pathname(), Some(&*b_path));
+            b.connect(&a_path).unwrap();
+            b.send(b"from b").await.unwrap();
+            let mut buf = [0; 16];
+            let n = a.recv(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"from b");
+            a.send(b"from a").await.unwrap();
+            let n = b.recv(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"from a");
+            // The stray was consumed, not left for `recv_from`.
+            assert_eq!(
+                a.try_recv_from(&mut buf).unwrap_err().kind(),
+                ErrorKind::WouldBlock
+            );
+        });
+    });
+}
+
+/// A receive with nothing queued waits on the reactor, and the datagram
+/// another task sends later wakes it.
+#[test]
+fn a_datagram_recv_waits_until_another_task_sends() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (a, b) = UnixDatagram::pair().unwrap();
+            let sent = Rc::new(Cell::new(false));
+            let flag = sent.clone();
+            let sender = coop::spawn(async move {
+                coop::time::sleep(std::time::Duration::from_millis(20)).await;
+                flag.set(true);
+                b.send(b"later").await.unwrap();
+                b
+            });
+            let mut buf = [0; 16];
+            let n = a.recv(&mut buf).await.unwrap();
+            assert!(sent.get(), "recv returned before the datagram was sent");
+            assert_eq!(&buf[..n], b"later");
+            let _b = sender.await.unwrap();
+        });
+    });
+}
+
+#[test]
+fn try_recv_on_an_empty_datagram_socket_would_block_and_readable_waits() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (a, b) = UnixDatagram::pair().unwrap();
+            let mut buf = [0; 16];
+            assert_eq!(
+                a.try_recv(&mut buf).unwrap_err().kind(),
+                ErrorKind::WouldBlock
+            );
+            assert_eq!(
+                a.try_recv_from(&mut buf).unwrap_err().kind(),
+                ErrorKind::WouldBlock
+            );
+            b.writable().await.unwrap();
+            assert_eq!(b.try_send(b"hi").unwrap(), 2);
+            let n = loop {
+                a.readable().await.unwrap();
+                match a.try_recv(&mut buf) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                    result => break result.unwrap(),
+                }
+            };
+            assert_eq!(&buf[..n], b"hi");
+            assert_eq!(
+                a.try_recv(&mut buf).unwrap_err().kind(),
+                ErrorKind::WouldBlock
+            );
+        });
+    });
+}
+
+#[test]
+fn datagram_shutdown_and_the_descriptor() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (a, b) = UnixDatagram::pair().unwrap();
+            a.shutdown(Shutdown::Write).unwrap();
+            assert_eq!(
+                a.send(b"x").await.unwrap_err().kind(),
+                ErrorKind::BrokenPipe
+            );
+            assert!(a.take_error().unwrap().is_none());
+            // The descriptor is the socket's own: a datagram sent through
+            // a std clone of it arrives.
+            let fd = b.as_fd().try_clone_to_owned().unwrap();
+            std::os::unix::net::UnixDatagram::from(fd)
+                .send(b"fd")
+                .unwrap();
+            let mut buf = [0; 4];
+            let n = a.recv(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"fd");
+            // After `Shutdown::Read` the peer's sends fail, and a receive
+            // is no end of file: it waits, without spinning the loop.
+            a.shutdown(Shutdown::Read).unwrap();
+            assert_eq!(
+                b.send(b"x").await.unwrap_err().kind(),
+                ErrorKind::BrokenPipe
+            );
+            let polls = Cell::new(0);
+            let recv = std::future::poll_fn(|cx| {
+                polls.set(polls.get() + 1);
+                a.poll_recv(cx, &mut buf)
+            });
+            let waited = coop::time::timeout(std::time::Duration::from_millis(50), recv).await;
+            assert!(waited.is_err(), "{waited:?}");
+            assert!(
+                polls.get() < 5,
+                "the receive was polled {} times",
+                polls.get()
+            );
+        });
+    });
+}
+
+#[test]
+fn outside_a_runtime_a_datagram_bind_fails_and_leaves_no_file() {
+    with_deadline(10, || {
+        let dir = TempDir::new();
+        let path = dir.path("outside.sock");
+        let no_runtime = |e: std::io::Error| e.to_string().contains("inside a coop runtime");
+        assert!(no_runtime(UnixDatagram::bind(&path).unwrap_err()));
+        assert!(!path.exists(), "bind made a socket file before failing");
+        assert!(no_runtime(UnixDatagram::pair().unwrap_err()));
+        assert!(no_runtime(UnixDatagram::unbound().unwrap_err()));
+    });
+}
+
+/// Unlike UDP, a full receiver makes a connected sender wait rather than
+/// lose the datagram, and the receiver's reads make room and wake it. (A
+/// pair's sender is limited by its own send buffer, and Linux calls that
+/// writable again only once the receiver has read most of it: so the
+/// reader here reads everything.)
+#[test]
+fn a_send_to_a_full_datagram_receiver_waits_until_it_reads() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (a, b) = UnixDatagram::pair().unwrap();
+            let mut queued = 0;
+            while a.try_send(b"fill").is_ok() {
+                queued += 1;
+                assert!(queued < 100_000, "the receiver never filled");
+            }
+            let reading = Rc::new(Cell::new(false));
+            let flag = reading.clone();
+            let reader = coop::spawn(async move {
+                coop::time::sleep(std::time::Duration::from_millis(20)).await;
+                flag.set(true);
+                // Nothing was lost: the whole fill, then the last one.
+                let mut buf = [0; 8];
+                for _ in 0..queued {
+                    let n = b.recv(&mut buf).await.unwrap();
+                    assert_eq!(&buf[..n], b"fill");
+                }
+                let n = b.recv(&mut buf).await.unwrap();
+                assert_eq!(&buf[..n], b"last");
+            });
+            a.send(b"last").await.unwrap();
+            assert!(reading.get(), "the send did not wait for room");
+            reader.await.unwrap();
         });
     });
 }

@@ -1,10 +1,14 @@
-//! Async sockets: TCP, UDP and Unix domain streams on the reactor.
+//! Async sockets: TCP, UDP and Unix domain streams and datagrams on the
+//! reactor.
 //!
 //! Each type wraps a non-blocking mio socket in an
 //! `IoSource` (see [`crate::reactor`]) and turns every `WouldBlock` into
-//! "store my waker and return `Pending`". [`TcpStream`] implements
-//! `futures::io::AsyncRead` and `AsyncWrite`, so the `futures::io` helpers
-//! (`read_exact`, `write_all`, `copy`, `BufReader`, ...) work on it.
+//! "store my waker and return `Pending`". [`TcpStream`] and [`UnixStream`]
+//! implement `futures::io::AsyncRead` and `AsyncWrite`, so the
+//! `futures::io` helpers (`read_exact`, `write_all`, `copy`, `BufReader`,
+//! ...) work on them, and both split into the same read and write halves
+//! ([`ReadHalf`], [`OwnedReadHalf`], ..., generic over the stream, TCP by
+//! default).
 //!
 //! Each type also holds the two halves of that pattern apart, for code
 //! that wants them apart: `readable` / `writable` wait for the reactor's
@@ -32,7 +36,8 @@
 //! watch. What differs (no Nagle, no urgent data, a `connect` with no
 //! handshake to wait for, a socket file that stays on disk after the
 //! listener is dropped) is in their module docs and in chapter 02, "Not
-//! only TCP: Unix sockets".
+//! only TCP: Unix sockets". [`UnixDatagram`] is [`UdpSocket`] on a path
+//! in the same way.
 //!
 //! Creating a socket needs a running runtime (the socket registers with its
 //! reactor); outside one, the constructors return an `io::Error` saying so.
@@ -121,6 +126,7 @@ mod tcp_listener;
 mod tcp_socket;
 mod tcp_stream;
 mod udp;
+mod unix_datagram;
 mod unix_listener;
 mod unix_stream;
 
@@ -130,6 +136,7 @@ pub use tcp_listener::TcpListener;
 pub use tcp_socket::TcpSocket;
 pub use tcp_stream::TcpStream;
 pub use udp::UdpSocket;
+pub use unix_datagram::UnixDatagram;
 pub use unix_listener::UnixListener;
 pub use unix_stream::UnixStream;
 

@@ -150,16 +150,18 @@ impl UdpSocket {
     /// connected, from anyone) comes, discarding strays; `WouldBlock`
     /// when the queue runs dry.
     fn recv_from_peer(&self, s: &mio::net::UdpSocket, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let (n, from) = s.recv_from(buf)?; // WouldBlock ends the loop
-            // Address and port, as the kernel's filter compares them; not
-            // a whole `SocketAddrV6`, whose flow label and scope id the two
-            // calls need not report alike.
-            match self.peer.get() {
-                Some(peer) if (from.ip(), from.port()) != (peer.ip(), peer.port()) => {}
-                _ => return Ok(n),
-            }
-        }
+        recv_skipping_strays(
+            buf,
+            |buf| s.recv_from(buf),
+            |from| {
+                // Address and port, as the kernel's filter compares them; not
+                // a whole `SocketAddrV6`, whose flow label and scope id the two
+                // calls need not report alike.
+                self.peer
+                    .get()
+                    .is_none_or(|peer| (from.ip(), from.port()) == (peer.ip(), peer.port()))
+            },
+        )
     }
 
     /// Waits until the reactor says a datagram may be waiting, and takes
@@ -294,5 +296,23 @@ impl UdpSocket {
     /// Takes the socket's pending error (`SO_ERROR`), if any, clearing it.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.io.get_ref().take_error()
+    }
+}
+
+/// The loop behind a connected datagram socket's `recv` (a `UdpSocket`'s
+/// or a `UnixDatagram`'s): `recv_from` until a datagram `from_peer`
+/// accepts, discarding the others (strays queued before `connect`, see
+/// [`UdpSocket::recv`]). `WouldBlock` when the queue runs dry ends it.
+/// The sockets differ only in their address type and how to compare it.
+pub(super) fn recv_skipping_strays<A>(
+    buf: &mut [u8],
+    mut recv_from: impl FnMut(&mut [u8]) -> io::Result<(usize, A)>,
+    from_peer: impl Fn(&A) -> bool,
+) -> io::Result<usize> {
+    loop {
+        let (n, from) = recv_from(buf)?; // WouldBlock ends the loop
+        if from_peer(&from) {
+            return Ok(n);
+        }
     }
 }

@@ -55,6 +55,7 @@ use std::task::{Context, Poll};
 
 use mio::Interest;
 
+use super::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use super::tcp_stream::{closed, short_of};
 use crate::reactor::registration::{Direction, IoSource, require_runtime};
 
@@ -185,6 +186,34 @@ impl UnixStream {
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         self.io
             .try_io_drain(Direction::Write, |s| send(s, buf), short_of(buf.len()))
+    }
+
+    /// Borrowed read and write halves, usable from two futures at once,
+    /// as [`TcpStream::split`](super::TcpStream::split)'s (the same types,
+    /// with `UnixStream` for their stream parameter).
+    ///
+    /// With `futures::io::AsyncReadExt` in scope, `stream.split()` calls
+    /// that trait's `split` instead (it takes the stream by value): name
+    /// this one as `UnixStream::split(&stream)` or `(&stream).split()`.
+    ///
+    /// ```no_run
+    /// use coop::net::{ReadHalf, UnixStream, WriteHalf};
+    /// # coop::block_on(async {
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let (rd, wr): (ReadHalf<'_, UnixStream>, WriteHalf<'_, UnixStream>) =
+    ///     UnixStream::split(&a);
+    /// # Ok::<(), std::io::Error>(())
+    /// # });
+    /// ```
+    pub fn split(&self) -> (ReadHalf<'_, UnixStream>, WriteHalf<'_, UnixStream>) {
+        (ReadHalf::new(self), WriteHalf::new(self))
+    }
+
+    /// Owned halves that can move into two different tasks. Dropping the
+    /// write half shuts down the write direction (the peer reads end of
+    /// file); [`OwnedReadHalf::reunite`] puts them back together.
+    pub fn into_split(self) -> (OwnedReadHalf<UnixStream>, OwnedWriteHalf<UnixStream>) {
+        super::split::into_split(self)
     }
 
     fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
