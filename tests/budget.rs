@@ -449,6 +449,35 @@ fn a_timeout_fires_though_its_future_spends_every_budget() {
     });
 }
 
+/// A timeout whose deadline has passed completes as a due sleep does, and
+/// spends a unit as one: a loop over such timeouts (a retry loop past its
+/// overall deadline, a "try" with `Duration::ZERO`) around a future that
+/// spends nothing itself is the same hog as a loop over due sleeps. Only a
+/// deadline whose future spent the last unit in the same poll is spared
+/// (the test above), as in tokio. The deadline spent nothing whenever the
+/// budget was there as the timeout's poll began, so this loop never gave
+/// the loop back.
+#[test]
+fn a_loop_over_timeouts_already_elapsed_lets_the_next_task_run() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            let timeouts = Rc::new(Cell::new(0));
+            let count = timeouts.clone();
+            let hog = async move {
+                for _ in 0..OPS {
+                    let never = std::future::pending::<()>();
+                    let result = coop::time::timeout(Duration::ZERO, never).await;
+                    assert!(result.is_err());
+                    bump(&count);
+                }
+            };
+            let (seen, done) = seen_by_the_next_task(hog, timeouts).await;
+            assert_eq!(done, OPS);
+            assert_eq!(seen, u32::from(TASK_BUDGET));
+        });
+    });
+}
+
 #[test]
 fn a_task_held_back_by_its_budget_completes_its_sleep_at_the_next_poll() {
     with_deadline(20, || {

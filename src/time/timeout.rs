@@ -65,15 +65,19 @@ pub async fn timeout_at<F: Future>(deadline: Instant, future: F) -> Result<F::Ou
         if let Poll::Ready(output) = future.as_mut().poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        // If the future spent the last of the budget, the deadline spends
-        // none: a future that spends all of its task's budget at every
-        // poll (a reader whose data never runs out) must still be stopped
-        // by it. If the budget was spent before this poll began, the
-        // future was held back without a try, and a deadline that fired
-        // now would beat a future that may be ready: the deadline then
-        // waits for the budget too, and the future goes first again at
-        // the task's next poll. tokio's timeout makes the same two cases.
-        let spend = if had_budget {
+        // If the future spent the last of the budget in this poll, the
+        // deadline spends none: a future that spends all of its task's
+        // budget at every poll (a reader whose data never runs out) must
+        // still be stopped by it. Otherwise it spends a unit as a due
+        // sleep does: with budget left, so that a loop over timeouts
+        // already elapsed around a future that spends nothing gives the
+        // loop back as a loop over due sleeps does; and with the budget
+        // spent before this poll began (the future was held back without
+        // a try), it waits for the budget too, so that it cannot beat a
+        // future that may be ready, which goes first again at the task's
+        // next poll. tokio's timeout makes the same cases
+        // (`had_budget_before` and `has_budget_now`).
+        let spend = if had_budget && !crate::task::budget_left() {
             Spend::Nothing
         } else {
             Spend::Budget
