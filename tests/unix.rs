@@ -729,3 +729,36 @@ fn a_send_to_a_full_datagram_receiver_waits_until_it_reads() {
         });
     });
 }
+
+/// When the connected peer is gone, Linux disconnects the socket at its
+/// next `send` (`ConnectionRefused`): from then on the kernel takes
+/// datagrams from anyone, and `peer_addr` says `NotConnected`. `recv` must
+/// follow the kernel, not keep filtering by the peer it had, which would
+/// discard every datagram that now comes (and wait forever).
+#[test]
+fn a_datagram_socket_whose_peer_died_receives_from_anyone_once_the_kernel_disconnects_it() {
+    with_deadline(10, || {
+        let dir = TempDir::new();
+        let (a_path, b_path) = (dir.path("a.sock"), dir.path("b.sock"));
+        coop::block_on(async move {
+            let a = UnixDatagram::bind(&a_path).unwrap();
+            let b = UnixDatagram::bind(&b_path).unwrap();
+            a.connect(&b_path).unwrap();
+            drop(b);
+            assert_eq!(
+                a.send(b"x").await.unwrap_err().kind(),
+                ErrorKind::ConnectionRefused
+            );
+            assert_eq!(a.peer_addr().unwrap_err().kind(), ErrorKind::NotConnected);
+            let c = UnixDatagram::bind(dir.path("c.sock")).unwrap();
+            c.send_to(b"from c", &a_path).await.unwrap();
+            let mut buf = [0; 16];
+            let received =
+                coop::time::timeout(std::time::Duration::from_millis(200), a.recv(&mut buf)).await;
+            let n = received
+                .expect("recv discarded a datagram the kernel delivered")
+                .unwrap();
+            assert_eq!(&buf[..n], b"from c");
+        });
+    });
+}

@@ -67,9 +67,11 @@ pub struct UnixDatagram {
     io: IoSource<mio::net::UnixDatagram>,
     /// The connected peer as the kernel records it (`peer_addr`), or
     /// `None` before [`connect`](Self::connect): whom [`recv`](Self::recv)
-    /// takes datagrams from, as `UdpSocket`'s `peer`. A `RefCell`, as a
-    /// Unix address is not `Copy`; it is borrowed only inside this type's
-    /// own calls, which run no user code meanwhile.
+    /// takes datagrams from, as `UdpSocket`'s `peer`. Read again from the
+    /// kernel when a datagram from someone else arrives (`takes_from`):
+    /// Linux drops the connection by itself when the peer has closed. A
+    /// `RefCell`, as a Unix address is not `Copy`; it is borrowed only
+    /// inside this type's own calls, which run no user code meanwhile.
     peer: RefCell<Option<SocketAddr>>,
 }
 
@@ -78,7 +80,9 @@ impl_fd!(UnixDatagram);
 impl UnixDatagram {
     /// Creates the socket file at `path` and binds the socket to it. A
     /// path that exists is `AddrInUse`; a missing directory `NotFound`.
-    /// Where no coop runtime runs, it fails before creating the file.
+    /// Where no coop runtime runs, it fails before creating the file. (An
+    /// empty path creates no file: Linux then gives the socket a name of
+    /// its own choosing in the abstract namespace, "autobind".)
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
         // As `UnixListener::bind`: registration failing after `bind(2)`
         // would leave the file behind.
@@ -118,7 +122,10 @@ impl UnixDatagram {
     /// Sets the default peer to the socket bound at `path`:
     /// [`send`](Self::send) goes there and [`recv`](Self::recv) only
     /// accepts datagrams from there (the kernel refuses the others from
-    /// now on; one queued before this call is skipped by `recv`). Not
+    /// now on; one queued before this call is skipped by `recv`). If the
+    /// peer closes, the next send to it is `ConnectionRefused` and leaves
+    /// this socket unconnected, as in the kernel: `recv` then takes
+    /// datagrams from anyone again, as `peer_addr` says `NotConnected`. Not
     /// `async`, unlike `UdpSocket::connect`: a path needs no look-up, and
     /// the call finishes at once. A missing path is `NotFound`, a path
     /// with no socket behind it `ConnectionRefused`.
@@ -190,16 +197,25 @@ impl UnixDatagram {
 
     /// One `recv`: the shared loop, with a Unix address compare.
     fn recv_from_peer(&self, s: &mio::net::UnixDatagram, buf: &mut [u8]) -> io::Result<usize> {
-        recv_skipping_strays(
-            buf,
-            |buf| s.recv_from(buf),
-            |from| {
-                self.peer
-                    .borrow()
-                    .as_ref()
-                    .is_none_or(|peer| same_addr(from, peer))
-            },
-        )
+        recv_skipping_strays(buf, |buf| s.recv_from(buf), |from| self.takes_from(s, from))
+    }
+
+    /// Whether `recv` takes a datagram from `from`: there is no peer, or
+    /// `from` is it. Unlike a UDP socket, a Unix one can lose its peer
+    /// without a `connect`: Linux disconnects it when a send finds the
+    /// peer closed (that send is `ConnectionRefused`), and from then on
+    /// queues datagrams from anyone. So a datagram from elsewhere is
+    /// discarded only if the kernel still names the peer we hold; one
+    /// `getpeername(2)` per such datagram, which only strays (rare) and
+    /// the first datagram after a disconnect pay.
+    fn takes_from(&self, s: &mio::net::UnixDatagram, from: &SocketAddr) -> bool {
+        if (self.peer.borrow().as_ref()).is_none_or(|peer| same_addr(from, peer)) {
+            return true;
+        }
+        let peer = s.peer_addr().ok();
+        let accept = peer.as_ref().is_none_or(|peer| same_addr(from, peer));
+        *self.peer.borrow_mut() = peer;
+        accept
     }
 
     /// Waits until the reactor says a datagram may be waiting, and takes
