@@ -1,16 +1,18 @@
 //! Small programs written the way a tokio user would write them, against
 //! coop's public API only: a chat server, timeouts, an interval beside an
 //! accept loop, UDP with a retry, the blocking pool behind a socket, a
-//! `Handle` used from a plain thread, `abort`, and dropping the runtime.
-//! Each is a usage example as much as a test. All talk over loopback, and
+//! `Handle` used from a plain thread, `abort`, dropping the runtime, a
+//! `JoinSet` fan-out matched by task id, and a Unix control socket.
+//! Each is a usage example as much as a test. All talk over loopback (or a
+//! socket file in the temporary directory), and
 //! each runs under a deadline.
 
 mod util;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,8 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt, join, select};
 
 use coop::Runtime;
-use coop::net::{TcpListener, TcpStream, UdpSocket};
+use coop::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+use coop::task::JoinSet;
 use coop::time::{interval, sleep, timeout};
 use util::with_deadline;
 
@@ -626,5 +629,117 @@ fn dropping_the_runtime_closes_the_sockets_its_tasks_held() {
         // Writing needs no wait, and works.
         futures::executor::block_on(kept.write_all(b"still open")).unwrap();
         drop(peer_of_kept);
+    });
+}
+
+// ---------------------------------------------------------------------
+// Fan-out with a JoinSet, each answer matched to its request.
+
+/// A gateway asks three backends at once and must say which answered
+/// what. `join_next_with_id` hands out each result with its task's id,
+/// the one `spawn`'s abort handle gave; a backend that hangs up makes its
+/// task panic, and the `JoinError` names that task too.
+#[test]
+fn a_join_set_matches_each_answer_to_its_backend_by_task_id() {
+    with_deadline(20, || {
+        coop::block_on(async {
+            // Two backends answer with their name; gamma hangs up at once.
+            let mut backends = Vec::new();
+            for name in ["alpha", "beta", "gamma"] {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                backends.push((name, listener.local_addr().unwrap()));
+                coop::spawn(async move {
+                    let (mut stream, _) = listener.accept().await.unwrap();
+                    if name != "gamma" {
+                        stream.write_all(name.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+
+            let mut set = JoinSet::new();
+            let mut asked = HashMap::new();
+            for (name, addr) in backends {
+                let task = set.spawn(async move {
+                    let mut stream = TcpStream::connect(addr).await.unwrap();
+                    let mut reply = String::new();
+                    stream.read_to_string(&mut reply).await.unwrap();
+                    assert!(!reply.is_empty(), "{name} hung up");
+                    reply
+                });
+                asked.insert(task.id(), name);
+            }
+            let (mut answered, mut failed) = (Vec::new(), Vec::new());
+            while let Some(result) = set.join_next_with_id().await {
+                match result {
+                    Ok((id, reply)) => {
+                        assert_eq!(reply, asked[&id], "an answer matched to the wrong backend");
+                        answered.push(asked[&id]);
+                    }
+                    Err(e) => {
+                        assert!(e.is_panic(), "{e}");
+                        failed.push(asked[&e.id()]);
+                    }
+                }
+            }
+            answered.sort();
+            assert_eq!(answered, ["alpha", "beta"]);
+            assert_eq!(failed, ["gamma"]);
+        });
+    });
+}
+
+// ---------------------------------------------------------------------
+// A control socket on a path.
+
+/// A service takes commands on a Unix socket, as daemons do
+/// (`/run/app.sock`: who may connect is the file's permissions). Each
+/// client's reader and writer are two tasks on the owned halves of one
+/// `UnixStream`, joined by a channel; the writer ends when the reader
+/// drops its sender, and dropping the write half gives the client end of
+/// file.
+#[test]
+fn a_unix_control_socket_answers_commands_through_split_halves() {
+    with_deadline(20, || {
+        let dir = std::env::temp_dir().join(format!("coop-newcomer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("control.sock");
+        coop::block_on(async {
+            let listener = UnixListener::bind(&path).unwrap();
+            coop::spawn(async move {
+                let commands = Rc::new(Cell::new(0u32));
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    let (rd, mut wr) = stream.into_split();
+                    let (tx, mut replies) = mpsc::unbounded::<String>();
+                    let commands = commands.clone();
+                    coop::spawn(async move {
+                        let mut lines = BufReader::new(rd).lines();
+                        while let Some(Ok(command)) = lines.next().await {
+                            commands.set(commands.get() + 1);
+                            let reply = match command.as_str() {
+                                "ping" => "pong".to_owned(),
+                                "count" => commands.get().to_string(),
+                                other => format!("unknown command: {other}"),
+                            };
+                            tx.unbounded_send(reply).unwrap();
+                        }
+                    });
+                    coop::spawn(async move {
+                        while let Some(reply) = replies.next().await {
+                            wr.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
+                        }
+                    });
+                }
+            });
+
+            let mut client = UnixStream::connect(&path).await.unwrap();
+            client.write_all(b"ping\ncount\nreboot\n").await.unwrap();
+            client.shutdown(Shutdown::Write).unwrap();
+            let mut replies = String::new();
+            client.read_to_string(&mut replies).await.unwrap();
+            assert_eq!(replies, "pong\n2\nunknown command: reboot\n");
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
     });
 }
