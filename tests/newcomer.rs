@@ -4,8 +4,8 @@
 //! `Handle` used from a plain thread, `abort`, dropping the runtime, a
 //! `JoinSet` fan-out matched by task id, and a Unix control socket.
 //! Each is a usage example as much as a test. All talk over loopback (or a
-//! socket file in the temporary directory), and
-//! each runs under a deadline.
+//! socket file in the temporary directory), and each runs under a
+//! deadline.
 
 mod util;
 
