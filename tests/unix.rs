@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -138,6 +139,66 @@ fn a_read_returns_zero_once_the_peer_has_closed() {
             }
             assert_eq!(got, b"last");
             closer.await.unwrap();
+        });
+    });
+}
+
+/// Sends `bytes` on `socket` with one descriptor attached (`SCM_RIGHTS`),
+/// the way a peer passes a file over a Unix socket. The control message is
+/// written out by hand (Linux's 64-bit `cmsghdr`: a `usize` length, then
+/// level and type as `i32`s, then the descriptor, padded to 8 bytes).
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+fn send_with_a_descriptor(socket: &std::os::unix::net::UnixStream, bytes: &[u8]) {
+    use std::os::fd::AsRawFd;
+    const SOL_SOCKET: i32 = 1;
+    const SCM_RIGHTS: i32 = 1;
+    let mut control = Vec::new();
+    control.extend_from_slice(&(16usize + 4).to_ne_bytes()); // CMSG_LEN(4)
+    control.extend_from_slice(&SOL_SOCKET.to_ne_bytes());
+    control.extend_from_slice(&SCM_RIGHTS.to_ne_bytes());
+    control.extend_from_slice(&socket.as_raw_fd().to_ne_bytes());
+    control.extend_from_slice(&[0; 4]); // CMSG_SPACE(4) is 24
+    let bufs = [IoSlice::new(bytes)];
+    let msg = socket2::MsgHdr::new()
+        .with_buffers(&bufs)
+        .with_control(&control);
+    let sent = socket2::SockRef::from(socket).sendmsg(&msg, 0).unwrap();
+    assert_eq!(sent, bytes.len());
+}
+
+/// A read that comes to bytes which carried a descriptor stops after them
+/// (the kernel never joins them with the bytes behind), so a short read
+/// on a Unix stream does not always mean an empty queue. A reader that
+/// forgot readiness after it would wait for an edge that never comes: the
+/// bytes behind are queued already.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+#[test]
+fn a_read_stopped_short_by_a_passed_descriptor_still_gets_the_bytes_behind_it() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+            let mut ours = UnixStream::from_std(ours).unwrap();
+            let mut buf = [0; 16];
+            // Nothing queued yet: the next read waits for an edge, as a
+            // reader of a live connection does.
+            assert_eq!(
+                ours.try_read(&mut buf).unwrap_err().kind(),
+                ErrorKind::WouldBlock
+            );
+            send_with_a_descriptor(&theirs, b"ab");
+            (&theirs).write_all(b"cde").unwrap();
+            // The first read stops after the descriptor's bytes, with three
+            // more queued (the descriptor itself is closed by the kernel:
+            // a plain read takes no control messages).
+            assert_eq!(ours.read(&mut buf).await.unwrap(), 2);
+            assert_eq!(&buf[..2], b"ab");
+            // The peer sends nothing more and keeps the connection open.
+            let read = coop::time::timeout(Duration::from_secs(2), ours.read(&mut buf)).await;
+            let n = read
+                .expect("the read waited for an edge that never comes")
+                .unwrap();
+            assert_eq!(&buf[..n], b"cde");
+            drop(theirs);
         });
     });
 }

@@ -8,9 +8,10 @@
 //! same readable and writable edges for it as for a TCP socket, so this
 //! type is [`TcpStream`](super::TcpStream)'s code over another mio socket.
 //! Every operation goes through the same `IoSource` calls (`poll_io_drain`
-//! for reads and writes, `poll_ready` for `readable`, `try_io_drain` for
-//! `try_read`), with the same short-read shortcut, the same optimistic
-//! first try and the same cooperative budget. The reactor never asks what
+//! for writes, `poll_io` for reads, `poll_ready` for `readable`,
+//! `try_io_drain` and `try_io` for `try_write` and `try_read`), with the
+//! same optimistic first try and the same cooperative budget (and the
+//! short-write shortcut, but not the short-read one: below). The reactor never asks what
 //! kind of descriptor it watches.
 //!
 //! What differs, for a reader who knows `TcpStream`:
@@ -18,8 +19,14 @@
 //! - **No Nagle, no urgent data, no options to set.** Writes go into the
 //!   peer's receive queue at once, so there is no `set_nodelay`; there is
 //!   no `MSG_OOB` either, so the stream registers for reads and writes
-//!   only (a `TcpStream` adds `PRIORITY` on Linux), and a short read can
-//!   always forget readiness.
+//!   only (a `TcpStream` adds `PRIORITY` on Linux).
+//! - **Reads take no short-read shortcut.** A read stops short, with
+//!   bytes still queued, after bytes that carried descriptors
+//!   (`SCM_RIGHTS`, which a plain read discards) or, under `SO_PASSCRED`,
+//!   where the writer changes: a short read does not prove the queue
+//!   empty, so a read keeps readiness until one says `WouldBlock`.
+//!   (Writes keep the shortcut: a short write did find the send
+//!   allowance used up.)
 //! - **Connecting does not wait.** `connect(2)` on a Unix socket finishes
 //!   in the call: the connection is queued on the listener before it
 //!   returns, so [`connect`](UnixStream::connect) has no handshake to wait
@@ -176,8 +183,8 @@ impl UnixStream {
         if len == 0 {
             return Ok(0);
         }
-        self.io
-            .try_io_drain(Direction::Read, |s| (&*s).read(buf), short_of(len))
+        // No short-read shortcut: see `poll_read_priv`.
+        self.io.try_io(Direction::Read, |s| (&*s).read(buf))
     }
 
     /// Writes what fits in the socket's buffer now, without waiting:
@@ -222,12 +229,14 @@ impl UnixStream {
         if len == 0 {
             return Poll::Ready(Ok(0));
         }
-        // A short read emptied the receive queue: forget readiness, and
-        // let the next byte's edge wake the reader (chapter 02, "The
-        // short-read shortcut"). With no urgent data on a Unix socket, a
-        // short read has no other cause.
-        self.io
-            .poll_io_drain(cx, Direction::Read, |s| (&*s).read(buf), short_of(len))
+        // No short-read shortcut (TCP's forgets readiness after a short
+        // read): on a Unix stream a read also stops short, with bytes
+        // still queued behind, at bytes that carried descriptors
+        // (`SCM_RIGHTS`) or, with `SO_PASSCRED` set, where the writer
+        // changes; the kernel never joins those. The bytes behind are
+        // queued already, so no edge would come to end a wait. Readiness
+        // stays until a read says `WouldBlock` (chapter 02, "Not only TCP").
+        self.io.poll_io(cx, Direction::Read, |s| (&*s).read(buf))
     }
 
     fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {

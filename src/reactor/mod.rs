@@ -456,8 +456,9 @@ impl Reactor {
 
     /// Waits for I/O events for at most `timeout` (`None`: until one
     /// arrives), notes the moment the wait returned if the loop asked it
-    /// to (`time_next_wait`; with events, or cut short by a signal: a
-    /// failed wait notes nothing, and the loop panics), then marks their
+    /// to (`time_next_wait`; with events, at its timeout with none, or cut
+    /// short by a signal: a failed wait notes nothing, and the loop
+    /// panics), then marks their
     /// sources ready and wakes their tasks,
     /// calling `before_wake(source)` before each source's wakes (the
     /// executor labels the wakes with it) and `schedule(id)` to queue a
