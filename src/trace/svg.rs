@@ -195,13 +195,16 @@ impl Diagram {
                 .chain(tags)
                 .chain(wakes)
         });
-        let t0 = spans.clone().map(|s| s.0).min().unwrap_or(0);
-        let t1 = spans.map(|s| s.1).max().unwrap_or(0).max(t0 + 1);
+        // Either end of a span may be the earlier: `Diagram` and `Trace`
+        // are public, and a hand-made span can end before it starts.
+        let t0 = spans.clone().map(|(a, b)| a.min(b)).min().unwrap_or(0);
+        let t1 = spans.map(|(a, b)| a.max(b)).max().unwrap_or(0);
+        // At least 1 µs, so that one instant still makes an axis (not
+        // `t1 = t0 + 1`, which overflows when `t0` is `u64::MAX`).
+        let span = (t1 - t0).max(1);
         let any_wakes = self.lanes.iter().any(|l| !l.wakes.is_empty());
         let height = TOP + LANE * self.lanes.len() as f64 + if any_wakes { 66.0 } else { 50.0 };
-        let x = |t: u64| {
-            LABEL + t.saturating_sub(t0) as f64 / (t1 - t0) as f64 * (WIDTH - LABEL - 10.0)
-        };
+        let x = |t: u64| LABEL + t.saturating_sub(t0) as f64 / span as f64 * (WIDTH - LABEL - 10.0);
         let mut svg = String::new();
         let _ = writeln!(
             svg,
@@ -214,13 +217,13 @@ impl Diagram {
             escape(title)
         );
         // Time axis: about ten ticks, in ms.
-        let span_ms = (t1 - t0) as f64 / 1000.0;
+        let span_ms = span as f64 / 1000.0;
         let step = nice_step(span_ms / 10.0);
         let ticks = (span_ms / step + 1e-9).floor() as u64;
         for k in 0..=ticks {
             // k × step, not a running sum: no creeping float error in labels.
             let ms = (k as f64 * step * 1e6).round() / 1e6;
-            let px = x(t0 + (ms * 1000.0) as u64);
+            let px = x(t0.saturating_add((ms * 1000.0) as u64));
             let _ = writeln!(
                 svg,
                 "<line x1=\"{px:.1}\" y1=\"{}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/><text x=\"{px:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#666\">{ms} ms</text>",
@@ -536,6 +539,59 @@ mod tests {
         );
         assert!(svg.contains(&format!("fill=\"{spawn}\"/><text")), "{svg}");
         assert!(svg.contains(">spawn</text>"), "{svg}");
+    }
+
+    /// The x coordinates of every `rect` and `line` drawn in `svg`.
+    fn drawn_xs(svg: &str) -> Vec<f64> {
+        svg.split(" x=\"")
+            .chain(svg.split(" x1=\""))
+            .chain(svg.split(" x2=\""))
+            .filter(|rest| !rest.starts_with('<'))
+            .filter_map(|rest| rest[..rest.find('"')?].parse().ok())
+            .collect()
+    }
+
+    /// `Diagram` and `Trace` are public, built by hand too, and nothing
+    /// stops a span that ends before it starts. The axis ran from the
+    /// earliest start to the latest end, so such a span starting after
+    /// every end was drawn past the right edge of the chart (x = 1437 in a
+    /// 1000-wide picture). And an axis ending at the last microsecond a
+    /// `u64` holds overflowed (`t0 + 1`), a panic in a debug build.
+    /// (Found in review, session 37.)
+    #[test]
+    fn a_span_that_ends_before_it_starts_is_drawn_inside_the_chart() {
+        let right = WIDTH - 10.0;
+        let diagram = Diagram {
+            lanes: vec![Lane {
+                label: "worker".into(),
+                colour: BUSY,
+                alive: Some((0, 1_000)),
+                busy: vec![(0, 1_000), (5_000, 2_000)],
+                tags: vec![(5_000, 2_000, "late".into())],
+                ..Lane::default()
+            }],
+            ..Diagram::default()
+        };
+        let svg = diagram.to_svg("reversed");
+        let xs = drawn_xs(&svg);
+        assert!(
+            xs.iter().all(|&x| x <= right + 1.0),
+            "drawn past the chart's right edge: {xs:?}\n{svg}"
+        );
+        // The reversed span sits at the end of a 5 ms axis.
+        assert!(svg.contains(">5 ms</text>"), "{svg}");
+
+        let end_of_time = Diagram {
+            lanes: vec![Lane {
+                label: "last".into(),
+                colour: BUSY,
+                busy: vec![(u64::MAX, u64::MAX)],
+                ..Lane::default()
+            }],
+            ..Diagram::default()
+        };
+        let svg = end_of_time.to_svg("the last microsecond");
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
     }
 
     /// The x coordinates of the wake marks in `svg`, in order.
