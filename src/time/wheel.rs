@@ -59,8 +59,10 @@
 //!
 //! The wheel fires a timer once `now >= deadline`; it never rounds. The
 //! runtime turns an `Instant` into a tick by rounding **up** (and the current
-//! time by rounding down), so a timer can be up to one tick late but never
-//! early. See [`queue`](crate::time::queue) for the conversion.
+//! time by rounding down), so the rounding makes a timer up to one tick
+//! late but never early (the wait's own rounding, the kernel's wake-up and
+//! busy tasks add more: chapter 04, "How late?"). See
+//! [`queue`](crate::time::queue) for the conversion.
 //!
 //! # Ground rules
 //!
