@@ -26,6 +26,10 @@
 //! sets keep-alive, buffer sizes or linger on the very socket the reactor
 //! watches, without taking it away from the reactor.
 //!
+//! `into_std` is the reverse of `from_std`: it takes a socket out of its
+//! reactor and hands it back as the std socket (still non-blocking), for
+//! blocking code on another thread or on the blocking pool.
+//!
 //! [`TcpSocket`] is the step before a `TcpListener` or a `TcpStream`: a
 //! socket that takes options (`SO_REUSEPORT`, buffer sizes, ...), the
 //! backlog, or a source address before it listens or connects.
@@ -142,6 +146,22 @@ pub use unix_stream::UnixStream;
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+
+use crate::reactor::registration::IoSource;
+
+/// Every socket's `into_std`: deregisters `io` from its reactor (its slot
+/// freed, `IoSource::into_inner`) and turns the mio socket into the std
+/// one through the descriptor it owns (mio's `From<socket> for OwnedFd`,
+/// std's `From<OwnedFd> for socket`: no `unsafe`, and the same descriptor,
+/// still non-blocking).
+fn into_std<S, T>(io: IoSource<S>) -> io::Result<T>
+where
+    S: mio::event::Source + Into<OwnedFd>,
+    T: From<OwnedFd>,
+{
+    Ok(T::from(io.into_inner()?.into()))
+}
 
 /// Tries `f` on each address `addr` resolves to, returning the first
 /// success or the last error (as `std::net` does). `addr` is `std`'s

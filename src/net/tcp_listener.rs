@@ -84,6 +84,16 @@ impl TcpListener {
         Ok(TcpListener { io })
     }
 
+    /// Hands the listener back as a std listener, the reverse of
+    /// [`from_std`](Self::from_std): it leaves the reactor, and
+    /// connections queued in its backlog stay there, for the new owner
+    /// to accept. Still non-blocking: call `set_nonblocking(false)` before
+    /// a blocking `accept`. The rest is as
+    /// [`TcpStream::into_std`](super::TcpStream::into_std) says.
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        super::into_std(self.io)
+    }
+
     /// Waits for the next connection and returns it with the peer's address.
     ///
     /// Errors are the OS's: for example `EMFILE` ("Too many open files")

@@ -133,6 +133,55 @@ impl TcpStream {
         TcpStream::from_mio(mio::net::TcpStream::from_std(stream))
     }
 
+    /// Hands the connection back as a std stream, the reverse of
+    /// [`from_std`](Self::from_std): the socket leaves this runtime's
+    /// reactor (which keeps nothing for it), and the connection, with any
+    /// data already queued, goes on as the std stream. For a blocking
+    /// library, on a plain thread or the pool of
+    /// [`spawn_blocking`](crate::spawn_blocking).
+    ///
+    /// The std stream is still in **non-blocking** mode: call
+    /// `set_nonblocking(false)` before blocking I/O, or a read with no
+    /// data says `WouldBlock` instead of waiting. (tokio's `into_std`
+    /// says the same.)
+    ///
+    /// Only the whole stream has it: halves from
+    /// [`into_split`](Self::into_split) are first put back together with
+    /// [`reunite`](OwnedReadHalf::reunite). It works outside the
+    /// runtime too, and after the runtime was dropped: it then only
+    /// frees the socket's place in a reactor that no loop polls. An
+    /// error (from epoll's deregistration, which does not fail for a
+    /// socket it holds) closes the socket.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use futures::io::{AsyncReadExt, AsyncWriteExt};
+    /// # coop::block_on(async {
+    /// let listener = coop::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = coop::net::TcpStream::connect(listener.local_addr()?).await?;
+    /// let (server, _) = listener.accept().await?;
+    ///
+    /// // A blocking echo of one message, on the blocking pool.
+    /// let mut server = server.into_std()?;
+    /// server.set_nonblocking(false)?;
+    /// let echoed = coop::spawn_blocking(move || {
+    ///     let mut buf = [0; 5];
+    ///     server.read_exact(&mut buf)?;
+    ///     server.write_all(&buf)
+    /// });
+    ///
+    /// client.write_all(b"hello").await?;
+    /// let mut buf = [0; 5];
+    /// client.read_exact(&mut buf).await?;
+    /// assert_eq!(&buf, b"hello");
+    /// echoed.await??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        super::into_std(self.io)
+    }
+
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().peer_addr()

@@ -54,6 +54,18 @@ impl UdpSocket {
         })
     }
 
+    /// Hands the socket back as a std socket, the reverse of
+    /// [`from_std`](Self::from_std): it leaves the reactor, and datagrams
+    /// already queued stay there, for the new owner. Still non-blocking:
+    /// call `set_nonblocking(false)` before a blocking receive. A
+    /// connected socket stays connected; but a stray datagram queued
+    /// before the `connect`, which [`recv`](Self::recv) would skip, is
+    /// std's `recv` to return. The rest is as
+    /// [`TcpStream::into_std`](super::TcpStream::into_std) says.
+    pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
+        super::into_std(self.io)
+    }
+
     /// Sends one datagram to `target` (the first address it resolves to;
     /// a name is looked up on the blocking pool, see
     /// [`coop::net::ToSocketAddrs`](super::ToSocketAddrs));

@@ -111,6 +111,17 @@ impl UnixDatagram {
         UnixDatagram::from_mio(mio::net::UnixDatagram::from_std(socket))
     }
 
+    /// Hands the socket back as a std socket, the reverse of
+    /// [`from_std`](Self::from_std); queued datagrams stay queued. Still
+    /// non-blocking: call `set_nonblocking(false)` before a blocking
+    /// receive. As for [`UdpSocket::into_std`](super::UdpSocket::into_std),
+    /// a stray queued before `connect` is std's `recv` to return. The
+    /// rest is as [`TcpStream::into_std`](super::TcpStream::into_std)
+    /// says.
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixDatagram> {
+        super::into_std(self.io)
+    }
+
     fn from_mio(socket: mio::net::UnixDatagram) -> io::Result<UnixDatagram> {
         let peer = socket.peer_addr().ok(); // a pair, or connected already
         Ok(UnixDatagram {

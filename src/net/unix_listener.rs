@@ -66,6 +66,16 @@ impl UnixListener {
         UnixListener::from_mio(mio::net::UnixListener::from_std(listener))
     }
 
+    /// Hands the listener back as a std listener, the reverse of
+    /// [`from_std`](Self::from_std); queued connections stay queued.
+    /// Still non-blocking: call `set_nonblocking(false)` before a
+    /// blocking `accept`. The socket file stays where it is, as it does
+    /// when the listener is dropped. The rest is as
+    /// [`TcpStream::into_std`](super::TcpStream::into_std) says.
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
+        super::into_std(self.io)
+    }
+
     fn from_mio(listener: mio::net::UnixListener) -> io::Result<UnixListener> {
         Ok(UnixListener {
             io: IoSource::with_interest(listener, Interest::READABLE)?,

@@ -127,6 +127,14 @@ impl UnixStream {
         UnixStream::from_mio(mio::net::UnixStream::from_std(stream))
     }
 
+    /// Hands the stream back as a std stream, the reverse of
+    /// [`from_std`](Self::from_std). Still non-blocking: call
+    /// `set_nonblocking(false)` before blocking I/O. The rest is as
+    /// [`TcpStream::into_std`](super::TcpStream::into_std) says.
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
+        super::into_std(self.io)
+    }
+
     /// This end's address: usually unnamed for a client and for either
     /// end of a [`pair`](Self::pair).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -472,10 +472,11 @@ impl Reactor {
     /// timing is on): the dispatch that follows runs wakers, which may run
     /// any code for any time, and is work, not sleep.
     ///
-    /// No event names a freed slot: no source is dropped while a batch is
-    /// read (only in a task's poll, or by a waker in `later`, after the
-    /// batch), and the drop deregisters it, which takes back any event the
-    /// kernel had queued for it. So a key a new source reused names it.
+    /// No event names a freed slot: no source is dropped (or handed back
+    /// by `into_std`) while a batch is read (only in a task's poll, or by
+    /// a waker in `later`, after the batch), and either deregisters it,
+    /// which takes back any event the kernel had queued for it. So a key a
+    /// new source reused names it.
     pub(crate) fn poll(
         &self,
         timeout: Option<Duration>,

@@ -23,6 +23,10 @@
 //! outside its own runtime's loop gets an error instead (see
 //! [`IoSource::poll_io_drain`]).
 //!
+//! A source leaves its reactor when it is dropped, or when a socket's
+//! `into_std` hands it back ([`IoSource::into_inner`]): either way the
+//! descriptor is deregistered and the slot freed, once.
+//!
 //! A new source starts out *ready* in both directions: the first read is
 //! simply tried, which saves a trip through `mio::Poll` when data is already
 //! waiting (an accepted connection whose client wrote at once).
@@ -33,10 +37,12 @@
 //! where the wait would begin.
 
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use mio::event::Source;
+use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
 use super::{Reactor, ScheduledIo};
@@ -58,18 +64,51 @@ pub(crate) enum Direction {
     Write,
 }
 
-/// A registered source. Deregistered, and its slot freed, on drop.
+/// A registered source. Deregistered, and its slot freed, on drop, or
+/// when [`into_inner`](Self::into_inner) hands the socket back.
+///
+/// The deregistration lives in [`Registration`]'s `Drop`, not in one of
+/// `IoSource`'s own: a type with a `Drop` cannot be taken apart in safe
+/// code, and `into_inner` must move the socket out.
 pub(crate) struct IoSource<S: Source> {
+    /// Where the source is registered. Declared before `io`, and so
+    /// dropped before it (Rust drops fields in declaration order): the
+    /// descriptor leaves the epoll set *before* `io` closes it. Closed
+    /// first, a descriptor whose file a duplicate keeps open (a `dup`, a
+    /// child process) would stay in the set, its events naming a slot
+    /// another source may have taken.
+    reg: Registration,
     /// The mio socket.
     io: S,
-    /// Its slot in the reactor's slab, which is also its mio `Token`.
-    key: usize,
+}
+
+/// A source's place in a reactor: its slot and its registered
+/// descriptor. Dropping it deregisters the descriptor and frees the slot.
+///
+/// 16 bytes, so that an `IoSource` of a mio socket (a 4-byte descriptor)
+/// stays 24, the size it had before `into_std` needed the descriptor
+/// here too: every connection's task holds one (twice, in the echo
+/// server's `serve` future), so bytes here are memory per connection.
+/// Hence a `u32` key and a sentinel descriptor instead of an `Option`.
+struct Registration {
     /// The reactor it is registered with; an `Rc` so the socket can be
     /// dropped cleanly even after its runtime is gone.
     reactor: Rc<Reactor>,
+    /// Its slot in the reactor's slab, which is also its mio `Token`
+    /// (`new` refuses a slot past `u32::MAX`: four billion sockets).
+    key: u32,
+    /// The registered descriptor (deregistered by number, as mio's
+    /// sockets do it themselves: `SourceFd`), or [`RELEASED`] once
+    /// [`release`](Self::release) has deregistered it, so that the drop
+    /// which follows does not do it twice.
+    fd: RawFd,
 }
 
-impl<S: Source> IoSource<S> {
+/// `Registration::fd` once the descriptor has left the reactor: no
+/// descriptor is negative.
+const RELEASED: RawFd = -1;
+
+impl<S: Source + AsRawFd> IoSource<S> {
     /// Registers `io` with the current runtime's reactor for reads and
     /// writes.
     pub(crate) fn new(io: S) -> io::Result<IoSource<S>> {
@@ -93,7 +132,36 @@ impl<S: Source> IoSource<S> {
             reactor.sources.borrow_mut().remove(key);
             return Err(e);
         }
-        Ok(IoSource { io, key, reactor })
+        let Ok(key) = u32::try_from(key) else {
+            let _ = reactor.poll.borrow().registry().deregister(&mut io);
+            reactor.sources.borrow_mut().remove(key);
+            return Err(io::Error::other("coop: more than u32::MAX sources"));
+        };
+        let fd = io.as_raw_fd();
+        let reg = Registration { reactor, key, fd };
+        Ok(IoSource { reg, io })
+    }
+}
+
+impl<S: Source> IoSource<S> {
+    /// Deregisters the source, frees its slot, and gives the mio socket
+    /// back, still open and still non-blocking: behind the sockets'
+    /// `into_std`. Whatever the slot held goes with it: readiness the
+    /// reactor had recorded (the data stays queued in the kernel, for
+    /// the new owner to read) and the wakers of futures that were
+    /// dropped while waiting (no future can be waiting still: the socket
+    /// is taken by value, and every future of this runtime that borrows
+    /// it is gone).
+    ///
+    /// It works wherever dropping the socket does: outside any runtime,
+    /// or after its runtime was dropped, the `Rc` keeps the reactor's
+    /// epoll instance open to deregister from. A deregistration that
+    /// fails (which epoll does not do for a descriptor it holds) is the
+    /// error; the slot is freed all the same, and the socket is closed.
+    pub(crate) fn into_inner(self) -> io::Result<S> {
+        let IoSource { mut reg, io } = self;
+        reg.release()?;
+        Ok(io)
     }
 
     /// The mio socket, for operations that never block (addresses, options).
@@ -137,15 +205,17 @@ impl<S: Source> IoSource<S> {
         mut op: impl FnMut(&S) -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
-        let mut sources = self.reactor.sources.borrow_mut();
-        let io = &mut sources[self.key];
+        let mut sources = self.reg.reactor.sources.borrow_mut();
+        let io = &mut sources[self.reg.key as usize];
         // An operation about to be tried costs a unit of the task's budget
         // (`take_budget`); one that waits costs nothing, as it gives the
         // loop back anyway. With the budget spent, the task has done its
         // share for this poll without waiting once: it gives the loop
         // back, as a yield, and tries again at its next poll, with a new
         // budget.
-        match self.attempt(io, dir, &mut op, &drained, || self.reactor.take_budget()) {
+        match self.attempt(io, dir, &mut op, &drained, || {
+            self.reg.reactor.take_budget()
+        }) {
             Ok(result) => return Poll::Ready(result),
             Err(Stop::Budget) => {
                 // The slab's borrow ends first: a waker that is not the
@@ -166,7 +236,7 @@ impl<S: Source> IoSource<S> {
         // is allowed only if this reactor is the current runtime's and
         // that runtime's loop is running, and is an error otherwise, as
         // tokio's is.
-        let running = self.reactor.running();
+        let running = self.reg.reactor.running();
         if running.is_none()
             && let Some(error) = self.not_current()
         {
@@ -245,9 +315,15 @@ impl<S: Source> IoSource<S> {
         mut op: impl FnMut(&S) -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
-        let mut sources = self.reactor.sources.borrow_mut();
-        self.attempt(&mut sources[self.key], dir, &mut op, &drained, || true)
-            .unwrap_or_else(|_| Err(io::ErrorKind::WouldBlock.into()))
+        let mut sources = self.reg.reactor.sources.borrow_mut();
+        self.attempt(
+            &mut sources[self.reg.key as usize],
+            dir,
+            &mut op,
+            &drained,
+            || true,
+        )
+        .unwrap_or_else(|_| Err(io::ErrorKind::WouldBlock.into()))
     }
 
     /// [`try_io_drain`](Self::try_io_drain) for an operation with no
@@ -269,8 +345,8 @@ impl<S: Source> IoSource<S> {
     fn not_current(&self) -> Option<io::Error> {
         // Running, not merely current: a runtime is current while it is
         // dropped too, with no loop to come.
-        let current =
-            context::with_running(|core| Rc::ptr_eq(&core.reactor, &self.reactor)).unwrap_or(false);
+        let current = context::with_running(|core| Rc::ptr_eq(&core.reactor, &self.reg.reactor))
+            .unwrap_or(false);
         (!current).then(|| {
             io::Error::other(
                 "coop: this socket (or signal) belongs to a runtime that is not running \
@@ -302,25 +378,67 @@ pub(crate) fn no_runtime() -> io::Error {
     )
 }
 
-impl<S: Source> Drop for IoSource<S> {
-    fn drop(&mut self) {
-        // Deregister before the socket closes. The poll instance is still
-        // open, even if the runtime is gone: this `Rc` keeps the reactor.
-        // (An error would have nobody to go to: a destructor returns none.)
-        let _ = self
+impl Registration {
+    /// Deregisters the descriptor and frees the slot, once: a second call
+    /// does nothing. Returns the deregistration's error, after the slot
+    /// is freed all the same.
+    fn release(&mut self) -> io::Result<()> {
+        let fd = std::mem::replace(&mut self.fd, RELEASED);
+        if fd == RELEASED {
+            return Ok(());
+        }
+        // The poll instance is still open, even if the runtime is gone:
+        // this `Rc` keeps the reactor.
+        let deregistered = self
             .reactor
             .poll
             .borrow()
             .registry()
-            .deregister(&mut self.io);
-        // Free the slot; wakers left in it are dropped here.
-        let slot = self.reactor.sources.borrow_mut().try_remove(self.key);
+            .deregister(&mut SourceFd(&fd));
+        // Free the slot; wakers left in it are dropped here, after the
+        // borrow has ended.
+        let slot = self
+            .reactor
+            .sources
+            .borrow_mut()
+            .try_remove(self.key as usize);
         drop(slot);
+        deregistered
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // Runs before the socket closes (see `IoSource::reg`). An error
+        // would have nobody to go to: a destructor returns none.
+        let _ = self.release();
     }
 }
 
 impl<S: Source + std::fmt::Debug> std::fmt::Debug for IoSource<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.io.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every connection's task holds its stream's `IoSource` (twice, in
+    /// the echo server's `serve` future): the registration's `u32` key and
+    /// sentinel descriptor keep it at two words besides the socket, three
+    /// in a release build (mio's socket is its 4-byte descriptor there; a
+    /// debug build adds a selector id), the size it had before `into_std`
+    /// needed the descriptor (an `Option<RawFd>` made it four).
+    #[test]
+    fn an_io_source_of_a_socket_stays_two_words_besides_the_socket() {
+        use std::mem::size_of;
+        type Mio = mio::net::TcpStream;
+        assert_eq!(size_of::<super::Registration>(), 16);
+        let socket = size_of::<Mio>().next_multiple_of(8);
+        assert_eq!(size_of::<super::IoSource<Mio>>(), 16 + socket);
+        assert_eq!(size_of::<crate::net::TcpStream>(), 16 + socket);
+        if !cfg!(debug_assertions) {
+            assert_eq!(size_of::<crate::net::TcpStream>(), 24);
+        }
     }
 }
