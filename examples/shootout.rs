@@ -390,11 +390,7 @@ fn run_turns(
         let start = Instant::now();
         match turns::run(&chosen, conns, size, secs, settings) {
             Ok(t) => {
-                let ratio = |other: &str| {
-                    let r = median::median(t.ratios("coop", other, true));
-                    format!("coop/{other} {r:.3}")
-                };
-                let others: Vec<String> = names[1..].iter().map(|n| ratio(n)).collect();
+                let others: Vec<String> = names[1..].iter().map(|n| cpu_ratio(&t, n)).collect();
                 eprintln!(
                     "[turns] {} {:>6} conns x {:<6} {} rounds; CPU per echo {}  ({:.0} s)",
                     names.join("/"),
@@ -412,17 +408,27 @@ fn run_turns(
     measured
 }
 
+/// `coop/tokio 0.986`: the median of the rounds' CPU ratios, for the progress
+/// line; `–` where no round gave one (the median of none reads 0).
+fn cpu_ratio(t: &turns::Turns, other: &str) -> String {
+    let ratios = t.ratios("coop", other, true);
+    match ratios.is_empty() {
+        true => format!("coop/{other} –"),
+        false => format!("coop/{other} {:.3}", median::median(ratios)),
+    }
+}
+
 /// One cell in a few words, for the progress line.
 fn summary(row: &Row) -> String {
     match &row.outcome {
         Outcome::Measured(m) if m.crashed.is_none() => format!(
-            "{:>9} req/s  p99 {:>9} µs  cpu {:>5} µs/echo ({:.0}%, loadgen {:.0}%, others {:.0}%)  rss {:>10}  threads {:>5}  errors {}",
+            "{:>9} req/s  p99 {:>9} µs  cpu {:>5} µs/echo ({}%, loadgen {}%, others {}%)  rss {:>10}  threads {:>5}  errors {}",
             svg::group_thousands(m.load.rps),
             svg::group_thousands(m.load.p99_us as f64),
             m.cpu_us_per_echo.map_or("–".into(), |c| format!("{c:.2}")),
-            m.server_cpu_pct.unwrap_or(f64::NAN),
-            m.loadgen_cpu_pct.unwrap_or(f64::NAN),
-            m.other_cpu_pct.unwrap_or(f64::NAN),
+            report::percent(m.server_cpu_pct),
+            report::percent(m.loadgen_cpu_pct),
+            report::percent(m.other_cpu_pct),
             report::kib(m.peak_rss_kib),
             m.peak_threads,
             row.errors_cell()
@@ -440,4 +446,45 @@ fn command_line() -> String {
         line.push_str(&args.join(" "));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cell::Measurement;
+    use loadgen::CpuClock;
+
+    /// Review (session 37): the progress lines wrote numbers that were
+    /// not measured: `NaN%` for a CPU share that could not be read, and a
+    /// CPU ratio of `0.000` (the median of no ratios) for a cell in turns
+    /// where coop served nothing in any round.
+    #[test]
+    fn progress_lines_show_no_number_for_what_was_not_measured() {
+        let mut m = Measurement::default();
+        m.load.msgs = 1000;
+        let row = Row {
+            server: &servers::SERVERS[0],
+            conns: 100,
+            size: 64,
+            outcome: Outcome::Measured(Box::new(m)),
+        };
+        let line = summary(&row);
+        assert!(line.contains("(–%, loadgen –%, others –%)"), "{line}");
+        let idle = turns::Slice {
+            cpu_ns: Some(1_000),
+            msgs: 0,
+            secs: 0.25,
+        };
+        let busy = turns::Slice { msgs: 10, ..idle };
+        let t = turns::Turns {
+            conns: 100,
+            size: 64,
+            names: vec!["coop", "tokio"],
+            rounds: vec![vec![idle, busy]; 3],
+            clock: CpuClock::Schedstat,
+            errors: vec![0, 0],
+            crashed: Vec::new(),
+        };
+        assert_eq!(cpu_ratio(&t, "tokio"), "coop/tokio –");
+    }
 }

@@ -28,7 +28,9 @@ and loadgen to the second (taskset). Linux only; loopback only; each run
 stops by itself after --secs plus connection time. A run in which loadgen
 saw errors, or whose server exited before loadgen finished (its CPU time
 would be read from what it left), is left out and says why on stderr; in
---turns, a server that exits stops the whole trial.
+--turns, a server that exits stops the whole trial, and a loadgen that saw
+errors is named on stderr (its server's later rounds ran with fewer
+connections).
 
 With --split it also prints the user and system (kernel) time per echo,
 from /proc/PID/stat, and their run-by-run ratios: the servers all make the
@@ -368,6 +370,10 @@ def turns(servers, args, pin):
                 last = now
         for load in loads:
             answer(load)  # after its last slice: close the connections and report
+        for (name, _), load in zip(servers, loads):
+            trouble = turns_trouble(name, next_line(load, "conns="))
+            if trouble:
+                print(trouble, file=sys.stderr)
         for load in loads:
             load.wait()
         return per
@@ -383,6 +389,20 @@ def turns(servers, args, pin):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+def turns_trouble(name, line):
+    """What went wrong for server `name` in --turns, from its loadgen's
+    result line, or None. Failed connections used to go unsaid there: the
+    rounds after them measured fewer connections than --conns.
+
+    >>> turns_trouble("coop", "conns=10 size=64 msgs=90 errors=3 connected=10 served=100")
+    'coop: loadgen saw 3 errors: its later rounds ran with fewer connections'
+    >>> turns_trouble("coop", "conns=10 size=64 msgs=90 errors=0 connected=10 served=100") is None
+    True
+    """
+    why = served_or_why(line, None)[1]
+    return f"{name}: {why}: its later rounds ran with fewer connections" if why else None
 
 
 def order(rep, n):

@@ -11,10 +11,8 @@ pub fn all(rows: &[Row], size: usize) -> Vec<(&'static str, &'static str, Chart)
         SERVERS
             .iter()
             .filter(|s| rows.iter().any(|r| r.server.name == s.name))
-            .map(|server| Series {
-                name: server.name.to_string(),
-                color: server.color.to_string(),
-                points: rows
+            .map(|server| {
+                let mut points: Vec<Point> = rows
                     .iter()
                     .filter(|r| r.server.name == server.name && r.size == size)
                     .filter_map(|r| {
@@ -25,7 +23,15 @@ pub fn all(rows: &[Row], size: usize) -> Vec<(&'static str, &'static str, Chart)
                             complete: r.all_served(),
                         })
                     })
-                    .collect(),
+                    .collect();
+                // The line joins the points in order: cells come in the
+                // order `--conns` named them, which need not be ascending.
+                points.sort_by(|a, b| a.x.total_cmp(&b.x));
+                Series {
+                    name: server.name.to_string(),
+                    color: server.color.to_string(),
+                    points,
+                }
             })
             .filter(|series| !series.points.is_empty())
             .collect()
@@ -69,7 +75,9 @@ pub fn all(rows: &[Row], size: usize) -> Vec<(&'static str, &'static str, Chart)
                 x_label: x_label.clone(),
                 y_label: "µs of CPU (user + system) per echo".into(),
                 y_scale: Scale::Linear,
-                y_format: |v| format!("{v:.0}"),
+                // Not `{v:.0}`: below 2.5 µs the ticks step by 0.5, which
+                // whole numbers would label 0, 0, 1, 2, 2, 2.
+                y_format: trim,
                 series: series(&|_, m| m.cpu_us_per_echo),
             },
         ),
@@ -131,6 +139,48 @@ fn trim(value: f64) -> String {
 mod tests {
     use super::*;
     use crate::cell::Outcome;
+
+    /// One `coop` row of `conns` × 64 B, `cpu` µs per echo, all served.
+    fn cpu_row(conns: usize, cpu: f64) -> Row {
+        let mut m = Measurement {
+            cpu_us_per_echo: Some(cpu),
+            ..Measurement::default()
+        };
+        (m.load.msgs, m.load.connected) = (1000, conns as u64);
+        Row {
+            server: &SERVERS[0],
+            conns,
+            size: 64,
+            outcome: Outcome::Measured(Box::new(m)),
+        }
+    }
+
+    /// Review (session 37): the CPU chart labelled its ticks with whole
+    /// numbers, so a chart whose highest CPU per echo was under 2.5 µs
+    /// (ticks 0, 0.5, 1, ... 2.5) read 0, 0, 1, 2, 2, 2.
+    #[test]
+    fn cpu_ticks_below_a_microsecond_apart_keep_their_decimals() {
+        let charts = all(&[cpu_row(100, 1.2), cpu_row(1000, 2.4)], 64);
+        let (_, _, cpu) = charts.iter().find(|c| c.0 == "cpu.svg").unwrap();
+        let svg = cpu.render();
+        for label in [">0.5<", ">1.5<", ">2.5<"] {
+            assert!(svg.contains(label), "no tick label {label} in {svg}");
+        }
+    }
+
+    /// Review (session 37): the points were joined in the order of the
+    /// rows, that is of `--conns`: `--conns 1000,1,100` drew a line from
+    /// 1,000 back to 1 and out to 100 again.
+    #[test]
+    fn each_line_runs_from_fewer_connections_to_more() {
+        let rows = [cpu_row(1000, 8.0), cpu_row(1, 30.0), cpu_row(100, 6.0)];
+        for (file, _, chart) in all(&rows, 64) {
+            for series in &chart.series {
+                let xs: Vec<f64> = series.points.iter().map(|p| p.x).collect();
+                assert!(xs.is_sorted(), "{file}, {}: {xs:?}", series.name);
+            }
+        }
+    }
 
     /// Review: a server that accepted every connection but echoed nothing
     /// (every warm-up timed out) has no round trips, and loadgen's empty

@@ -137,7 +137,7 @@ fn cpu_cell(m: &Measurement) -> String {
 }
 
 /// `97`, or `–` when not measured.
-fn percent(value: Option<f64>) -> String {
+pub fn percent(value: Option<f64>) -> String {
     value.map_or("–".into(), |v| format!("{v:.0}"))
 }
 
@@ -304,22 +304,31 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
                 let (lo, hi) = median::range(&ratios);
                 // The interval, where there are enough ratios for one.
                 let interval = median::median_interval(&ratios);
+                let shown = |value: f64| shown_ratio(value, ok);
                 let spread = match interval {
                     // With few rounds the interval is the whole range.
-                    Some((a, b, sure)) if (a, b) == (lo, hi) => {
-                        format!("range {lo:.3}–{hi:.3}, a {:.0}% interval", sure * 100.0)
-                    }
-                    Some((a, b, sure)) => format!(
-                        "{:.0}% interval {a:.3}–{b:.3}, range {lo:.3}–{hi:.3}",
+                    Some((a, b, sure)) if (a, b) == (lo, hi) => format!(
+                        "range {}–{}, a {:.0}% interval",
+                        shown(lo),
+                        shown(hi),
                         sure * 100.0
                     ),
-                    None => format!("range {lo:.3}–{hi:.3}"),
+                    Some((a, b, sure)) => format!(
+                        "{:.0}% interval {}–{}, range {}–{}",
+                        sure * 100.0,
+                        shown(a),
+                        shown(b),
+                        shown(lo),
+                        shown(hi)
+                    ),
+                    None => format!("range {}–{}", shown(lo), shown(hi)),
                 };
                 Verdict {
                     target,
                     cell,
                     measured: format!(
-                        "{judged:.3}  (median of {} {what}, {spread}; {of} {} / {}{trouble})",
+                        "{}  (median of {} {what}, {spread}; {of} {} / {}{trouble})",
+                        shown(judged),
                         ratios.len(),
                         short(c),
                         short(o)
@@ -338,7 +347,7 @@ pub fn targets(rows: &[Row], turns: &[Turns], small: usize) -> Vec<Verdict> {
             (None, Some((c, o))) if o > 0.0 => Verdict {
                 target,
                 cell,
-                measured: format!("{:.3}  ({} / {})", c / o, short(c), short(o)),
+                measured: format!("{}  ({} / {})", shown_ratio(c / o, ok), short(c), short(o)),
                 pass: Some(ok(c / o)),
                 disturbed,
                 saturated,
@@ -513,6 +522,25 @@ fn short(value: f64) -> String {
     }
 }
 
+/// A ratio as the targets table prints it: three decimals, or as many more
+/// as it takes for the printed number to fall on the same side of the
+/// bound (`ok`) as the ratio itself. A median of 1.0004 printed as `1.000`
+/// beside "ratio ≤ 1" and a MISS reads as a wrong verdict, and an interval
+/// end printed on the wrong side of the bound contradicts the *within
+/// noise* mark.
+fn shown_ratio(value: f64, ok: &dyn Fn(f64) -> bool) -> String {
+    for decimals in 3..=9 {
+        let text = format!("{value:.decimals$}");
+        if text
+            .parse::<f64>()
+            .is_ok_and(|shown| ok(shown) == ok(value))
+        {
+            return text;
+        }
+    }
+    value.to_string()
+}
+
 /// The verb for a count of checks: "1 of the checks is", "2 of ... are".
 fn is_or_are(count: usize) -> &'static str {
     if count == 1 { "is" } else { "are" }
@@ -666,7 +694,7 @@ mod tests {
             names: vec!["coop", "tokio"],
             rounds: rounds.iter().map(|r| r.map(slice).to_vec()).collect(),
             clock: CpuClock::Schedstat,
-            errors: 0,
+            errors: vec![0, 0],
             crashed: Vec::new(),
         }
     }
@@ -833,7 +861,7 @@ mod tests {
             round[0].msgs = 0;
             round[0].cpu_ns = Some(0);
         }
-        turns.errors = 100;
+        turns.errors = vec![100, 0];
         let verdicts = targets(&rows, &[turns], 64);
         let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
         let table = targets_table(&verdicts);
@@ -1201,6 +1229,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Review (session 37): ratios were printed with three decimals and
+    /// judged unrounded, so a median of 1.0004 against "ratio ≤ 1" read
+    /// `1.000 ... **MISS**`, and a throughput of 0.94996 × mio_raw
+    /// `0.950 ... **MISS**` against "≥ 0.95": the printed number and its
+    /// verdict disagreed. The number now carries the digits that show
+    /// which side of the bound it is on.
+    #[test]
+    fn a_ratio_next_to_its_bound_is_printed_on_the_side_it_was_judged() {
+        let rows = [row("coop", &[Some(5.0)]), row("tokio", &[Some(5.0)])];
+        let turns = coop_and_tokio_in_turns(&[[5.002, 5.0]; 8]);
+        let verdicts = targets(&rows, &[turns], 64);
+        let cpu = verdict(&verdicts, "CPU per echo: coop ≤ tokio");
+        assert_eq!(cpu.pass, Some(false), "{}", cpu.measured);
+        assert!(cpu.measured.starts_with("1.0004 "), "{}", cpu.measured);
+        assert!(
+            cpu.measured.contains("range 1.0004–1.0004"),
+            "{}",
+            cpu.measured
+        );
+        // One run each, judged on one ratio: 94,996 against 100,000 echoes
+        // per second.
+        let rows = [
+            cell_row("coop", 1000, &[Some(1e6 / 94_996.0)]),
+            cell_row("mio_raw", 1000, &[Some(10.0)]),
+        ];
+        let verdicts = targets(&rows, &[], 64);
+        let rps = verdict(&verdicts, "throughput");
+        assert_eq!(rps.pass, Some(false), "{}", rps.measured);
+        assert!(rps.measured.starts_with("0.94996 "), "{}", rps.measured);
+        // Away from the bound, three decimals as before.
+        let rows = [row("coop", &[Some(4.9)]), row("tokio", &[Some(5.0)])];
+        let cpu = targets(&rows, &[], 64);
+        let cpu = verdict(&cpu, "CPU per echo: coop ≤ tokio");
+        assert!(cpu.measured.starts_with("0.980 "), "{}", cpu.measured);
     }
 
     /// Review (session 29): a check that coop missed because it crashed

@@ -85,8 +85,10 @@ pub struct Turns {
     /// [`CpuClock`]); the single-threaded servers compared here never
     /// should.
     pub clock: CpuClock,
-    /// Failed connections, all servers together.
-    pub errors: u64,
+    /// Failed connections of each server's loadgen, in the order of
+    /// `names`: a comparison of two servers is told of theirs, not of a
+    /// third's.
+    pub errors: Vec<u64>,
     /// The servers that died during the stage, with how.
     pub crashed: Vec<(&'static str, String)>,
 }
@@ -98,7 +100,7 @@ impl Turns {
 
     /// What went wrong in the stage for a comparison of `a` with `b`, as
     /// `"; in turns: coop crashed (…), tokio served nothing in 2 of 8
-    /// slices, 100 failed connections"`, or `""`. A round where either
+    /// slices, tokio 100 failed connections"`, or `""`. A round where either
     /// served nothing has no ratio ([`Turns::ratios`] leaves it out), so
     /// it is said here.
     pub fn trouble(&self, a: &str, b: &str) -> String {
@@ -115,9 +117,12 @@ impl Turns {
                 trouble.push(format!("{name} served nothing in {idle} of {of} slices"));
             }
         }
-        if self.errors > 0 {
-            let errors = group_thousands(self.errors as f64);
-            trouble.push(format!("{errors} failed connections"));
+        for name in [a, b] {
+            let errors = self.index(name).map_or(0, |k| self.errors[k]);
+            if errors > 0 {
+                let errors = group_thousands(errors as f64);
+                trouble.push(format!("{name} {errors} failed connections"));
+            }
         }
         match trouble.is_empty() {
             true => String::new(),
@@ -263,7 +268,7 @@ pub fn run(
     }
 
     // Every slice is done: let them all close their connections and report.
-    let mut errors = 0;
+    let mut errors = Vec::new();
     for load in &mut loads {
         load.go()?;
     }
@@ -271,7 +276,7 @@ pub fn run(
         let line = lines
             .expect(k, "conns=", Duration::from_secs(15))
             .map_err(|why| load.failed(why))?;
-        errors += field(&line, "errors").ok_or("loadgen: no errors= in its result")? as u64;
+        errors.push(field(&line, "errors").ok_or("loadgen: no errors= in its result")? as u64);
     }
     drop(loads); // reaps the loadgens
     let mut crashed = Vec::new();
@@ -460,7 +465,7 @@ pub fn table(turns: &[Turns]) -> String {
             let rps = t.overall(name, false);
             out.push_str(&rps.map_or(" – |".into(), |r| format!(" {} |", group_thousands(r))));
         }
-        out.push_str(&format!(" {} |\n", t.errors));
+        out.push_str(&format!(" {} |\n", t.errors.iter().sum::<u64>()));
     }
     out
 }
@@ -484,6 +489,30 @@ mod tests {
             msgs,
             secs: 0.25,
         }
+    }
+
+    /// Review (session 37): the stage's failed connections were one sum
+    /// over all its servers, and every comparison said it: 100 failures
+    /// of mio_raw's loadgen stood in the coop / tokio verdicts too, as if
+    /// coop or tokio had lost them.
+    #[test]
+    fn failed_connections_are_said_in_the_comparisons_of_their_server() {
+        let round = vec![slice(50_000_000, 10_000); 3];
+        let turns = Turns {
+            conns: 100,
+            size: 64,
+            names: vec!["coop", "tokio", "mio_raw"],
+            rounds: vec![round; 8],
+            clock: CpuClock::Schedstat,
+            errors: vec![0, 0, 100],
+            crashed: Vec::new(),
+        };
+        assert_eq!(turns.trouble("coop", "tokio"), "");
+        assert_eq!(
+            turns.trouble("coop", "mio_raw"),
+            "; in turns: mio_raw 100 failed connections"
+        );
+        assert!(table(&[turns]).contains(" 100 |\n"));
     }
 
     #[test]
@@ -528,7 +557,7 @@ mod tests {
                 vec![slice(100_000_000, 10_000), slice(40_000_000, 10_000)],
             ],
             clock: CpuClock::Schedstat,
-            errors: 0,
+            errors: vec![0, 0],
             crashed: Vec::new(),
         };
         assert_eq!(turns.ratios("coop", "mio_raw", true), vec![1.25, 2.5]);
