@@ -99,6 +99,7 @@ struct Args {
 fn main() -> io::Result<()> {
     let args = Args::parse();
     common::init_logging();
+    common::raise_fd_limit();
 
     let listener = TcpListener::from_std(common::bind_listener(args.server.addr)?);
     let mut server = Server::new(listener, args.server.buf)?;

@@ -59,6 +59,7 @@ type Job = (TcpStream, SocketAddr);
 fn main() -> io::Result<()> {
     let args = Args::parse();
     common::init_logging();
+    common::raise_fd_limit();
 
     let listener = common::bind_listener(args.server.addr)?;
     listener.set_nonblocking(false)?;

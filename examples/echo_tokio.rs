@@ -36,14 +36,17 @@ struct Args {
     /// `max_io_events_per_tick`). Left at tokio's default, 1,024: tokio is
     /// the reference as people run it, and 128 measured no different for
     /// it at 10,000 connections (0.999 in alternation), unlike coop and
-    /// the raw mio server.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    /// the raw mio server. At least 1: tokio's builder panics at 0 (coop
+    /// and the raw mio server take 0 as 1).
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     events: usize,
 }
 
 fn main() -> io::Result<()> {
     let args = Args::parse();
     common::init_logging();
+    common::raise_fd_limit();
 
     let listener = common::bind_listener(args.server.addr)?;
     let runtime = tokio::runtime::Builder::new_current_thread()

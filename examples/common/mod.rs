@@ -7,7 +7,9 @@
 //! 2. the logger ([`init_logging`]: `info` unless `RUST_LOG` says otherwise),
 //! 3. the listening socket ([`bind_listener`]: `SO_REUSEADDR`, backlog [`BACKLOG`]),
 //! 4. the startup line ([`announce`]: `listening on <addr>` on stdout),
-//! 5. what to do when `accept` fails ([`accept_error_needs_pause`]).
+//! 5. what to do when `accept` fails ([`accept_error_needs_pause`]),
+//! 6. the descriptor limit ([`raise_fd_limit`]: the soft limit raised to the
+//!    hard one, as coop's `echo_server` raises its own).
 //!
 //! The servers differ only in how they wait for sockets, which is the point of the
 //! comparison. All of them also set `TCP_NODELAY` on accepted connections, so that
@@ -46,6 +48,21 @@ pub struct ServerArgs {
 /// stderr; stdout carries only the startup line.
 pub fn init_logging() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+}
+
+/// Raises this process's soft limit on open files to its hard limit, and
+/// warns if it cannot.
+///
+/// Every connection is a descriptor, and shells usually start programs
+/// with a soft limit of 1,024, far below the hard one: a server that left
+/// it there would stop accepting (`EMFILE`) near 1,000 connections, while
+/// coop's `echo_server`, which raises its own, served 10,000. The shootout
+/// raises its limit for the servers it starts; this makes a server started
+/// by hand, or by `scripts/ab.py`, as able.
+pub fn raise_fd_limit() {
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        log::warn!("cannot raise the file-descriptor limit: {e}");
+    }
 }
 
 /// Binds a TCP listener with `SO_REUSEADDR` and a backlog of [`BACKLOG`].
