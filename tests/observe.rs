@@ -292,6 +292,61 @@ fn a_task_that_wakes_itself_as_it_ends_has_not_yielded() {
     });
 }
 
+/// The same wake made later, by the output of a detached task: the loop
+/// drops it after the poll, as it retires the task. The task is gone, and
+/// its wake of itself must not be left to the next task polled, here the
+/// `block_on` future, as a yield of that task's own (a spurious poll,
+/// counted as a yield).
+#[test]
+fn a_detached_task_whose_output_wakes_it_as_it_drops_makes_no_other_task_yield() {
+    with_deadline(10, || {
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async {
+            drop(coop::spawn(async {
+                let (tx, mut rx) = futures::channel::oneshot::channel::<()>();
+                assert!(futures::poll!(&mut rx).is_pending()); // holds our waker
+                (tx, rx) // dropping the sender wakes this task
+            }));
+            // Pending while the task runs and is retired, and once more.
+            coop::time::sleep(Duration::from_millis(1)).await;
+            coop::time::sleep(Duration::from_millis(1)).await;
+        });
+        assert_eq!(rt.metrics().wakes.yields, 0, "a yield nobody made");
+    });
+}
+
+/// `Trace::events` is "ordered by start time", as its field says, though
+/// the recorder writes a poll's span when the poll ends (after the wakes
+/// made during it) and a blocking thread's jobs into a list of their own.
+#[test]
+fn a_trace_s_events_are_ordered_by_start_time() {
+    with_deadline(20, || {
+        let rt = Runtime::builder().trace(true).build().unwrap();
+        rt.block_on(async {
+            let a = coop::spawn(async {
+                for _ in 0..3 {
+                    coop::time::sleep(Duration::from_millis(2)).await;
+                    coop::yield_now().await; // a wake during its own poll
+                }
+            });
+            let b = coop::spawn_blocking(|| std::thread::sleep(Duration::from_millis(5)));
+            a.await.unwrap();
+            b.await.unwrap();
+            coop::time::sleep(Duration::from_millis(2)).await; // after the job
+        });
+        let events = rt.trace().unwrap().events;
+        assert!(events.iter().any(|e| matches!(e, Event::Blocking { .. })));
+        let starts: Vec<u64> = events.iter().map(Event::start_us).collect();
+        assert!(
+            starts.is_sorted(),
+            "events out of start order: {:?}",
+            events
+                .windows(2)
+                .find(|w| w[0].start_us() > w[1].start_us())
+        );
+    });
+}
+
 #[test]
 fn the_trace_json_parses_and_its_events_nest_and_order() {
     with_deadline(20, || {

@@ -133,6 +133,64 @@ fn a_task_that_always_wakes_itself_does_not_starve_a_socket() {
     });
 }
 
+/// Two tasks that wake each other keep the queue busy without ever
+/// yielding (no `yield_now`: each hop is a wake by a task), and I/O must
+/// still get its look once `EVENT_INTERVAL` polls have passed (module docs:
+/// "I/O is still never starved"). A datagram waits in the kernel for a
+/// task already waiting on its socket; the hops counted until that task
+/// has it stay near 61, not the 100,000 after which the pair gives up.
+#[test]
+fn tasks_that_wake_each_other_do_not_starve_a_socket() {
+    use futures::{SinkExt, StreamExt};
+
+    with_deadline(60, || {
+        coop::block_on(async {
+            let socket = coop::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let addr = socket.local_addr().unwrap();
+            let hops = Rc::new(Cell::new(0u64));
+            let got = Rc::new(Cell::new(None));
+            let (h, g) = (hops.clone(), got.clone());
+            let reader = coop::spawn(async move {
+                let mut buf = [0u8; 8];
+                socket.recv_from(&mut buf).await.unwrap();
+                g.set(Some(h.get()));
+            });
+            for _ in 0..3 {
+                coop::yield_now().await; // the reader waits on its socket
+            }
+            assert!(!reader.is_finished());
+            let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            sender.send_to(b"ping", addr).unwrap();
+
+            let (mut to_b, mut from_a) = futures::channel::mpsc::channel::<()>(1);
+            let (mut to_a, mut from_b) = futures::channel::mpsc::channel::<()>(1);
+            let (h, g) = (hops.clone(), got.clone());
+            let a = coop::spawn(async move {
+                while g.get().is_none() && h.get() < 100_000 {
+                    h.set(h.get() + 1);
+                    to_b.send(()).await.unwrap();
+                    from_b.next().await.unwrap();
+                }
+            });
+            let b = coop::spawn(async move {
+                while from_a.next().await.is_some() {
+                    if to_a.send(()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            reader.await.unwrap();
+            a.await.unwrap();
+            b.await.unwrap();
+            let at = got.get().unwrap();
+            assert!(
+                at < 10 * u64::from(coop::runtime::EVENT_INTERVAL),
+                "the datagram waited {at} hops of a busy queue for the loop to look at I/O"
+            );
+        });
+    });
+}
+
 /// Counts drops of values owned by tasks.
 struct DropCount(Rc<Cell<u32>>);
 impl Drop for DropCount {

@@ -576,6 +576,53 @@ fn dropping_a_handle_whose_output_panics_in_drop_does_not_unwind() {
 /// A `JoinHandle` goes into `futures::select!` without `.fuse()`: it is
 /// terminated once it has returned the result, so a loop of `select!`
 /// passes does not poll it again (which would panic).
+/// A `JoinHandle` wakes whoever polled it last, as the `Future` contract
+/// asks: polled once under another waker (a `select!` arm that lost, a
+/// handle moved to another task), then awaited here, it must wake this
+/// task when its task finishes, not only the waker it saw first. (A
+/// handle that kept its first waker would leave this wait to the
+/// timeout's 5 s.)
+#[test]
+fn a_join_handle_wakes_the_waker_of_its_latest_poll() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Wake};
+
+    struct Counting(AtomicUsize);
+    impl Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    with_deadline(20, || {
+        coop::block_on(async {
+            let (tx, rx) = futures::channel::oneshot::channel::<()>();
+            let mut handle = coop::spawn(async move {
+                rx.await.unwrap();
+                7
+            });
+            let first = Arc::new(Counting(AtomicUsize::new(0)));
+            let first_waker = Waker::from(first.clone());
+            let polled =
+                std::pin::Pin::new(&mut handle).poll(&mut Context::from_waker(&first_waker));
+            assert!(polled.is_pending());
+
+            tx.send(()).unwrap();
+            let start = std::time::Instant::now();
+            let out = coop::time::timeout(std::time::Duration::from_secs(5), handle).await;
+            assert_eq!(out.expect("no output in 5 s").unwrap(), 7);
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(4),
+                "the handle woke only the waker of its first poll ({} wakes of it); \
+                 this task waited {:?} for its timeout",
+                first.0.load(Ordering::SeqCst),
+                start.elapsed()
+            );
+        });
+    });
+}
+
 #[test]
 fn a_join_handle_that_returned_sits_out_select() {
     use futures::future::FusedFuture;

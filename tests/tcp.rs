@@ -669,6 +669,78 @@ fn a_short_write_waits_for_the_next_event_instead_of_writing_again() {
     });
 }
 
+/// Read and write readiness are kept apart: a read that found nothing
+/// forgets read readiness (its `WouldBlock`), so an event that says only
+/// "writable" (the peer drained a full send buffer) does not wake the
+/// task waiting to read. The waiting read is made under a counting waker;
+/// the writable event comes and goes with no wake of it, and data from
+/// the peer then wakes it exactly once.
+#[test]
+fn a_waiting_read_is_not_woken_when_only_the_write_side_becomes_ready() {
+    use futures::io::{AsyncRead, AsyncWrite};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Counting(AtomicUsize);
+    impl Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    with_deadline(20, || {
+        let runtime = coop::Runtime::new().unwrap();
+        let io_events = || runtime.metrics().io_events;
+        runtime.block_on(async {
+            let (peer, mut stream) = std_peer_and_stream().await;
+            let reads = Arc::new(Counting(AtomicUsize::new(0)));
+            let read_waker = Waker::from(reads.clone());
+            let mut buf = [0u8; 16];
+            let read = std::pin::Pin::new(&mut stream)
+                .poll_read(&mut Context::from_waker(&read_waker), &mut buf);
+            assert!(read.is_pending(), "nothing was sent: {read:?}");
+
+            // Fill the send buffer, so that its draining raises an event.
+            let chunk = vec![7u8; 1 << 20]; // a budget of writes fills any buffer
+            let sent = std::future::poll_fn(|cx| {
+                let mut sent = 0;
+                while let Poll::Ready(n) = std::pin::Pin::new(&mut stream).poll_write(cx, &chunk) {
+                    sent += n.unwrap();
+                }
+                Poll::Ready(sent)
+            })
+            .await;
+            let before = io_events();
+            let mut drain = peer.try_clone().unwrap();
+            std::thread::spawn(move || drain.read_exact(&mut vec![0u8; sent]))
+                .join()
+                .unwrap()
+                .unwrap();
+            // The writable event, counted once the loop has dispatched it
+            // (not `writable()`: a stream that kept readiness would return
+            // at once).
+            let start = std::time::Instant::now();
+            while io_events() == before {
+                assert!(start.elapsed() < Duration::from_secs(5), "no event");
+                coop::time::sleep(Duration::from_millis(1)).await;
+            }
+            assert_eq!(
+                reads.0.load(Ordering::SeqCst),
+                0,
+                "the waiting read was woken by an event that said only writable"
+            );
+
+            // Data does wake it: the count above could have seen a wake.
+            (&peer).write_all(b"data").unwrap();
+            stream.readable().await.unwrap();
+            assert_eq!(reads.0.load(Ordering::SeqCst), 1);
+            let n = stream.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"data");
+        });
+    });
+}
+
 /// Why vectored writes take no such shortcut: `writev(2)` takes at most
 /// `IOV_MAX` slices (std passes the first 1,024 on Linux), so a vectored
 /// write of 2,000 one-byte slices writes 1,024 bytes with the send buffer
