@@ -913,6 +913,9 @@ fn sigterm_refuses_new_connections_at_once_and_lets_open_ones_finish() {
         loop {
             match StdStream::connect(addr) {
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => break,
+                // The listener closed during this handshake (seen once on
+                // a loaded machine): the next try says which.
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
                 Err(e) => panic!("connect: {e}"),
                 Ok(early) => drop(early), // before the listener closed: fine
             }
