@@ -282,3 +282,46 @@ fn into_std_works_outside_and_after_the_runtime() {
         assert_eq!(&buf, b"still here");
     });
 }
+
+/// A socket leaves the epoll set *before* it closes: `IoSource` declares
+/// its `Registration` before the socket, and Rust drops fields in that
+/// order. Closed first, a descriptor whose file a duplicate keeps open
+/// would stay in the set (epoll forgets a file only when its last
+/// descriptor closes, and `EPOLL_CTL_DEL` by a closed number fails), and
+/// its events would name the freed slot, which the next socket takes.
+/// Here a datagram sent to the dropped socket's file (kept open by a
+/// `dup`) must bring the reactor no event at all.
+#[test]
+fn a_dropped_socket_whose_file_a_duplicate_keeps_open_brings_no_event() {
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        let rt = &rt;
+        rt.block_on(async {
+            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let a_addr = a.local_addr().unwrap();
+            let dup = std::os::fd::AsFd::as_fd(&a).try_clone_to_owned().unwrap();
+            drop(a);
+            // The next socket takes the freed slot (a slab reuses the key
+            // freed last); a turn of the loop takes its first events (a
+            // new socket is writable at once).
+            let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+            coop::time::sleep(Duration::from_millis(20)).await;
+            let before = rt.metrics().io_events;
+            // The sender is a std socket, registered nowhere.
+            let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            sender.send_to(b"stray", a_addr).unwrap();
+            coop::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(
+                rt.metrics().io_events - before,
+                0,
+                "an event came for the dropped socket's file"
+            );
+            // The datagram is there, for the duplicate's owner.
+            let dup = std::net::UdpSocket::from(dup);
+            let mut buf = [0; 8];
+            let (n, _) = dup.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"stray");
+            drop(b);
+        });
+    });
+}

@@ -158,6 +158,13 @@ impl<S: Source> IoSource<S> {
     /// epoll instance open to deregister from. A deregistration that
     /// fails (which epoll does not do for a descriptor it holds) is the
     /// error; the slot is freed all the same, and the socket is closed.
+    ///
+    /// The socket is for handing out, not for registering again as it is:
+    /// the deregistration went by descriptor number (`SourceFd`), so in a
+    /// debug build mio's own socket still believes itself registered, and
+    /// a second `register` of it fails ("already registered"). Convert it
+    /// first (`into_std` does: a std socket, then `from_std` makes a new
+    /// mio one).
     pub(crate) fn into_inner(self) -> io::Result<S> {
         let IoSource { mut reg, io } = self;
         reg.release()?;
