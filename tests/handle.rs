@@ -752,3 +752,35 @@ fn a_remote_task_s_slow_cancellation_is_no_slow_poll() {
         }
     });
 }
+
+/// A remote handle is terminated once it has returned its result, so that
+/// `select!` in a loop skips it instead of polling it again (which would
+/// panic: see `a_remote_handle_polled_after_its_result_panics`).
+#[test]
+fn a_remote_handle_that_returned_sits_out_select() {
+    use futures::future::FusedFuture;
+    with_deadline(20, || {
+        let rt = Runtime::new().unwrap();
+        let mut quick = rt.handle().spawn(async { 7 });
+        // A sleep is not `Send`: built on the loop.
+        let mut slow = rt.handle().spawn_with(|| async {
+            coop::time::sleep(Duration::from_millis(30)).await;
+            8
+        });
+        assert!(!quick.is_terminated());
+        let got = rt.block_on(async {
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                // Biased, `quick` first: a second poll of it would come
+                // first even if both were ready at once.
+                futures::select_biased! {
+                    q = quick => got.push(q.unwrap()),
+                    s = slow => got.push(s.unwrap()),
+                }
+            }
+            got
+        });
+        assert_eq!(got, [7, 8]);
+        assert!(quick.is_terminated() && slow.is_terminated());
+    });
+}

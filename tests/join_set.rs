@@ -512,3 +512,45 @@ fn try_and_poll_join_next_with_id_give_the_task_s_id() {
         });
     });
 }
+
+/// The waker `try_join_next` polls under is that of the *latest*
+/// `poll_join_next` that returned `Pending`: a set first polled in one task
+/// and then moved to another must promise its wakes to the second. (Kept
+/// from the first poll, the wake would go to a task no longer waiting on
+/// the set, and the second would wait for ever.)
+#[test]
+fn try_join_next_wakes_the_task_of_the_latest_poll_not_the_first() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (reader, mut writer) = pair().await;
+            let mut set = JoinSet::new();
+            set.spawn(read_one(reader, None));
+            turns(3).await; // the task waits on its socket
+            // Polled once here, under the main future's waker.
+            poll_fn(|cx| {
+                assert!(set.poll_join_next(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            let waiter = coop::spawn(async move {
+                poll_fn(|cx| {
+                    if let Poll::Ready(result) = set.poll_join_next(cx) {
+                        return Poll::Ready(result);
+                    }
+                    match set.try_join_next() {
+                        Some(result) => Poll::Ready(Some(result)),
+                        None => Poll::Pending,
+                    }
+                })
+                .await
+            });
+            turns(3).await; // the waiter is pending
+            writer.write_all(&[5]).await.unwrap();
+            let result = coop::time::timeout(Duration::from_secs(1), waiter)
+                .await
+                .expect("the wake went to the task of the set's first poll")
+                .unwrap();
+            assert_eq!(result.unwrap().unwrap(), 5);
+        });
+    });
+}

@@ -375,3 +375,61 @@ fn a_detached_blocking_job_holds_the_clock_until_it_ends() {
         );
     });
 }
+
+/// `reset` restarts the schedule from now: the next tick is a whole
+/// period later (not at once, nor on the old grid), and the ticks after it
+/// keep the new grid.
+#[test]
+fn an_interval_reset_ticks_a_period_from_now() {
+    with_deadline(10, || {
+        let rt = paused(TimerBackend::Wheel);
+        rt.block_on(async {
+            let period = Duration::from_millis(100);
+            let start = time::now();
+            let mut ticks = time::interval(period);
+            assert_eq!(ticks.tick().await, start);
+            time::sleep(Duration::from_millis(30)).await;
+            let reset_at = time::now();
+            ticks.reset();
+            assert_eq!(ticks.tick().await, reset_at + period);
+            assert!(time::now() >= reset_at + period);
+            assert_eq!(ticks.tick().await, reset_at + period * 2);
+        });
+    });
+}
+
+/// A zero period is refused, as the docs say (an interval due again at
+/// the instant of every tick would never let its task wait).
+#[test]
+fn an_interval_with_a_zero_period_panics() {
+    with_deadline(10, || {
+        let rt = paused(TimerBackend::Wheel);
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(async {
+                drop(time::interval(Duration::ZERO));
+            })
+        }));
+        let panic = refused.expect_err("an interval of period zero was made");
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        assert!(message.contains("the period must be non-zero"), "{message}");
+    });
+}
+
+/// An interval reads back its period and the policy it was given.
+#[test]
+fn an_interval_reads_back_its_period_and_policy() {
+    with_deadline(10, || {
+        let rt = paused(TimerBackend::Wheel);
+        rt.block_on(async {
+            let mut ticks = time::interval(Duration::from_millis(70));
+            assert_eq!(ticks.period(), Duration::from_millis(70));
+            assert_eq!(ticks.missed_tick_behavior(), MissedTickBehavior::Burst);
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            assert_eq!(ticks.missed_tick_behavior(), MissedTickBehavior::Skip);
+        });
+    });
+}

@@ -810,3 +810,25 @@ fn a_join_error_carries_the_id_of_its_task() {
         assert_eq!(err.to_string(), format!("task {id} was cancelled"));
     });
 }
+
+/// A panic with a formatted message has a `String` payload, not a
+/// `&str`: its message is in the `JoinError`'s `Display` and `Debug` too.
+#[test]
+fn a_join_error_shows_a_formatted_panic_message() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let seven = 7;
+            let handle = coop::spawn(async move {
+                turns(1).await;
+                panic!("boom {seven}");
+            });
+            let id = handle.id();
+            let err = handle.await.unwrap_err();
+            assert_eq!(err.to_string(), format!("task {id} panicked: boom 7"));
+            assert_eq!(
+                format!("{err:?}"),
+                format!("JoinError::Panic({id:?}, \"boom 7\")")
+            );
+        });
+    });
+}

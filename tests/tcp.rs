@@ -1385,3 +1385,94 @@ fn sockets_lend_their_own_file_descriptors() {
         });
     });
 }
+
+/// `set_nodelay` sets what it is given, off as well as on: a stream whose
+/// Nagle's algorithm was turned off can have it back.
+#[test]
+fn nodelay_turns_off_again() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let listener = listener();
+            let client = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            assert!(!client.nodelay().unwrap(), "off by default");
+            client.set_nodelay(true).unwrap();
+            assert!(client.nodelay().unwrap());
+            client.set_nodelay(false).unwrap();
+            assert!(!client.nodelay().unwrap(), "and off again");
+        });
+    });
+}
+
+/// `TcpListener::bind` tries each address in turn, as std's does: with
+/// the first in use (a listener holds it), it binds to the next.
+#[test]
+fn bind_tries_each_address_until_one_binds() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let busy_addr = busy.local_addr().unwrap();
+            let free: SocketAddr = "127.0.0.1:0".parse().unwrap();
+            let listener = TcpListener::bind(&[busy_addr, free][..]).unwrap();
+            let addr = listener.local_addr().unwrap();
+            assert_ne!(addr.port(), busy_addr.port());
+            coop::spawn(serve_echo(listener));
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream.write_all(b"second").await.unwrap();
+            let mut back = [0; 6];
+            stream.read_exact(&mut back).await.unwrap();
+            assert_eq!(&back, b"second");
+        });
+    });
+}
+
+/// `TcpListener::bind` sets `SO_REUSEADDR`, as its docs say, so that a
+/// server restarted on its port binds again while connections it closed
+/// first linger in `TIME_WAIT` (without it: `AddrInUse` for a minute).
+#[test]
+fn a_listener_binds_again_over_its_connections_in_time_wait() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            assert!(socket2::SockRef::from(&listener).reuse_address().unwrap());
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            let (served, _) = listener.accept().await.unwrap();
+            // The server closes first: its end goes to TIME_WAIT once the
+            // client's FIN comes back.
+            drop(served);
+            let mut buf = [0; 1];
+            assert_eq!(client.read(&mut buf).await.unwrap(), 0);
+            drop(client);
+            coop::time::sleep(Duration::from_millis(50)).await;
+            drop(listener);
+            let again = TcpListener::bind(addr).expect("bind again over TIME_WAIT");
+            assert_eq!(again.local_addr().unwrap(), addr);
+        });
+    });
+}
+
+/// `connect` tries each address it is given in turn: the first refused,
+/// it connects to the next. Given as a slice of addresses and as a
+/// `(String, u16)`, whose port must come along.
+#[test]
+fn connect_tries_each_address_until_one_answers() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let listener = listener();
+            let addr = listener.local_addr().unwrap();
+            coop::spawn(serve_echo(listener));
+            let refused = {
+                let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                closed.local_addr().unwrap()
+            };
+            let stream = TcpStream::connect(&[refused, addr][..]).await.unwrap();
+            assert_eq!(stream.peer_addr().unwrap(), addr);
+            let stream = TcpStream::connect(("127.0.0.1".to_string(), addr.port()))
+                .await
+                .unwrap();
+            assert_eq!(stream.peer_addr().unwrap(), addr);
+        });
+    });
+}

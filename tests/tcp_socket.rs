@@ -351,3 +351,55 @@ fn a_connect_dropped_mid_handshake_leaves_no_socket() {
         });
     });
 }
+
+/// Each boolean option turns off again, and `set_linger(None)` clears a
+/// linger: a setter that only ever turned its option on would pass
+/// `options_read_back_and_carry_into_the_stream`.
+#[test]
+fn options_turn_off_again() {
+    with_deadline(10, || {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket.set_reuseport(true).unwrap();
+        socket.set_nodelay(true).unwrap();
+        socket.set_keepalive(true).unwrap();
+        socket.set_linger(Some(Duration::from_secs(3))).unwrap();
+        socket.set_reuseaddr(false).unwrap();
+        socket.set_reuseport(false).unwrap();
+        socket.set_nodelay(false).unwrap();
+        socket.set_keepalive(false).unwrap();
+        socket.set_linger(None).unwrap();
+        assert!(!socket.reuseaddr().unwrap());
+        assert!(!socket.reuseport().unwrap());
+        assert!(!socket.nodelay().unwrap());
+        assert!(!socket.keepalive().unwrap());
+        assert_eq!(socket.linger().unwrap(), None);
+    });
+}
+
+/// A backlog above `i32::MAX` asks for the kernel's cap (`listen`'s docs),
+/// not for a small queue: three handshakes all finish before any accept
+/// (with a backlog of 1 the third's SYN would be dropped, and its connect
+/// would still be waiting half a second later).
+#[test]
+fn a_backlog_above_i32_max_is_the_kernel_s_cap() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let socket = TcpSocket::new_v4().unwrap();
+            socket.bind(any_port()).unwrap();
+            let listener = socket.listen(u32::MAX).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let queued: Vec<_> = (0..3)
+                .map(|i| {
+                    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                        .unwrap_or_else(|e| panic!("handshake {i} did not finish: {e}"))
+                })
+                .collect();
+            wait_for_queued(addr.port(), 3);
+            let (mut first, _) = listener.accept().await.unwrap();
+            drop(queued);
+            let mut buf = [0; 1];
+            assert_eq!(first.read(&mut buf).await.unwrap(), 0);
+        });
+    });
+}

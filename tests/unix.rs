@@ -823,3 +823,67 @@ fn a_datagram_socket_whose_peer_died_receives_from_anyone_once_the_kernel_discon
         });
     });
 }
+
+/// `read(&mut [])` on a Unix stream returns `Ok(0)` at once, as on TCP,
+/// also when readiness has been cleared (here by a `try_read` that found
+/// nothing): left to the reactor, it would wait for data that never
+/// comes. It takes nothing.
+#[test]
+fn a_unix_read_into_an_empty_buffer_returns_at_once_and_takes_nothing() {
+    with_deadline(10, || {
+        coop::block_on(async {
+            let (mut a, mut b) = UnixStream::pair().unwrap();
+            let mut buf = [0u8; 16];
+            assert_eq!(
+                a.try_read(&mut buf).unwrap_err().kind(),
+                ErrorKind::WouldBlock
+            );
+            let empty = coop::time::timeout(Duration::from_secs(1), a.read(&mut [])).await;
+            assert_eq!(
+                empty
+                    .expect("a read into an empty buffer waited for data")
+                    .unwrap(),
+                0
+            );
+            b.write_all(b"data").await.unwrap();
+            assert_eq!(a.read(&mut []).await.unwrap(), 0, "with data waiting too");
+            let n = a.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"data", "and the data is still there");
+        });
+    });
+}
+
+/// `recv` tells two Linux *abstract* names apart (neither a path nor
+/// unnamed): a stray queued before `connect` from one is skipped when the
+/// socket is connected to the other. Compared by path alone the two look
+/// the same, and the stray would be taken as the peer's.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_stray_from_one_abstract_name_is_skipped_when_connected_to_another() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram as StdDatagram};
+    with_deadline(10, || {
+        let name = |who: &str| {
+            let name = format!("coop-test-abstract-{}-{who}", std::process::id());
+            SocketAddr::from_abstract_name(name).unwrap()
+        };
+        let (me_addr, peer_addr, stranger_addr) = (name("me"), name("peer"), name("stranger"));
+        let me = StdDatagram::bind_addr(&me_addr).unwrap();
+        let peer = StdDatagram::bind_addr(&peer_addr).unwrap();
+        let stranger = StdDatagram::bind_addr(&stranger_addr).unwrap();
+        stranger.send_to_addr(b"stray", &me_addr).unwrap();
+        me.connect_addr(&peer_addr).unwrap();
+        peer.send_to_addr(b"from the peer", &me_addr).unwrap();
+        coop::block_on(async move {
+            let me = UnixDatagram::from_std(me).unwrap();
+            let mut buf = [0; 32];
+            let n = me.recv(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"from the peer");
+            assert_eq!(
+                me.try_recv_from(&mut buf).unwrap_err().kind(),
+                ErrorKind::WouldBlock,
+                "the stray was consumed"
+            );
+        });
+    });
+}
