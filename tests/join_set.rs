@@ -43,6 +43,22 @@ async fn pair() -> (TcpStream, TcpStream) {
     let (client, accepted) = futures::join!(TcpStream::connect(addr), listener.accept());
     (client.unwrap(), accepted.unwrap().0)
 }
+/// The set's next result, taken by `poll_join_next` and, when that is
+/// pending, by `try_join_next` in the same poll: pending only while
+/// both are, and then woken only by the wake `poll_join_next` promised
+/// to this poll's waker.
+async fn join_next_then_try(mut set: JoinSet<u8>) -> Option<Result<u8, coop::task::JoinError>> {
+    poll_fn(|cx| {
+        if let Poll::Ready(result) = set.poll_join_next(cx) {
+            return Poll::Ready(result);
+        }
+        match set.try_join_next() {
+            Some(result) => Poll::Ready(Some(result)),
+            None => Poll::Pending,
+        }
+    })
+    .await
+}
 
 /// Reads one byte, which never comes unless the peer writes it. Holds
 /// `guard` meanwhile, so that the future's drop shows in its flag.
@@ -349,19 +365,7 @@ fn try_join_next_keeps_the_wake_promised_by_poll_join_next() {
             // The waiter is a task of its own, polled only when its own
             // waker fires: a lost wake leaves it pending (awaited in this
             // future, a timeout's last poll could still reach it).
-            let waiter = coop::spawn(async move {
-                poll_fn(|cx| {
-                    if let Poll::Ready(result) = set.poll_join_next(cx) {
-                        return Poll::Ready(result);
-                    }
-                    // Pending, and the wake is promised to `cx`'s waker.
-                    match set.try_join_next() {
-                        Some(result) => Poll::Ready(Some(result)),
-                        None => Poll::Pending,
-                    }
-                })
-                .await
-            });
+            let waiter = coop::spawn(join_next_then_try(set));
             turns(3).await; // the waiter is pending
             writer.write_all(&[3]).await.unwrap();
             let result = coop::time::timeout(Duration::from_secs(1), waiter)
@@ -532,18 +536,7 @@ fn try_join_next_wakes_the_task_of_the_latest_poll_not_the_first() {
                 Poll::Ready(())
             })
             .await;
-            let waiter = coop::spawn(async move {
-                poll_fn(|cx| {
-                    if let Poll::Ready(result) = set.poll_join_next(cx) {
-                        return Poll::Ready(result);
-                    }
-                    match set.try_join_next() {
-                        Some(result) => Poll::Ready(Some(result)),
-                        None => Poll::Pending,
-                    }
-                })
-                .await
-            });
+            let waiter = coop::spawn(join_next_then_try(set));
             turns(3).await; // the waiter is pending
             writer.write_all(&[5]).await.unwrap();
             let result = coop::time::timeout(Duration::from_secs(1), waiter)
